@@ -1,0 +1,281 @@
+// normfuse/eval/assign.hpp: evaluates an expression into contiguous memory in one fused SIMD loop nest.
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <numeric>
+#include <string>
+#include <type_traits>
+
+#include <xsimd/xsimd.hpp>
+
+#include <normfuse/core/axis_list.hpp>
+#include <normfuse/core/diagnostics.hpp>
+#include <normfuse/core/shape.hpp>
+#include <normfuse/eval/bound.hpp>
+#include <normfuse/eval/plan.hpp>
+#include <normfuse/eval/scratch.hpp>
+#include <normfuse/expr/expression.hpp>
+#include <normfuse/expr/nodes.hpp>
+
+namespace nf {
+
+namespace detail {
+
+struct assignment_call {
+    static constexpr std::string_view name = "assignment";
+};
+
+/// Position in `EA` of the first axis that `DL` lacks.
+template <class EA, class DL>
+constexpr std::size_t first_missing_axis() {
+    constexpr auto pos = positions_in<EA, DL>::value;
+    for (std::size_t j = 0; j < pos.size(); ++j)
+        if (pos[j] == npos) return j;
+    return 0;
+}
+
+/// True when `destination = expression` obeys the compile-time rules.
+template <class T, class DL, class E>
+inline constexpr bool assignable = !std::is_same_v<E, invalid_expression> &&
+                                   std::is_same_v<T, typename E::value_type> && is_subset<typename E::axes, DL> &&
+                                   mismatch_position<typename E::axes, DL> == npos;
+
+/// Instantiates the diagnostic that explains why `destination = expression` is rejected.
+template <class Call, class T, class DL, class E>
+void report_unassignable() {
+    using EA = typename E::axes;
+    if constexpr (std::is_same_v<E, invalid_expression>) {
+        // already reported where the expression was built: no second wave of errors
+    } else if constexpr (!std::is_same_v<T, typename E::value_type>) {
+        (void)sizeof(error::element_type_mismatch<type_mismatch_message<Call, T, typename E::value_type>(), Call, T,
+                                                  typename E::value_type>);
+    } else if constexpr (!is_subset<EA, DL>) {
+        using A = axis_at_t<first_missing_axis<EA, DL>(), EA>;
+        (void)sizeof(error::axis_not_in_destination<
+                     missing_axis_message<Call, A>(" is in the expression but not in the destination",
+                                                   "; reduce over it or assign to a tensor that has it"),
+                     Call, A, DL>);
+    } else {
+        using A = axis_at_t<mismatch_position<EA, DL>, EA>;
+        using B = find_axis_t<A, DL>;
+        (void)sizeof(error::axis_extent_mismatch<extent_mismatch_message<Call, B, A>(), Call, B, A>);
+    }
+}
+
+/// Run-time extent of every axis met so far (destination axes first), to compare operands.
+template <class All>
+struct extent_table {
+    std::array<std::size_t, All::size> value;
+    std::array<bool, All::size> from_destination{};
+    std::string call;
+
+    template <class A>
+    void record(std::size_t extent) {
+        constexpr std::size_t i = index_of<A, All>;
+        if (value[i] == npos) {
+            value[i] = extent;
+        } else if (value[i] != extent) {
+            throw extent_error("normfuse: " + call + ": axis " + std::string(A::name) + " has extent " +
+                               std::to_string(value[i]) +
+                               (from_destination[i] ? " in the destination and " : " in one operand and ") +
+                               std::to_string(extent) + " in an operand; nothing was written");
+        }
+    }
+};
+
+template <class Table, class E>
+void check_leaves(Table& table, const E& e) {
+    if constexpr (E::kind == node_kind::terminal) {
+        [&]<class... As>(axis_list<As...>) {
+            std::size_t j = 0;
+            (table.template record<As>(e.extents()[j++]), ...);
+        }(typename E::axes{});
+    } else if constexpr (E::kind == node_kind::unary || E::kind == node_kind::reduction) {
+        check_leaves(table, e.arg);
+    } else if constexpr (E::kind == node_kind::binary) {
+        check_leaves(table, e.left);
+        check_leaves(table, e.right);
+    }
+}
+
+/// Throws `extent_error` unless every operand agrees with the destination and with each other.
+template <class DL, class E>
+void check_extents(const E& e, const std::array<std::size_t, DL::size>& dest, std::string_view call) {
+    using All = axis_union<DL, typename E::all_axes>;
+    extent_table<All> table;
+    table.value.fill(npos);
+    table.call = call;
+    for (std::size_t d = 0; d < DL::size; ++d) {
+        table.value[d] = dest[d];
+        table.from_destination[d] = true;
+    }
+    check_leaves(table, e);
+}
+
+template <class Plan>
+struct bind_context {
+    std::array<std::size_t, Plan::rank> extents;
+    std::size_t chunk; // tile length of periodic leaves: a multiple of the batch size and of every period
+    scratch_arena& arena;
+};
+
+template <class LA, class DL>
+std::array<std::size_t, LA::size> restrict_extents(const std::array<std::size_t, DL::size>& dest) {
+    constexpr auto pos = positions_in<LA, DL>::value;
+    std::array<std::size_t, LA::size> out{};
+    for (std::size_t j = 0; j < LA::size; ++j) out[j] = dest[pos[j]];
+    return out;
+}
+
+template <class LA, class DL, std::size_t K>
+std::size_t period_of(const std::array<std::size_t, DL::size>& dest) {
+    constexpr auto pos = positions_in<LA, DL>::value;
+    std::size_t p = 1;
+    for (std::size_t j = 0; j < LA::size; ++j)
+        if (pos[j] >= K) p *= dest[pos[j]];
+    return p;
+}
+
+template <class Plan, class... Ls>
+std::size_t chunk_length(const std::array<std::size_t, Plan::rank>& dest, layout_list<Ls...>) {
+    using DL = typename Plan::dest_axes;
+    constexpr std::size_t B = xsimd::batch<typename Plan::value_type, typename Plan::arch>::size;
+    std::size_t chunk = B;
+    auto add = [&]<class LA>(LA*) {
+        if constexpr (mode_of<LA, DL, Plan::outer>() == leaf_mode::periodic) {
+            const std::size_t p = period_of<LA, DL, Plan::outer>(dest);
+            if (p != 0) chunk = std::lcm(chunk, p);
+        }
+    };
+    (add(static_cast<Ls*>(nullptr)), ...);
+    return chunk;
+}
+
+/// Binds memory laid out as `LA` (row-major, extents `ext`) to the loop nest of `Plan`.
+template <class Plan, class LA>
+auto bind_memory(const typename Plan::value_type* data, const std::array<std::size_t, LA::size>& ext,
+                 bind_context<Plan>& ctx) {
+    using T = typename Plan::value_type;
+    using DL = typename Plan::dest_axes;
+    constexpr std::size_t K = Plan::outer;
+    constexpr leaf_mode mode = mode_of<LA, DL, K>();
+    constexpr auto pos = positions_in<LA, DL>::value;
+    bound_leaf<T, typename Plan::arch, mode, K> leaf;
+    leaf.base = data;
+    std::array<std::ptrdiff_t, LA::size> stride{};
+    std::ptrdiff_t s = 1;
+    for (std::size_t j = LA::size; j-- > 0;) {
+        stride[j] = s;
+        s *= static_cast<std::ptrdiff_t>(ext[j]);
+    }
+    for (std::size_t j = 0; j < LA::size; ++j) {
+        if (pos[j] < K) leaf.outer_stride[pos[j]] = stride[j];
+        if constexpr (Plan::rank > 0)
+            if (pos[j] == Plan::rank - 1) leaf.inner_stride = stride[j];
+    }
+    if constexpr (mode == leaf_mode::periodic) {
+        leaf.period = period_of<LA, DL, K>(ctx.extents);
+        leaf.tile_length = ctx.chunk;
+        leaf.tile = ctx.arena.template allocate<T>(ctx.chunk);
+    }
+    return leaf;
+}
+
+template <class Arch, class T, class DL, class E>
+void evaluate_into(T* dst, const std::array<std::size_t, DL::size>& ext, const E& e, scratch_arena& arena);
+
+template <class Plan, class E>
+auto bind(const E& e, bind_context<Plan>& ctx) {
+    using T = typename Plan::value_type;
+    using DL = typename Plan::dest_axes;
+    constexpr std::size_t K = Plan::outer;
+    if constexpr (is_hoisted<E, DL>) {
+        using LA = hoisted_layout<E, DL>;
+        const auto ext = restrict_extents<LA, DL>(ctx.extents);
+        std::size_t n = 1;
+        for (auto v : ext) n *= v;
+        T* buffer = ctx.arena.template allocate<T>(n);
+        if constexpr (E::kind == node_kind::reduction)
+            e.template materialize<typename Plan::arch, LA>(buffer, ext, ctx.arena);
+        else
+            evaluate_into<typename Plan::arch, T, LA>(buffer, ext, e, ctx.arena);
+        return bind_memory<Plan, LA>(buffer, ext, ctx);
+    } else if constexpr (E::kind == node_kind::terminal) {
+        return bind_memory<Plan, typename E::axes>(e.data(), e.extents().values(), ctx);
+    } else if constexpr (E::kind == node_kind::scalar) {
+        using batch = xsimd::batch<T, typename Plan::arch>;
+        return bound_constant<T, typename Plan::arch, K>{T(e.value), batch(T(e.value))};
+    } else if constexpr (E::kind == node_kind::unary) {
+        using A = decltype(bind(e.arg, ctx));
+        return bound_unary<typename E::op, A>{bind(e.arg, ctx)};
+    } else {
+        using L = decltype(bind(e.left, ctx));
+        using R = decltype(bind(e.right, ctx));
+        return bound_binary<typename E::op, L, R>{bind(e.left, ctx), bind(e.right, ctx)};
+    }
+}
+
+/// One run: `length` contiguous destination elements.
+template <bool Periodic, class T, class Arch, class Bound>
+NF_ALWAYS_INLINE void run(T* NF_RESTRICT out, std::size_t length, const Bound& root, std::size_t chunk) {
+    using batch = xsimd::batch<T, Arch>;
+    constexpr std::size_t B = batch::size;
+    std::size_t i = 0;
+    std::size_t phase = 0;
+    if constexpr (!Periodic) {
+        for (; i + 4 * B <= length; i += 4 * B) {
+            const batch a = root.load(i, 0), b = root.load(i + B, 0), c = root.load(i + 2 * B, 0),
+                        d = root.load(i + 3 * B, 0);
+            a.store_unaligned(out + i);
+            b.store_unaligned(out + i + B);
+            c.store_unaligned(out + i + 2 * B);
+            d.store_unaligned(out + i + 3 * B);
+        }
+    } else {
+        for (; i + chunk <= length; i += chunk)
+            for (std::size_t p = 0; p < chunk; p += B) root.load(i + p, p).store_unaligned(out + i + p);
+    }
+    for (; i + B <= length; i += B, phase += B) root.load(i, phase).store_unaligned(out + i);
+    for (; i < length; ++i, ++phase) out[i] = root.load_scalar(i, phase);
+}
+
+/// The loop nest of `dst = e` over destination axes DL (checks already done).
+template <class Arch, class T, class DL, class E>
+void evaluate_into(T* dst, const std::array<std::size_t, DL::size>& ext, const E& e, scratch_arena& arena) {
+    using P = plan<T, Arch, DL, E>;
+    constexpr std::size_t K = P::outer;
+    std::size_t outer_count = 1, length = 1;
+    for (std::size_t d = 0; d < DL::size; ++d) (d < K ? outer_count : length) *= ext[d];
+    if (outer_count == 0 || length == 0) return;
+
+    bind_context<P> ctx{ext, chunk_length<P>(ext, typename P::layouts{}), arena};
+    auto root = bind(e, ctx);
+    outer_index<K> index{};
+    for (std::size_t o = 0; o < outer_count; ++o) {
+        root.seek(index);
+        run<P::periodic, T, Arch>(dst + o * length, length, root, ctx.chunk);
+        for (std::size_t d = K; d-- > 0;) {
+            if (++index[d] < ext[d]) break;
+            index[d] = 0;
+        }
+    }
+}
+
+} // namespace detail
+
+/// Evaluates `e` into `dst`, a contiguous row-major array over the axes `DL` with extents `ext`:
+/// compile-time rules first, then every run-time extent, then one fused loop. Nothing is
+/// written if a check fails.
+template <class Arch = xsimd::default_arch, class T, class DL, class E>
+void assign_expression(T* dst, const std::array<std::size_t, DL::size>& ext, const E& e, DL = {}) {
+    if constexpr (detail::assignable<T, DL, E>) {
+        detail::check_extents<DL>(e, ext, "assignment");
+        detail::scratch_arena arena;
+        detail::evaluate_into<Arch, T, DL>(dst, ext, e, arena);
+    } else {
+        detail::report_unassignable<detail::assignment_call, T, DL, E>();
+    }
+}
+
+} // namespace nf

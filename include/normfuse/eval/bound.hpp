@@ -1,0 +1,110 @@
+// normfuse/eval/bound.hpp: an expression bound to one loop nest: leaves with pointers and strides, ready to load batches.
+#pragma once
+
+#include <array>
+#include <cstddef>
+
+#include <xsimd/xsimd.hpp>
+
+#include <normfuse/core/config.hpp>
+#include <normfuse/eval/plan.hpp>
+
+namespace nf::detail {
+
+/// Outer multi-index of the loop nest (one entry per outer axis).
+template <std::size_t K>
+using outer_index = std::array<std::size_t, K>;
+
+/// A leaf bound to the loop nest: `seek` moves it to the run at an outer index; `load(i, phase)`
+/// returns the batch at position i of the run (phase = i modulo the tile length).
+template <class T, class Arch, leaf_mode Mode, std::size_t K>
+struct bound_leaf {
+    using batch = xsimd::batch<T, Arch>;
+    const T* base = nullptr;
+    std::array<std::ptrdiff_t, K> outer_stride{};
+    std::ptrdiff_t inner_stride = 1; // strided mode
+    std::size_t period = 1;          // periodic mode: length of the repeating block
+    T* tile = nullptr;               // periodic mode: the block repeated over the tile length
+    std::size_t tile_length = 0;
+    const T* current = nullptr;
+    const T* tiled_block = nullptr;
+    T value{};
+    batch broadcast{};
+
+    NF_ALWAYS_INLINE void seek(const outer_index<K>& index) {
+        std::ptrdiff_t offset = 0;
+        for (std::size_t d = 0; d < K; ++d) offset += static_cast<std::ptrdiff_t>(index[d]) * outer_stride[d];
+        current = base + offset;
+        if constexpr (Mode == leaf_mode::invariant) {
+            value = *current;
+            broadcast = batch(value);
+        } else if constexpr (Mode == leaf_mode::periodic) {
+            if (current != tiled_block) {
+                for (std::size_t j = 0; j < tile_length; j += period)
+                    for (std::size_t p = 0; p < period && j + p < tile_length; ++p) tile[j + p] = current[p];
+                tiled_block = current;
+            }
+        }
+    }
+    NF_ALWAYS_INLINE batch load(std::size_t i, std::size_t phase) const {
+        if constexpr (Mode == leaf_mode::contiguous) {
+            return batch::load_unaligned(current + i);
+        } else if constexpr (Mode == leaf_mode::invariant) {
+            return broadcast;
+        } else if constexpr (Mode == leaf_mode::periodic) {
+            return batch::load_unaligned(tile + phase);
+        } else {
+            alignas(64) T lanes[batch::size];
+            for (std::size_t l = 0; l < batch::size; ++l)
+                lanes[l] = current[static_cast<std::ptrdiff_t>(i + l) * inner_stride];
+            return batch::load_aligned(lanes);
+        }
+    }
+    NF_ALWAYS_INLINE T load_scalar(std::size_t i, std::size_t phase) const {
+        if constexpr (Mode == leaf_mode::contiguous) return current[i];
+        else if constexpr (Mode == leaf_mode::invariant) return value;
+        else if constexpr (Mode == leaf_mode::periodic) return tile[phase];
+        else return current[static_cast<std::ptrdiff_t>(i) * inner_stride];
+    }
+};
+
+/// A number, broadcast.
+template <class T, class Arch, std::size_t K>
+struct bound_constant {
+    using batch = xsimd::batch<T, Arch>;
+    T value;
+    batch broadcast;
+    NF_ALWAYS_INLINE void seek(const outer_index<K>&) {}
+    NF_ALWAYS_INLINE batch load(std::size_t, std::size_t) const { return broadcast; }
+    NF_ALWAYS_INLINE T load_scalar(std::size_t, std::size_t) const { return value; }
+};
+
+template <class Op, class A>
+struct bound_unary {
+    A arg;
+    template <class I>
+    NF_ALWAYS_INLINE void seek(const I& index) { arg.seek(index); }
+    NF_ALWAYS_INLINE auto load(std::size_t i, std::size_t phase) const { return Op::apply(arg.load(i, phase)); }
+    NF_ALWAYS_INLINE auto load_scalar(std::size_t i, std::size_t phase) const {
+        return Op::apply(arg.load_scalar(i, phase));
+    }
+};
+
+template <class Op, class L, class R>
+struct bound_binary {
+    L left;
+    R right;
+    template <class I>
+    NF_ALWAYS_INLINE void seek(const I& index) {
+        left.seek(index);
+        right.seek(index);
+    }
+    NF_ALWAYS_INLINE auto load(std::size_t i, std::size_t phase) const {
+        return Op::apply(left.load(i, phase), right.load(i, phase));
+    }
+    NF_ALWAYS_INLINE auto load_scalar(std::size_t i, std::size_t phase) const {
+        return Op::apply(left.load_scalar(i, phase), right.load_scalar(i, phase));
+    }
+};
+
+} // namespace nf::detail

@@ -1,0 +1,132 @@
+// normfuse/expr/nodes.hpp: unary and binary operation nodes, with their compile-time and run-time shape checks.
+#pragma once
+
+#include <cstddef>
+#include <string>
+#include <type_traits>
+#include <utility>
+
+#include <normfuse/core/axis_list.hpp>
+#include <normfuse/core/diagnostics.hpp>
+#include <normfuse/core/shape.hpp>
+#include <normfuse/expr/expression.hpp>
+
+namespace nf {
+
+/// `Op(arg)` applied element by element.
+template <class Op, Expression A>
+struct unary_expr : detail::expression_tag {
+    static constexpr detail::node_kind kind = detail::node_kind::unary;
+    using op = Op;
+    using value_type = typename A::value_type;
+    using axes = typename A::axes;
+    using all_axes = typename A::all_axes;
+    A arg;
+
+    template <Axis X>
+    std::size_t extent() const {
+        return arg.template extent<X>();
+    }
+};
+
+namespace detail {
+template <class Node, class X>
+std::size_t extent_in(const Node& n) {
+    return n.template extent<X>();
+}
+
+template <class Call, class X, class L, class R>
+void check_shared_axis(const L& l, const R& r) {
+    if constexpr (contains<X, typename R::axes>) {
+        const std::size_t le = l.template extent<X>(), re = r.template extent<X>();
+        if (le != re)
+            throw extent_error("normfuse: " + std::string(Call::name) + ": axis " + std::string(X::name) +
+                               " has extent " + std::to_string(le) + " on the left and " + std::to_string(re) +
+                               " on the right");
+    }
+}
+
+/// Compares the run-time extents of the axes both sides share; throws before anything is written.
+template <class Call, class L, class R, class... LeftAxes>
+void check_shared(const L& l, const R& r, axis_list<LeftAxes...>) {
+    (check_shared_axis<Call, LeftAxes>(l, r), ...);
+}
+} // namespace detail
+
+/// `Op(left, right)` with broadcasting by axis name: the result has the axes of the left operand
+/// followed by those only the right one has.
+template <class Op, Expression L, Expression R>
+struct binary_expr : detail::expression_tag {
+    static constexpr detail::node_kind kind = detail::node_kind::binary;
+    using op = Op;
+    using value_type = typename L::value_type;
+    using axes = axis_union<typename L::axes, typename R::axes>;
+    using all_axes = axis_union<typename L::all_axes, typename R::all_axes>;
+    L left;
+    R right;
+
+    binary_expr(L l, R r) : left(std::move(l)), right(std::move(r)) {
+        detail::check_shared<Op>(left, right, typename L::axes{});
+    }
+
+    template <Axis X>
+    std::size_t extent() const {
+        if constexpr (contains<X, typename L::axes>) return left.template extent<X>();
+        else return right.template extent<X>();
+    }
+};
+
+/// Returned in place of an expression after a compile error, so that no second wave follows.
+struct invalid_expression : detail::expression_tag {
+    static constexpr detail::node_kind kind = detail::node_kind::scalar;
+    using value_type = float;
+    using axes = axis_list<>;
+    using all_axes = axes;
+    float value = 0;
+};
+
+namespace detail {
+
+/// True when two operands of one call have the same element type and agree on static extents.
+template <class L, class R>
+inline constexpr bool compatible_operands = std::is_same_v<typename L::value_type, typename R::value_type> &&
+                                            mismatch_position<typename L::axes, typename R::axes> == npos;
+
+/// Instantiates the diagnostic that explains why two operands of `Call` are not compatible.
+template <class Call, class L, class R>
+void report_incompatible() {
+    using LT = typename L::value_type;
+    using RT = typename R::value_type;
+    if constexpr (!std::is_same_v<LT, RT>) {
+        (void)sizeof(error::element_type_mismatch<type_mismatch_message<Call, LT, RT>(), Call, LT, RT>);
+    } else {
+        using A = axis_at_t<mismatch_position<typename L::axes, typename R::axes>, typename L::axes>;
+        using B = find_axis_t<A, typename R::axes>;
+        (void)sizeof(error::axis_extent_mismatch<extent_mismatch_message<Call, A, B>(), Call, A, B>);
+    }
+}
+
+/// Builds `Op(l, r)` from any two operands, a plain number taking the other side's element type.
+template <class Op, class X, class Y>
+auto make_binary(X&& x, Y&& y) {
+    using hint = std::conditional_t<ArrayOperand<X>, element_t<X>, element_t<Y>>;
+    auto l = as_expression<hint>(std::forward<X>(x));
+    auto r = as_expression<hint>(std::forward<Y>(y));
+    using LE = decltype(l);
+    using RE = decltype(r);
+    if constexpr (compatible_operands<LE, RE>) {
+        return binary_expr<Op, LE, RE>(std::move(l), std::move(r));
+    } else {
+        report_incompatible<Op, LE, RE>();
+        return invalid_expression{};
+    }
+}
+
+template <class Op, class X>
+auto make_unary(X&& x) {
+    auto a = as_expression(std::forward<X>(x));
+    return unary_expr<Op, decltype(a)>{{}, std::move(a)};
+}
+
+} // namespace detail
+} // namespace nf

@@ -1,0 +1,130 @@
+// normfuse/expr/ops.hpp: the element operations of expressions, each usable on a scalar and on an xsimd batch.
+#pragma once
+
+#include <cmath>
+#include <string_view>
+
+#include <xsimd/xsimd.hpp>
+
+namespace nf::op {
+
+namespace detail {
+template <class V>
+inline constexpr bool is_batch = xsimd::is_batch<V>::value;
+}
+
+// Every operation is a stateless type with a printable `name` (used by diagnostics) and a static
+// `apply` that works the same on `float`/`double` and on `xsimd::batch`, so that the SIMD body and
+// the scalar tail of a loop compute identical values.
+
+struct plus {
+    static constexpr std::string_view name = "operator+";
+    template <class V>
+    static V apply(const V& a, const V& b) { return a + b; }
+};
+struct minus {
+    static constexpr std::string_view name = "operator-";
+    template <class V>
+    static V apply(const V& a, const V& b) { return a - b; }
+};
+struct multiplies {
+    static constexpr std::string_view name = "operator*";
+    template <class V>
+    static V apply(const V& a, const V& b) { return a * b; }
+};
+/// True (IEEE) division, never a multiplication by a reciprocal: torchvision's Normalize divides.
+struct divides {
+    static constexpr std::string_view name = "operator/";
+    template <class V>
+    static V apply(const V& a, const V& b) { return a / b; }
+};
+/// Minimum; like `minps`, the second operand is returned when either is NaN.
+struct minimum {
+    static constexpr std::string_view name = "nf::min";
+    template <class V>
+    static V apply(const V& a, const V& b) {
+        if constexpr (detail::is_batch<V>) return xsimd::select(a < b, a, b);
+        else return a < b ? a : b;
+    }
+};
+/// Maximum; like `maxps`, the second operand is returned when either is NaN.
+struct maximum {
+    static constexpr std::string_view name = "nf::max";
+    template <class V>
+    static V apply(const V& a, const V& b) {
+        if constexpr (detail::is_batch<V>) return xsimd::select(a > b, a, b);
+        else return a > b ? a : b;
+    }
+};
+
+struct negate {
+    static constexpr std::string_view name = "operator-";
+    template <class V>
+    static V apply(const V& a) { return -a; }
+};
+struct square_root {
+    static constexpr std::string_view name = "nf::sqrt";
+    template <class V>
+    static V apply(const V& a) {
+        if constexpr (detail::is_batch<V>) return xsimd::sqrt(a);
+        else return std::sqrt(a);
+    }
+};
+/// 1 / sqrt(x), correctly rounded in both steps (no hardware estimate).
+struct reciprocal_sqrt {
+    static constexpr std::string_view name = "nf::rsqrt";
+    template <class V>
+    static V apply(const V& a) { return V(1) / square_root::apply(a); }
+};
+struct exponential {
+    static constexpr std::string_view name = "nf::exp";
+    template <class V>
+    static V apply(const V& a) {
+        if constexpr (detail::is_batch<V>) return xsimd::exp(a);
+        else return std::exp(a);
+    }
+};
+struct logarithm {
+    static constexpr std::string_view name = "nf::log";
+    template <class V>
+    static V apply(const V& a) {
+        if constexpr (detail::is_batch<V>) return xsimd::log(a);
+        else return std::log(a);
+    }
+};
+struct absolute {
+    static constexpr std::string_view name = "nf::abs";
+    template <class V>
+    static V apply(const V& a) {
+        if constexpr (detail::is_batch<V>) return xsimd::abs(a);
+        else return std::abs(a);
+    }
+};
+struct hyperbolic_tangent {
+    static constexpr std::string_view name = "nf::tanh";
+    template <class V>
+    static V apply(const V& a) {
+        if constexpr (detail::is_batch<V>) return xsimd::tanh(a);
+        else return std::tanh(a);
+    }
+};
+/// 1 / (1 + exp(-x)).
+struct logistic {
+    static constexpr std::string_view name = "nf::sigmoid";
+    template <class V>
+    static V apply(const V& a) { return V(1) / (V(1) + exponential::apply(-a)); }
+};
+/// max(x, 0).
+struct rectifier {
+    static constexpr std::string_view name = "nf::relu";
+    template <class V>
+    static V apply(const V& a) { return maximum::apply(a, V(0)); }
+};
+/// x * x.
+struct square {
+    static constexpr std::string_view name = "nf::square";
+    template <class V>
+    static V apply(const V& a) { return a * a; }
+};
+
+} // namespace nf::op

@@ -1,0 +1,17 @@
+// normfuse/normfuse.hpp: the umbrella header: everything normfuse provides.
+#pragma once
+
+#include <normfuse/core/axis.hpp>
+#include <normfuse/core/axis_list.hpp>
+#include <normfuse/core/config.hpp>
+#include <normfuse/core/diagnostics.hpp>
+#include <normfuse/core/io.hpp>
+#include <normfuse/core/shape.hpp>
+#include <normfuse/core/tensor.hpp>
+#include <normfuse/core/view.hpp>
+#include <normfuse/eval/assign.hpp>
+#include <normfuse/expr/expression.hpp>
+#include <normfuse/expr/functions.hpp>
+#include <normfuse/expr/nodes.hpp>
+#include <normfuse/expr/operators.hpp>
+#include <normfuse/nn/normalize.hpp>
