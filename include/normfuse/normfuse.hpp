@@ -14,4 +14,7 @@
 #include <normfuse/expr/functions.hpp>
 #include <normfuse/expr/nodes.hpp>
 #include <normfuse/expr/operators.hpp>
+#include <normfuse/nn/batch_norm.hpp>
 #include <normfuse/nn/normalize.hpp>
+#include <normfuse/reduce/moments.hpp>
+#include <normfuse/reduce/reductions.hpp>

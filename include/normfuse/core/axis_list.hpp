@@ -118,11 +118,17 @@ struct restrict_impl {
     using type = Out;
 };
 // Axes of `Order` that `Keep` also has, in Order's order, with the better-known extent of the two.
+template <bool Keeps, class Out, class I0, class Keep>
+struct restrict_step {
+    using type = Out;
+};
+template <class... Os, class I0, class Keep>
+struct restrict_step<true, axis_list<Os...>, I0, Keep> {
+    using type = axis_list<Os..., refine_axis<I0, find_axis_t<I0, Keep>>>;
+};
 template <class... Os, class I0, class... Is, class Keep>
 struct restrict_impl<axis_list<Os...>, axis_list<I0, Is...>, Keep> {
-    using next = std::conditional_t<contains<I0, Keep>,
-                                    axis_list<Os..., refine_axis<I0, find_axis_t<I0, Keep>>>,
-                                    axis_list<Os...>>;
+    using next = typename restrict_step<contains<I0, Keep>, axis_list<Os...>, I0, Keep>::type;
     using type = typename restrict_impl<next, axis_list<Is...>, Keep>::type;
 };
 } // namespace detail

@@ -216,6 +216,19 @@ auto bind(const E& e, bind_context<Plan>& ctx) {
     }
 }
 
+/// Calls `batch(i, phase)` for every full batch of a run of `length` positions and
+/// `scalar(i, phase)` for the tail; `phase` is the position modulo `chunk` (periodic leaves).
+template <bool Periodic, std::size_t B, class FB, class FS>
+NF_ALWAYS_INLINE void walk_run(std::size_t length, std::size_t chunk, FB&& batch, FS&& scalar) {
+    std::size_t i = 0, phase = 0;
+    if constexpr (Periodic) {
+        for (; i + chunk <= length; i += chunk)
+            for (std::size_t p = 0; p < chunk; p += B) batch(i + p, p);
+    }
+    for (; i + B <= length; i += B, phase += B) batch(i, phase);
+    for (; i < length; ++i, ++phase) scalar(i, phase);
+}
+
 /// One run: `length` contiguous destination elements.
 template <bool Periodic, class T, class Arch, class Bound>
 NF_ALWAYS_INLINE void run(T* NF_RESTRICT out, std::size_t length, const Bound& root, std::size_t chunk) {

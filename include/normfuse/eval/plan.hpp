@@ -113,13 +113,15 @@ constexpr std::size_t outer_depth() {
     }
 }
 
-/// Everything the loop nest over destination axes `DL` knows at compile time.
-template <class T, class Arch, class DL, class E>
+/// Everything the loop nest over destination axes `DL` knows at compile time. `Extra` lists the
+/// layouts of further arrays the loop walks besides the expression's leaves (the accumulators of
+/// a reduction).
+template <class T, class Arch, class DL, class E, class Extra = layout_list<>>
 struct plan {
     using value_type = T;
     using arch = Arch;
     using dest_axes = DL;
-    using layouts = typename effective_layouts<E, DL>::type;
+    using layouts = typename concat_layouts<typename effective_layouts<E, DL>::type, Extra>::type;
     static constexpr std::size_t rank = DL::size;
     static constexpr std::size_t outer = outer_depth<layouts, DL>();
     static constexpr bool periodic = all_eligible<layouts, DL, outer>::any_periodic;

@@ -15,14 +15,9 @@
 #include <normfuse/core/view.hpp>
 #include <normfuse/expr/expression.hpp>
 #include <normfuse/expr/operators.hpp>
+#include <normfuse/nn/common.hpp>
 
 namespace nf::nn {
-
-/// Selects the in-place form of a layer call: `normalizer(x, nf::nn::in_place)`.
-struct in_place_t {
-    explicit in_place_t() = default;
-};
-inline constexpr in_place_t in_place{};
 
 /// torchvision's `Normalize(mean, std, inplace)` over the axis `Channel` (C by default), for
 /// inputs of any layout that has that axis (NCHW, NHWC, CHW, NCDHW ...).
@@ -92,8 +87,7 @@ public:
     }
 
     /// torchvision's `inplace=True`: overwrites `x` (a tensor or a mutable view) and returns it.
-    template <class X>
-        requires(is_tensor_v<std::remove_cvref_t<X>> || is_view_v<std::remove_cvref_t<X>>)
+    template <Array X>
     X&& operator()(X&& x, in_place_t) const {
         forward(x, x);
         return std::forward<X>(x);

@@ -1,0 +1,89 @@
+// normfuse/nn/common.hpp: what the layers share: the in-place tag, shape messages, checks before writing, slot buffers.
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <stdexcept>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+#include <normfuse/core/axis_list.hpp>
+#include <normfuse/core/shape.hpp>
+#include <normfuse/core/tensor.hpp>
+#include <normfuse/core/view.hpp>
+
+namespace nf::nn {
+
+/// Selects the in-place form of a layer call: `layer(x, nf::nn::in_place)`.
+struct in_place_t {
+    explicit in_place_t() = default;
+};
+inline constexpr in_place_t in_place{};
+
+/// A tensor or a view: what a layer reads and writes.
+template <class X>
+concept Array = is_tensor_v<std::remove_cvref_t<X>> || is_view_v<std::remove_cvref_t<X>>;
+
+namespace detail {
+
+/// "[N=2, C=4, H=5, W=5]": the extents of an array with its axis names, for messages.
+template <class X>
+std::string describe(const X& x) {
+    std::string s = "[";
+    [&]<class... As>(axis_list<As...>) {
+        std::size_t i = 0;
+        ((s += (i ? ", " : "") + std::string(As::name) + "=" + std::to_string(x.extents()[i]), ++i), ...);
+    }(typename X::axes{});
+    return s + "]";
+}
+
+/// Throws unless `out` has the axes of `x` with the same extents (before anything is written).
+template <class X, class Out>
+void check_output(std::string_view call, const X& x, const Out& out) {
+    static_assert(is_subset<typename X::axes, typename Out::axes> && is_subset<typename Out::axes, typename X::axes>,
+                  "normfuse: layer forward: the output must have the same axes as the input (in any order)");
+    [&]<class... As>(axis_list<As...>) {
+        auto one = [&]<class A>(A*) {
+            if (x.template extent<A>() != out.template extent<A>())
+                throw extent_error("normfuse: " + std::string(call) + ": axis " + std::string(A::name) +
+                                   " has extent " + std::to_string(x.template extent<A>()) +
+                                   " in the input and " + std::to_string(out.template extent<A>()) +
+                                   " in the output; nothing was written");
+        };
+        (one(static_cast<As*>(nullptr)), ...);
+    }(typename X::axes{});
+}
+
+/// Per-slot working memory of a layer, kept between calls so that a forward allocates only when
+/// the number of slots grows.
+template <class T>
+struct slot_buffers {
+    std::vector<double> shift, centered, variance;
+    std::vector<T> hi, scale, offset;
+    void reserve(std::size_t slots, std::size_t coefficient_slots) {
+        if (shift.size() < slots) {
+            shift.resize(slots);
+            centered.resize(slots);
+            variance.resize(slots);
+            hi.resize(slots);
+        }
+        if (scale.size() < coefficient_slots) {
+            scale.resize(coefficient_slots);
+            offset.resize(coefficient_slots);
+        }
+    }
+};
+
+/// Read-only view of `data` laid out as the axes `KL` with the extents the array `x` gives them.
+template <class KL, class T, class X>
+view<T, shape_from<KL>> slot_view(T* data, const X& x) {
+    using S = shape_from<KL>;
+    const auto kext = nf::detail::restrict_extents<KL, typename X::axes>(x.extents().values());
+    return view<T, S>(data, nf::extents<S>::from_all(kext));
+}
+
+inline std::string dtype_name(std::size_t bytes) { return bytes == 4 ? "float" : "double"; }
+
+} // namespace detail
+} // namespace nf::nn

@@ -1,0 +1,197 @@
+// normfuse/reduce/accumulate.hpp: the reduction loop: per-slot sums (and shifted sums of squares) in double, in one read.
+//
+// The operand is evaluated with the same loop nest as an assignment; instead of being stored, each
+// value is added into the accumulator slot it belongs to (the slots are laid out as the kept
+// axes `KL`). The accumulator is read in the same four ways a leaf is (see eval/plan.hpp), so a
+// per-channel reduction is fast whether C is the outermost or the innermost axis:
+//   invariant  : the whole run falls in one slot: lane-wise partial sums, one horizontal add;
+//   contiguous : the run walks the slots one to one (reducing over an outer axis);
+//   periodic   : the run cycles through the slots (C innermost): tiled accumulators, folded
+//                into the slots when the block changes;
+//   strided    : scalar fallback.
+// Values are widened to double before they are added, and a per-slot shift k is subtracted
+// first, so that sums of squares of (x - k) stay accurate when |mean| >> std.
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <type_traits>
+
+#include <xsimd/xsimd.hpp>
+
+#include <normfuse/eval/assign.hpp>
+#include <normfuse/eval/plan.hpp>
+#include <normfuse/eval/scratch.hpp>
+#include <normfuse/reduce/widen.hpp>
+
+namespace nf::detail {
+
+/// For every slot s of the kept layout KL: s1[s] += sum (v - shift[s]) and, with Moments,
+/// s2[s] += sum (v - shift[s])^2, over all values v of `e` that fall in s. `e` is looped in the
+/// order of `DL` (its axes, extents `ext`); `shift` may be null (no shift).
+template <class Arch, class DL, class KL, bool Moments, class E>
+void accumulate(const E& e, const std::array<std::size_t, DL::size>& ext, const double* shift, double* s1,
+                double* s2, scratch_arena& arena) {
+    using T = typename E::value_type;
+    using P = plan<T, Arch, DL, E, layout_list<KL>>;
+    using TB = xsimd::batch<T, Arch>;
+    using DB = xsimd::batch<double, Arch>;
+    constexpr std::size_t K = P::outer;
+    constexpr std::size_t B = TB::size;
+    constexpr std::size_t BD = DB::size;
+    constexpr std::size_t halves = B / BD;
+    constexpr leaf_mode mode = mode_of<KL, DL, K>();
+    constexpr auto kpos = positions_in<KL, DL>::value;
+
+    std::size_t outer_count = 1, length = 1;
+    for (std::size_t d = 0; d < DL::size; ++d) (d < K ? outer_count : length) *= ext[d];
+    if (outer_count == 0 || length == 0) return;
+
+    // Strides of the accumulator slots along the loop's outer axes and its innermost axis.
+    const auto kext = restrict_extents<KL, DL>(ext);
+    std::array<std::ptrdiff_t, K> kouter{};
+    std::ptrdiff_t kinner = 0;
+    {
+        std::ptrdiff_t st = 1;
+        for (std::size_t j = KL::size; j-- > 0;) {
+            if (kpos[j] < K) kouter[kpos[j]] = st;
+            if (kpos[j] + 1 == DL::size) kinner = st;
+            st *= static_cast<std::ptrdiff_t>(kext[j]);
+        }
+    }
+
+    bind_context<P> ctx{ext, chunk_length<P>(ext, typename P::layouts{}), arena};
+    auto root = bind(e, ctx);
+    const std::size_t chunk = ctx.chunk;
+
+    auto split = [](const TB& v) {
+        std::array<DB, halves> h;
+        if constexpr (std::is_same_v<T, float>) {
+            auto [lo, hi] = widen(v);
+            h[0] = lo;
+            h[1] = hi;
+        } else {
+            h[0] = v;
+        }
+        return h;
+    };
+
+    // Periodic mode: tiled accumulators of one block of slots, folded back when the block changes.
+    double* t1 = nullptr;
+    double* t2 = nullptr;
+    double* tk = nullptr;
+    std::size_t period = 1;
+    std::ptrdiff_t block = -1;
+    if constexpr (mode == leaf_mode::periodic) {
+        period = period_of<KL, DL, K>(ext);
+        t1 = arena.allocate<double>(chunk);
+        t2 = arena.allocate<double>(chunk);
+        tk = arena.allocate<double>(chunk);
+    }
+    auto fold = [&] {
+        if constexpr (mode == leaf_mode::periodic) {
+            if (block < 0) return;
+            for (std::size_t j = 0; j < chunk; ++j) {
+                s1[block + static_cast<std::ptrdiff_t>(j % period)] += t1[j];
+                if constexpr (Moments) s2[block + static_cast<std::ptrdiff_t>(j % period)] += t2[j];
+            }
+        }
+    };
+
+    outer_index<K> index{};
+    for (std::size_t o = 0; o < outer_count; ++o) {
+        root.seek(index);
+        std::ptrdiff_t s0 = 0;
+        for (std::size_t d = 0; d < K; ++d) s0 += static_cast<std::ptrdiff_t>(index[d]) * kouter[d];
+
+        if constexpr (mode == leaf_mode::invariant) {
+            const double k = shift ? shift[s0] : 0.0;
+            const DB kb(k);
+            DB a1[halves], a2[halves];
+            for (std::size_t h = 0; h < halves; ++h) a1[h] = a2[h] = DB(0.0);
+            double r1 = 0, r2 = 0;
+            walk_run<P::periodic, B>(
+                length, chunk,
+                [&](std::size_t at, std::size_t ph) {
+                    const auto hv = split(root.load(at, ph));
+                    for (std::size_t h = 0; h < halves; ++h) {
+                        const DB dv = hv[h] - kb;
+                        a1[h] += dv;
+                        if constexpr (Moments) a2[h] = xsimd::fma(dv, dv, a2[h]);
+                    }
+                },
+                [&](std::size_t at, std::size_t ph) {
+                    const double dv = static_cast<double>(root.load_scalar(at, ph)) - k;
+                    r1 += dv;
+                    r2 += dv * dv;
+                });
+            for (std::size_t h = 0; h < halves; ++h) {
+                r1 += xsimd::hadd(a1[h]);
+                if constexpr (Moments) r2 += xsimd::hadd(a2[h]);
+            }
+            s1[s0] += r1;
+            if constexpr (Moments) s2[s0] += r2;
+        } else if constexpr (mode == leaf_mode::contiguous) {
+            double* p1 = s1 + s0;
+            double* p2 = Moments ? s2 + s0 : nullptr;
+            const double* pk = shift ? shift + s0 : nullptr;
+            walk_run<P::periodic, B>(
+                length, chunk,
+                [&](std::size_t at, std::size_t ph) {
+                    const auto hv = split(root.load(at, ph));
+                    for (std::size_t h = 0; h < halves; ++h) {
+                        const std::size_t q = at + h * BD;
+                        const DB dv = pk ? hv[h] - DB::load_unaligned(pk + q) : hv[h];
+                        (DB::load_unaligned(p1 + q) + dv).store_unaligned(p1 + q);
+                        if constexpr (Moments) xsimd::fma(dv, dv, DB::load_unaligned(p2 + q)).store_unaligned(p2 + q);
+                    }
+                },
+                [&](std::size_t at, std::size_t ph) {
+                    const double dv = static_cast<double>(root.load_scalar(at, ph)) - (pk ? pk[at] : 0.0);
+                    p1[at] += dv;
+                    if constexpr (Moments) p2[at] += dv * dv;
+                });
+        } else if constexpr (mode == leaf_mode::periodic) {
+            if (s0 != block) {
+                fold();
+                block = s0;
+                for (std::size_t j = 0; j < chunk; ++j) {
+                    t1[j] = 0;
+                    t2[j] = 0;
+                    tk[j] = shift ? shift[s0 + static_cast<std::ptrdiff_t>(j % period)] : 0.0;
+                }
+            }
+            walk_run<true, B>(
+                length, chunk,
+                [&](std::size_t at, std::size_t ph) {
+                    const auto hv = split(root.load(at, ph));
+                    for (std::size_t h = 0; h < halves; ++h) {
+                        const std::size_t q = ph + h * BD;
+                        const DB dv = hv[h] - DB::load_aligned(tk + q);
+                        (DB::load_aligned(t1 + q) + dv).store_aligned(t1 + q);
+                        if constexpr (Moments) xsimd::fma(dv, dv, DB::load_aligned(t2 + q)).store_aligned(t2 + q);
+                    }
+                },
+                [&](std::size_t at, std::size_t ph) {
+                    const double dv = static_cast<double>(root.load_scalar(at, ph)) - tk[ph];
+                    t1[ph] += dv;
+                    if constexpr (Moments) t2[ph] += dv * dv;
+                });
+        } else {
+            for (std::size_t i = 0; i < length; ++i) {
+                const std::ptrdiff_t s = s0 + static_cast<std::ptrdiff_t>(i) * kinner;
+                const double dv = static_cast<double>(root.load_scalar(i, 0)) - (shift ? shift[s] : 0.0);
+                s1[s] += dv;
+                if constexpr (Moments) s2[s] += dv * dv;
+            }
+        }
+
+        for (std::size_t d = K; d-- > 0;) {
+            if (++index[d] < ext[d]) break;
+            index[d] = 0;
+        }
+    }
+    fold();
+}
+
+} // namespace nf::detail

@@ -1,0 +1,155 @@
+// normfuse/reduce/reductions.hpp: sum, mean and variance over named axes, as expressions that broadcast back by name.
+#pragma once
+
+#include <algorithm>
+#include <array>
+#include <cstddef>
+#include <type_traits>
+#include <utility>
+
+#include <normfuse/core/axis_list.hpp>
+#include <normfuse/core/diagnostics.hpp>
+#include <normfuse/eval/scratch.hpp>
+#include <normfuse/expr/expression.hpp>
+#include <normfuse/reduce/accumulate.hpp>
+
+namespace nf {
+
+namespace detail {
+enum class reduction_kind { sum, mean, var };
+
+struct sum_call {
+    static constexpr std::string_view name = "nf::sum";
+};
+struct mean_call {
+    static constexpr std::string_view name = "nf::mean";
+};
+struct var_call {
+    static constexpr std::string_view name = "nf::var";
+};
+template <reduction_kind R>
+using reduction_call = std::conditional_t<R == reduction_kind::sum, sum_call,
+                                          std::conditional_t<R == reduction_kind::mean, mean_call, var_call>>;
+} // namespace detail
+
+/// A reduction over the axes `Reduced` of `A`: the result has A's other axes. It is computed once,
+/// in one read of A with double accumulation, before the loop that uses it; the variance makes a
+/// second read with the mean as shift, so it is exact to double rounding even when |mean| >> std.
+template <detail::reduction_kind R, class Reduced, Expression A>
+struct reduce_expr : detail::expression_tag {
+    static constexpr detail::node_kind kind = detail::node_kind::reduction;
+    using value_type = typename A::value_type;
+    using axes = axis_remove<typename A::axes, Reduced>;
+    using all_axes = typename A::all_axes;
+    using reduced_axes = Reduced;
+    A arg;
+    double correction = 0; // variance divisor is (count - correction)
+
+    template <Axis X>
+    std::size_t extent() const {
+        return arg.template extent<X>();
+    }
+
+    /// Writes the result into `out`, laid out as `LA` (this node's axes, in any order).
+    template <class Arch, class LA>
+    void materialize(value_type* out, const std::array<std::size_t, LA::size>& lext,
+                     detail::scratch_arena& arena) const {
+        using OA = typename A::axes;
+        const std::array<std::size_t, OA::size> ext = operand_extents(OA{});
+        std::size_t slots = 1, total = 1;
+        for (auto v : lext) slots *= v;
+        for (auto v : ext) total *= v;
+        const double count = slots ? static_cast<double>(total / slots) : 0.0;
+        double* s1 = arena.template allocate<double>(slots);
+        std::fill_n(s1, slots, 0.0);
+        detail::accumulate<Arch, OA, LA, false>(arg, ext, nullptr, s1, nullptr, arena);
+        if constexpr (R == detail::reduction_kind::sum) {
+            for (std::size_t s = 0; s < slots; ++s) out[s] = static_cast<value_type>(s1[s]);
+        } else if constexpr (R == detail::reduction_kind::mean) {
+            for (std::size_t s = 0; s < slots; ++s) out[s] = static_cast<value_type>(s1[s] / count);
+        } else {
+            for (std::size_t s = 0; s < slots; ++s) s1[s] /= count;
+            double* c1 = arena.template allocate<double>(slots);
+            double* c2 = arena.template allocate<double>(slots);
+            std::fill_n(c1, slots, 0.0);
+            std::fill_n(c2, slots, 0.0);
+            detail::accumulate<Arch, OA, LA, true>(arg, ext, s1, c1, c2, arena);
+            for (std::size_t s = 0; s < slots; ++s)
+                out[s] = static_cast<value_type>(std::max(0.0, c2[s] - c1[s] * c1[s] / count) / (count - correction));
+        }
+    }
+
+private:
+    template <class... Xs>
+    std::array<std::size_t, sizeof...(Xs)> operand_extents(axis_list<Xs...>) const {
+        return {arg.template extent<Xs>()...};
+    }
+};
+
+namespace detail {
+
+template <class Call, class OA, class... Rs>
+void report_missing_reduced_axis() {
+    [[maybe_unused]] auto one = []<class X>(X*) {
+        if constexpr (!contains<X, OA>)
+            (void)sizeof(error::reduce_axis_missing<
+                         missing_axis_message<Call, X>(" is not an axis of the operand", "; reduce only over its axes"),
+                         Call, X, OA>);
+    };
+    (one(static_cast<Rs*>(nullptr)), ...);
+}
+
+template <reduction_kind R, class... Rs, class X>
+auto make_reduction(X&& x, double correction) {
+    auto a = as_expression(std::forward<X>(x));
+    using AE = decltype(a);
+    using OA = typename AE::axes;
+    if constexpr ((contains<Rs, OA> && ...) && !has_duplicate_axis<axis_list<Rs...>>) {
+        return reduce_expr<R, axis_list<axis_id<Rs>...>, AE>{{}, std::move(a), correction};
+    } else {
+        report_missing_reduced_axis<reduction_call<R>, OA, Rs...>();
+        return invalid_expression{};
+    }
+}
+
+} // namespace detail
+
+/// Sum over the named axes: `nf::sum<H, W>(x)` (or `nf::sum<H<>, W<>>(x)`) has x's other axes.
+template <Axis... Rs, ArrayOperand X>
+auto sum(X&& x) {
+    return detail::make_reduction<detail::reduction_kind::sum, Rs...>(std::forward<X>(x), 0);
+}
+template <template <std::size_t> class... Rs, ArrayOperand X>
+auto sum(X&& x) {
+    return sum<Rs<dynamic_extent>...>(std::forward<X>(x));
+}
+
+/// Mean over the named axes: `nf::mean<N, H, W>(x)` of an NCHW or NHWC x is a tensor over C.
+template <Axis... Rs, ArrayOperand X>
+auto mean(X&& x) {
+    return detail::make_reduction<detail::reduction_kind::mean, Rs...>(std::forward<X>(x), 0);
+}
+template <template <std::size_t> class... Rs, ArrayOperand X>
+auto mean(X&& x) {
+    return mean<Rs<dynamic_extent>...>(std::forward<X>(x));
+}
+
+/// Divisor choice for nf::var: biased (divides by the count, as normalization layers do) or
+/// unbiased (count - 1, as running statistics store).
+struct variance_correction {
+    double value;
+};
+inline constexpr variance_correction biased{0.0};
+inline constexpr variance_correction unbiased{1.0};
+
+/// Variance over the named axes (biased unless `nf::unbiased` is given).
+template <Axis... Rs, ArrayOperand X>
+auto var(X&& x, variance_correction c = biased) {
+    return detail::make_reduction<detail::reduction_kind::var, Rs...>(std::forward<X>(x), c.value);
+}
+template <template <std::size_t> class... Rs, ArrayOperand X>
+auto var(X&& x, variance_correction c = biased) {
+    return var<Rs<dynamic_extent>...>(std::forward<X>(x), c);
+}
+
+} // namespace nf
