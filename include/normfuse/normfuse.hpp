@@ -15,6 +15,10 @@
 #include <normfuse/expr/nodes.hpp>
 #include <normfuse/expr/operators.hpp>
 #include <normfuse/nn/batch_norm.hpp>
+#include <normfuse/nn/group_norm.hpp>
+#include <normfuse/nn/instance_norm.hpp>
+#include <normfuse/nn/layer_norm.hpp>
 #include <normfuse/nn/normalize.hpp>
+#include <normfuse/nn/rms_norm.hpp>
 #include <normfuse/reduce/moments.hpp>
 #include <normfuse/reduce/reductions.hpp>

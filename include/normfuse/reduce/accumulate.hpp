@@ -126,8 +126,8 @@ void accumulate(const E& e, const std::array<std::size_t, DL::size>& ext, const 
                     r2 += dv * dv;
                 });
             for (std::size_t h = 0; h < halves; ++h) {
-                r1 += xsimd::hadd(a1[h]);
-                if constexpr (Moments) r2 += xsimd::hadd(a2[h]);
+                r1 += lane_sum(a1[h]);
+                if constexpr (Moments) r2 += lane_sum(a2[h]);
             }
             s1[s0] += r1;
             if constexpr (Moments) s2[s0] += r2;

@@ -7,6 +7,8 @@
 
 #include <xsimd/xsimd.hpp>
 
+#include <normfuse/core/config.hpp>
+
 namespace nf::detail {
 
 /// The lanes of a float batch as two double batches (low half, high half) of the same
@@ -19,9 +21,11 @@ widen(const xsimd::batch<float, Arch>& v) {
 #if defined(__AVX512F__)
     if constexpr (std::is_base_of_v<xsimd::avx512f, Arch>) {
         const __m512 r = v;
-        const __m256 lo = _mm512_castps512_ps256(r);
-        const __m256 hi = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(r), 1));
-        return {D(_mm512_cvtps_pd(lo)), D(_mm512_cvtps_pd(hi))};
+        // The zero-masked forms are used because the plain ones start from _mm512_undefined_pd(),
+        // which makes g++ 12 warn (maybe-uninitialized) in every caller built with -Wall.
+        const __m256 lo = _mm256_castpd_ps(_mm512_maskz_extractf64x4_pd(0xF, _mm512_castps_pd(r), 0));
+        const __m256 hi = _mm256_castpd_ps(_mm512_maskz_extractf64x4_pd(0xF, _mm512_castps_pd(r), 1));
+        return {D(_mm512_maskz_cvtps_pd(0xFF, lo)), D(_mm512_maskz_cvtps_pd(0xFF, hi))};
     } else
 #endif
 #if defined(__AVX__)
@@ -43,6 +47,16 @@ widen(const xsimd::batch<float, Arch>& v) {
         for (std::size_t i = 0; i < xsimd::batch<float, Arch>::size; ++i) d[i] = f[i];
         return {D::load_aligned(d), D::load_aligned(d + D::size)};
     }
+}
+
+/// Sum of the lanes of a batch (in lane order, through memory: portable and warning-free).
+template <class T, class Arch>
+NF_ALWAYS_INLINE T lane_sum(const xsimd::batch<T, Arch>& v) {
+    alignas(64) T lanes[xsimd::batch<T, Arch>::size];
+    v.store_aligned(lanes);
+    T s = 0;
+    for (T x : lanes) s += x;
+    return s;
 }
 
 } // namespace nf::detail

@@ -1,0 +1,143 @@
+// normfuse/nn/layer_norm.hpp: LayerNorm with PyTorch 1.13 semantics, over named axes instead of trailing positions.
+#pragma once
+
+#include <cmath>
+#include <cstddef>
+#include <stdexcept>
+#include <string>
+#include <type_traits>
+
+#include <xsimd/xsimd.hpp>
+
+#include <normfuse/core/axis_list.hpp>
+#include <normfuse/core/shape.hpp>
+#include <normfuse/core/tensor.hpp>
+#include <normfuse/eval/scratch.hpp>
+#include <normfuse/expr/operators.hpp>
+#include <normfuse/nn/common.hpp>
+#include <normfuse/reduce/moments.hpp>
+
+namespace nf::nn {
+
+struct layer_norm_options {
+    double eps = 1e-5;
+    bool elementwise_affine = true;
+};
+
+namespace detail {
+/// Throws unless x has the layer's normalized extents (PyTorch's normalized_shape check).
+template <class NormAxes, class X, class E>
+void check_normalized_extents(std::string_view call, const X& x, const E& norm_extents) {
+    bool ok = true;
+    [&]<class... As>(axis_list<As...>) {
+        std::size_t i = 0;
+        ((ok = ok && x.template extent<As>() == norm_extents[i++]), ...);
+    }(NormAxes{});
+    if (!ok) {
+        std::string want = "[";
+        [&]<class... As>(axis_list<As...>) {
+            std::size_t i = 0;
+            ((want += (i ? ", " : "") + std::string(As::name) + "=" + std::to_string(norm_extents[i]), ++i), ...);
+        }(NormAxes{});
+        throw extent_error("normfuse: " + std::string(call) + ": given normalized shape " + want +
+                           "], expected input with those extents, but got input of size " + describe(x));
+    }
+}
+} // namespace detail
+
+/// Layer normalization as PyTorch 1.13's LayerNorm: mean and biased variance over the axes of
+/// `NormShape` (PyTorch's normalized_shape, named instead of trailing), one set per value of the
+/// other axes, then an element-wise affine `* weight + bias` with weight and bias laid out as
+/// NormShape. The mode has no effect and there are no running statistics.
+template <class T, class NormShape>
+class layer_norm {
+    static_assert(std::is_same_v<T, float> || std::is_same_v<T, double>,
+                  "normfuse: nn::layer_norm<T, ...>: T must be float or double");
+
+public:
+    using value_type = T;
+    using norm_axes = typename NormShape::axes;
+    using parameter_tensor = tensor<T, NormShape>;
+
+    explicit layer_norm(const nf::extents<NormShape>& normalized_shape, layer_norm_options options = {})
+        : extents_(normalized_shape), options_(options) {
+        if (extents_.size() == 0)
+            throw std::invalid_argument("normfuse: nn::layer_norm: the normalized shape must have no zero extent");
+        if (options_.elementwise_affine) {
+            weight_ = parameter_tensor(extents_, T(1));
+            bias_ = parameter_tensor(extents_, T(0));
+        }
+    }
+    layer_norm(std::initializer_list<std::size_t> dynamic_extents, layer_norm_options options = {})
+        : layer_norm(nf::extents<NormShape>(dynamic_extents), options) {}
+    layer_norm()
+        requires(NormShape::dynamic_count == 0)
+        : layer_norm(nf::extents<NormShape>()) {}
+
+    void train(bool on = true) noexcept { training_ = on; }
+    void eval() noexcept { training_ = false; }
+    bool training() const noexcept { return training_; }
+    const layer_norm_options& options() const noexcept { return options_; }
+    const nf::extents<NormShape>& normalized_shape() const noexcept { return extents_; }
+    parameter_tensor& weight() { return require(weight_, "weight"); }
+    parameter_tensor& bias() { return require(bias_, "bias"); }
+
+    template <class Arch = xsimd::default_arch, Array X, Array Out>
+    void forward(const X& x, Out&& out) {
+        using XL = typename X::axes;
+        static_assert(is_subset<norm_axes, XL>,
+                      "normfuse: nn::layer_norm::forward: the input lacks an axis of the normalized shape");
+        if constexpr (is_subset<norm_axes, XL>) {
+            using SL = axis_remove<XL, norm_axes>;
+            detail::check_normalized_extents<norm_axes>("nn::layer_norm::forward", x, extents_.values());
+            nf::nn::detail::check_output("nn::layer_norm::forward", x, out);
+            const std::size_t count = extents_.size();
+            const std::size_t slots = x.size() / count;
+            buffers_.reserve(slots, slots);
+            auto& buf = buffers_;
+            nf::detail::scratch_arena arena;
+            nf::detail::slot_moments<Arch, SL>(x, buf.shift.data(), buf.centered.data(), buf.variance.data(), arena);
+            for (std::size_t s = 0; s < slots; ++s) {
+                const double a = 1.0 / std::sqrt(buf.variance[s] + options_.eps);
+                buf.hi[s] = static_cast<T>(buf.shift[s]);
+                buf.scale[s] = static_cast<T>(a);
+                buf.offset[s] = static_cast<T>(-buf.centered[s] * a);
+            }
+            const auto k = nf::nn::detail::slot_view<SL>(buf.hi.data(), x);
+            const auto scale = nf::nn::detail::slot_view<SL>(buf.scale.data(), x);
+            const auto offset = nf::nn::detail::slot_view<SL>(buf.offset.data(), x);
+            if (options_.elementwise_affine)
+                out.template assign<Arch>(((x - k) * scale + offset) * weight_ + bias_);
+            else
+                out.template assign<Arch>((x - k) * scale + offset);
+        }
+    }
+
+    template <class U, class S>
+    tensor<U, S> operator()(const tensor<U, S>& x) {
+        tensor<U, S> out(x.extents());
+        forward(x, out);
+        return out;
+    }
+    template <Array X>
+    X&& operator()(X&& x, in_place_t) {
+        forward(x, x);
+        return std::forward<X>(x);
+    }
+
+private:
+    parameter_tensor& require(parameter_tensor& v, const char* what) {
+        if (!options_.elementwise_affine)
+            throw std::logic_error(std::string("normfuse: nn::layer_norm: the layer has no ") + what +
+                                   " (it was built without elementwise_affine)");
+        return v;
+    }
+
+    nf::extents<NormShape> extents_;
+    layer_norm_options options_;
+    bool training_ = true;
+    parameter_tensor weight_, bias_;
+    nf::nn::detail::slot_buffers<T> buffers_;
+};
+
+} // namespace nf::nn

@@ -1,0 +1,106 @@
+// normfuse/nn/rms_norm.hpp: RMSNorm, x * rsqrt(mean(x^2) + eps) * weight, over named axes.
+#pragma once
+
+#include <cmath>
+#include <cstddef>
+#include <limits>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <type_traits>
+
+#include <xsimd/xsimd.hpp>
+
+#include <normfuse/core/axis_list.hpp>
+#include <normfuse/core/shape.hpp>
+#include <normfuse/core/tensor.hpp>
+#include <normfuse/eval/scratch.hpp>
+#include <normfuse/expr/operators.hpp>
+#include <normfuse/nn/common.hpp>
+#include <normfuse/nn/layer_norm.hpp>
+#include <normfuse/reduce/moments.hpp>
+
+namespace nf::nn {
+
+/// `eps = std::nullopt` takes the machine epsilon of T, as torch.nn.RMSNorm does.
+struct rms_norm_options {
+    std::optional<double> eps = std::nullopt;
+    bool elementwise_affine = true;
+};
+
+/// Root-mean-square normalization, `y = x * rsqrt(mean(x^2) + eps) * weight`, the mean taken over
+/// the axes of `NormShape` (one value per value of the other axes); no mean subtraction, no bias.
+/// The mean of squares is accumulated in double.
+template <class T, class NormShape>
+class rms_norm {
+    static_assert(std::is_same_v<T, float> || std::is_same_v<T, double>,
+                  "normfuse: nn::rms_norm<T, ...>: T must be float or double");
+
+public:
+    using value_type = T;
+    using norm_axes = typename NormShape::axes;
+    using parameter_tensor = tensor<T, NormShape>;
+
+    explicit rms_norm(const nf::extents<NormShape>& normalized_shape, rms_norm_options options = {})
+        : extents_(normalized_shape), options_(options),
+          eps_(options.eps ? *options.eps : static_cast<double>(std::numeric_limits<T>::epsilon())) {
+        if (extents_.size() == 0)
+            throw std::invalid_argument("normfuse: nn::rms_norm: the normalized shape must have no zero extent");
+        if (options_.elementwise_affine) weight_ = parameter_tensor(extents_, T(1));
+    }
+    rms_norm(std::initializer_list<std::size_t> dynamic_extents, rms_norm_options options = {})
+        : rms_norm(nf::extents<NormShape>(dynamic_extents), options) {}
+    rms_norm()
+        requires(NormShape::dynamic_count == 0)
+        : rms_norm(nf::extents<NormShape>()) {}
+
+    double eps() const noexcept { return eps_; }
+    parameter_tensor& weight() {
+        if (!options_.elementwise_affine)
+            throw std::logic_error("normfuse: nn::rms_norm: the layer has no weight (built without elementwise_affine)");
+        return weight_;
+    }
+
+    template <class Arch = xsimd::default_arch, Array X, Array Out>
+    void forward(const X& x, Out&& out) {
+        using XL = typename X::axes;
+        static_assert(is_subset<norm_axes, XL>,
+                      "normfuse: nn::rms_norm::forward: the input lacks an axis of the normalized shape");
+        if constexpr (is_subset<norm_axes, XL>) {
+            using SL = axis_remove<XL, norm_axes>;
+            detail::check_normalized_extents<norm_axes>("nn::rms_norm::forward", x, extents_.values());
+            nf::nn::detail::check_output("nn::rms_norm::forward", x, out);
+            const std::size_t slots = x.size() / extents_.size();
+            buffers_.reserve(slots, slots);
+            auto& buf = buffers_;
+            nf::detail::scratch_arena arena;
+            nf::detail::slot_moments<Arch, SL, true>(x, nullptr, buf.centered.data(), buf.variance.data(), arena);
+            for (std::size_t s = 0; s < slots; ++s)
+                buf.scale[s] = static_cast<T>(1.0 / std::sqrt(buf.variance[s] + eps_));
+            const auto r = nf::nn::detail::slot_view<SL>(buf.scale.data(), x);
+            if (options_.elementwise_affine) out.template assign<Arch>(x * r * weight_);
+            else out.template assign<Arch>(x * r);
+        }
+    }
+
+    template <class U, class S>
+    tensor<U, S> operator()(const tensor<U, S>& x) {
+        tensor<U, S> out(x.extents());
+        forward(x, out);
+        return out;
+    }
+    template <Array X>
+    X&& operator()(X&& x, in_place_t) {
+        forward(x, x);
+        return std::forward<X>(x);
+    }
+
+private:
+    nf::extents<NormShape> extents_;
+    rms_norm_options options_;
+    double eps_;
+    parameter_tensor weight_;
+    nf::nn::detail::slot_buffers<T> buffers_;
+};
+
+} // namespace nf::nn
