@@ -9,7 +9,7 @@
 #include <type_traits>
 #include <utility>
 
-#include <xsimd/xsimd.hpp>
+#include <normfuse/core/simd.hpp>
 
 #include <normfuse/core/aligned_buffer.hpp>
 #include <normfuse/core/shape.hpp>

@@ -7,7 +7,7 @@
 #include <type_traits>
 #include <utility>
 
-#include <xsimd/xsimd.hpp>
+#include <normfuse/core/simd.hpp>
 
 #include <normfuse/core/shape.hpp>
 #include <normfuse/core/tensor_fwd.hpp>

@@ -1,13 +1,19 @@
 // normfuse/eval/assign.hpp: evaluates an expression into contiguous memory in one fused SIMD loop nest.
 #pragma once
 
+#include <algorithm>
 #include <array>
+#include <cstdint>
 #include <cstddef>
 #include <numeric>
 #include <string>
 #include <type_traits>
 
-#include <xsimd/xsimd.hpp>
+#include <normfuse/core/simd.hpp>
+
+#if defined(_OPENMP)
+#include <omp.h>
+#endif
 
 #include <normfuse/core/axis_list.hpp>
 #include <normfuse/core/diagnostics.hpp>
@@ -15,6 +21,7 @@
 #include <normfuse/eval/bound.hpp>
 #include <normfuse/eval/plan.hpp>
 #include <normfuse/eval/scratch.hpp>
+#include <normfuse/eval/settings.hpp>
 #include <normfuse/expr/expression.hpp>
 #include <normfuse/expr/nodes.hpp>
 
@@ -176,8 +183,9 @@ auto bind_memory(const typename Plan::value_type* data, const std::array<std::si
     }
     if constexpr (mode == leaf_mode::periodic) {
         leaf.period = period_of<LA, DL, K>(ctx.extents);
-        leaf.tile_length = ctx.chunk;
-        leaf.tile = ctx.arena.template allocate<T>(ctx.chunk);
+        constexpr std::size_t B = xsimd::batch<T, typename Plan::arch>::size;
+        leaf.tile_length = ctx.chunk + B;
+        leaf.tile = ctx.arena.template allocate<T>(ctx.chunk + B);
     }
     return leaf;
 }
@@ -229,15 +237,65 @@ NF_ALWAYS_INLINE void walk_run(std::size_t length, std::size_t chunk, FB&& batch
     for (; i < length; ++i, ++phase) scalar(i, phase);
 }
 
-/// One run: `length` contiguous destination elements.
-template <bool Periodic, class T, class Arch, class Bound>
-NF_ALWAYS_INLINE void run(T* NF_RESTRICT out, std::size_t length, const Bound& root, std::size_t chunk) {
+/// Stores a batch with a non-temporal (streaming) store; `p` must be aligned to the batch size.
+template <class T, class Arch>
+NF_ALWAYS_INLINE void stream_store(T* p, const xsimd::batch<T, Arch>& v) {
+#if defined(__AVX512F__)
+    if constexpr (std::is_base_of_v<xsimd::avx512f, Arch>) {
+        if constexpr (std::is_same_v<T, float>) _mm512_stream_ps(p, v);
+        else _mm512_stream_pd(p, v);
+        return;
+    }
+#endif
+#if defined(__AVX__)
+    if constexpr (std::is_base_of_v<xsimd::avx, Arch> && !std::is_base_of_v<xsimd::avx512f, Arch>) {
+        if constexpr (std::is_same_v<T, float>) _mm256_stream_ps(p, v);
+        else _mm256_stream_pd(p, v);
+        return;
+    }
+#endif
+#if defined(__SSE2__)
+    if constexpr (std::is_base_of_v<xsimd::sse2, Arch> && !std::is_base_of_v<xsimd::avx, Arch> &&
+                  !std::is_base_of_v<xsimd::avx512f, Arch>) {
+        if constexpr (std::is_same_v<T, float>) _mm_stream_ps(p, v);
+        else _mm_stream_pd(p, v);
+        return;
+    }
+#endif
+    v.store_aligned(p);
+}
+
+/// Orders streaming stores before whatever follows (they are weakly ordered).
+inline void store_fence() noexcept {
+#if defined(__SSE__)
+    _mm_sfence();
+#endif
+}
+
+/// Positions [begin, end) of one run of contiguous destination elements. `phase` follows the
+/// position modulo `chunk` (the tile length of periodic leaves; tiles hold one extra batch, so a
+/// batch may start at any phase below `chunk`).
+template <bool Periodic, bool Stream, class T, class Arch, class Bound>
+NF_ALWAYS_INLINE void run(T* NF_RESTRICT out, std::size_t begin, std::size_t end, const Bound& root,
+                          std::size_t chunk) {
     using batch = xsimd::batch<T, Arch>;
     constexpr std::size_t B = batch::size;
-    std::size_t i = 0;
-    std::size_t phase = 0;
-    if constexpr (!Periodic) {
-        for (; i + 4 * B <= length; i += 4 * B) {
+    std::size_t i = begin;
+    std::size_t phase = Periodic ? begin % chunk : 0;
+    auto advance = [&](std::size_t by) {
+        if constexpr (Periodic) {
+            phase += by;
+            if (phase >= chunk) phase -= chunk;
+        }
+    };
+    if constexpr (Stream) {
+        // Scalar steps up to a batch-aligned address, then aligned streaming stores.
+        const std::size_t misalign = reinterpret_cast<std::uintptr_t>(out + i) % sizeof(batch);
+        std::size_t peel = misalign ? (sizeof(batch) - misalign) / sizeof(T) : 0;
+        for (; peel > 0 && i < end; --peel, ++i, advance(1)) out[i] = root.load_scalar(i, phase);
+        for (; i + B <= end; i += B, advance(B)) stream_store<T, Arch>(out + i, root.load(i, phase));
+    } else if constexpr (!Periodic) {
+        for (; i + 4 * B <= end; i += 4 * B) {
             const batch a = root.load(i, 0), b = root.load(i + B, 0), c = root.load(i + 2 * B, 0),
                         d = root.load(i + 3 * B, 0);
             a.store_unaligned(out + i);
@@ -245,15 +303,37 @@ NF_ALWAYS_INLINE void run(T* NF_RESTRICT out, std::size_t length, const Bound& r
             c.store_unaligned(out + i + 2 * B);
             d.store_unaligned(out + i + 3 * B);
         }
-    } else {
-        for (; i + chunk <= length; i += chunk)
-            for (std::size_t p = 0; p < chunk; p += B) root.load(i + p, p).store_unaligned(out + i + p);
     }
-    for (; i + B <= length; i += B, phase += B) root.load(i, phase).store_unaligned(out + i);
-    for (; i < length; ++i, ++phase) out[i] = root.load_scalar(i, phase);
+    for (; i + B <= end; i += B, advance(B)) root.load(i, phase).store_unaligned(out + i);
+    for (; i < end; ++i, advance(1)) out[i] = root.load_scalar(i, phase);
 }
 
-/// The loop nest of `dst = e` over destination axes DL (checks already done).
+/// Runs `o_begin .. o_end` of the loop nest (whole runs), or, with one run, its positions
+/// `i_begin .. i_end`: the unit of work of one thread.
+template <class P, bool Stream, class T, class Bound>
+void run_block(T* dst, const std::array<std::size_t, P::rank>& ext, const Bound& bound, std::size_t length,
+               std::size_t chunk, std::size_t o_begin, std::size_t o_end, std::size_t i_begin, std::size_t i_end) {
+    constexpr std::size_t K = P::outer;
+    Bound root = bound; // seek changes the cursor; the copy keeps the caller's untouched
+    outer_index<K> index{};
+    std::size_t rest = o_begin;
+    for (std::size_t d = K; d-- > 0;) {
+        index[d] = rest % ext[d];
+        rest /= ext[d];
+    }
+    for (std::size_t o = o_begin; o < o_end; ++o) {
+        root.seek(index);
+        run<P::periodic, Stream, T, typename P::arch>(dst + o * length, i_begin, i_end, root, chunk);
+        for (std::size_t d = K; d-- > 0;) {
+            if (++index[d] < ext[d]) break;
+            index[d] = 0;
+        }
+    }
+}
+
+/// The loop nest of `dst = e` over destination axes DL (checks already done). Large destinations
+/// get streaming stores; with nf::set_num_threads(n > 1) under OpenMP, runs (or the positions of a
+/// single long run) are shared among threads, each with its own copy of the bound expression.
 template <class Arch, class T, class DL, class E>
 void evaluate_into(T* dst, const std::array<std::size_t, DL::size>& ext, const E& e, scratch_arena& arena) {
     using P = plan<T, Arch, DL, E>;
@@ -263,16 +343,51 @@ void evaluate_into(T* dst, const std::array<std::size_t, DL::size>& ext, const E
     if (outer_count == 0 || length == 0) return;
 
     bind_context<P> ctx{ext, chunk_length<P>(ext, typename P::layouts{}), arena};
-    auto root = bind(e, ctx);
-    outer_index<K> index{};
-    for (std::size_t o = 0; o < outer_count; ++o) {
-        root.seek(index);
-        run<P::periodic, T, Arch>(dst + o * length, length, root, ctx.chunk);
-        for (std::size_t d = K; d-- > 0;) {
-            if (++index[d] < ext[d]) break;
-            index[d] = 0;
+    const auto root = bind(e, ctx);
+    const std::size_t total = outer_count * length;
+    const bool stream = total * sizeof(T) >= streaming_threshold() &&
+                        reinterpret_cast<std::uintptr_t>(dst) % sizeof(T) == 0;
+    auto block = [&](const auto& r, std::size_t ob, std::size_t oe, std::size_t ib, std::size_t ie) {
+        if (stream) run_block<P, true>(dst, ext, r, length, ctx.chunk, ob, oe, ib, ie);
+        else run_block<P, false>(dst, ext, r, length, ctx.chunk, ob, oe, ib, ie);
+    };
+#if defined(_OPENMP)
+    // A thread's copy of the bound expression, with tiles of its own.
+    auto thread_copy = [&](scratch_arena& local) {
+        auto r = root;
+        r.own_tiles(local);
+        return r;
+    };
+    const int threads = num_threads();
+    if (threads > 1 && total >= (std::size_t{1} << 15)) {
+        if (outer_count >= static_cast<std::size_t>(threads)) {
+#pragma omp parallel num_threads(threads)
+            {
+                const std::size_t t = static_cast<std::size_t>(omp_get_thread_num());
+                const std::size_t nt = static_cast<std::size_t>(omp_get_num_threads());
+                scratch_arena local;
+                block(thread_copy(local), outer_count * t / nt, outer_count * (t + 1) / nt, 0, length);
+            }
+        } else {
+            // Few long runs: split each run at multiples of the tile length (64 bytes at least).
+            const std::size_t grain = std::lcm(ctx.chunk, 64 / sizeof(T));
+#pragma omp parallel num_threads(threads)
+            {
+                const std::size_t t = static_cast<std::size_t>(omp_get_thread_num());
+                const std::size_t nt = static_cast<std::size_t>(omp_get_num_threads());
+                const std::size_t units = (length + grain - 1) / grain;
+                const std::size_t ib = std::min(length, units * t / nt * grain);
+                const std::size_t ie = std::min(length, units * (t + 1) / nt * grain);
+                scratch_arena local;
+                block(thread_copy(local), 0, outer_count, ib, ie);
+            }
         }
+        if (stream) store_fence();
+        return;
     }
+#endif
+    block(root, 0, outer_count, 0, length);
+    if (stream) store_fence();
 }
 
 } // namespace detail

@@ -4,10 +4,11 @@
 #include <array>
 #include <cstddef>
 
-#include <xsimd/xsimd.hpp>
+#include <normfuse/core/simd.hpp>
 
 #include <normfuse/core/config.hpp>
 #include <normfuse/eval/plan.hpp>
+#include <normfuse/eval/scratch.hpp>
 
 namespace nf::detail {
 
@@ -30,6 +31,14 @@ struct bound_leaf {
     const T* tiled_block = nullptr;
     T value{};
     batch broadcast{};
+
+    /// Gives this copy its own tile (each thread of a parallel loop works on its own copy).
+    void own_tiles(scratch_arena& arena) {
+        if constexpr (Mode == leaf_mode::periodic) {
+            tile = arena.allocate<T>(tile_length);
+            tiled_block = nullptr;
+        }
+    }
 
     NF_ALWAYS_INLINE void seek(const outer_index<K>& index) {
         std::ptrdiff_t offset = 0;
@@ -74,6 +83,7 @@ struct bound_constant {
     using batch = xsimd::batch<T, Arch>;
     T value;
     batch broadcast;
+    void own_tiles(scratch_arena&) {}
     NF_ALWAYS_INLINE void seek(const outer_index<K>&) {}
     NF_ALWAYS_INLINE batch load(std::size_t, std::size_t) const { return broadcast; }
     NF_ALWAYS_INLINE T load_scalar(std::size_t, std::size_t) const { return value; }
@@ -82,6 +92,7 @@ struct bound_constant {
 template <class Op, class A>
 struct bound_unary {
     A arg;
+    void own_tiles(scratch_arena& arena) { arg.own_tiles(arena); }
     template <class I>
     NF_ALWAYS_INLINE void seek(const I& index) { arg.seek(index); }
     NF_ALWAYS_INLINE auto load(std::size_t i, std::size_t phase) const { return Op::apply(arg.load(i, phase)); }
@@ -94,6 +105,10 @@ template <class Op, class L, class R>
 struct bound_binary {
     L left;
     R right;
+    void own_tiles(scratch_arena& arena) {
+        left.own_tiles(arena);
+        right.own_tiles(arena);
+    }
     template <class I>
     NF_ALWAYS_INLINE void seek(const I& index) {
         left.seek(index);

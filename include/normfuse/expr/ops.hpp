@@ -3,8 +3,9 @@
 
 #include <cmath>
 #include <string_view>
+#include <type_traits>
 
-#include <xsimd/xsimd.hpp>
+#include <normfuse/core/simd.hpp>
 
 namespace nf::op {
 
@@ -66,8 +67,19 @@ struct square_root {
     static constexpr std::string_view name = "nf::sqrt";
     template <class V>
     static V apply(const V& a) {
-        if constexpr (detail::is_batch<V>) return xsimd::sqrt(a);
-        else return std::sqrt(a);
+        if constexpr (detail::is_batch<V>) {
+#if defined(__AVX512F__)
+            // The zero-masked form: the plain intrinsic starts from _mm512_undefined_*(), which
+            // makes g++ 12 warn (maybe-uninitialized) in every caller built with -Wall.
+            if constexpr (std::is_base_of_v<xsimd::avx512f, typename V::arch_type>) {
+                if constexpr (std::is_same_v<typename V::value_type, float>) return V(_mm512_maskz_sqrt_ps(0xFFFF, a));
+                else return V(_mm512_maskz_sqrt_pd(0xFF, a));
+            } else
+#endif
+                return xsimd::sqrt(a);
+        } else {
+            return std::sqrt(a);
+        }
     }
 };
 /// 1 / sqrt(x), correctly rounded in both steps (no hardware estimate).

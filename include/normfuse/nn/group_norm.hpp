@@ -7,7 +7,7 @@
 #include <string>
 #include <type_traits>
 
-#include <xsimd/xsimd.hpp>
+#include <normfuse/core/simd.hpp>
 
 #include <normfuse/core/axis.hpp>
 #include <normfuse/core/axis_list.hpp>

@@ -9,7 +9,7 @@
 #include <string>
 #include <type_traits>
 
-#include <xsimd/xsimd.hpp>
+#include <normfuse/core/simd.hpp>
 
 #include <normfuse/core/axis_list.hpp>
 #include <normfuse/core/shape.hpp>

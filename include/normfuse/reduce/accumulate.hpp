@@ -17,7 +17,7 @@
 #include <cstddef>
 #include <type_traits>
 
-#include <xsimd/xsimd.hpp>
+#include <normfuse/core/simd.hpp>
 
 #include <normfuse/eval/assign.hpp>
 #include <normfuse/eval/plan.hpp>

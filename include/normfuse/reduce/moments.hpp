@@ -16,7 +16,7 @@
 #include <utility>
 #include <vector>
 
-#include <xsimd/xsimd.hpp>
+#include <normfuse/core/simd.hpp>
 
 #include <normfuse/core/axis_list.hpp>
 #include <normfuse/core/shape.hpp>

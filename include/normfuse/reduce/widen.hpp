@@ -5,7 +5,7 @@
 #include <type_traits>
 #include <utility>
 
-#include <xsimd/xsimd.hpp>
+#include <normfuse/core/simd.hpp>
 
 #include <normfuse/core/config.hpp>
 

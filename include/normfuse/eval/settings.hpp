@@ -1,0 +1,45 @@
+// normfuse/eval/settings.hpp: run-time knobs of the evaluator: threads (opt-in, OpenMP) and the streaming-store threshold.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+
+#if defined(__unix__) || defined(__APPLE__)
+#include <unistd.h>
+#endif
+
+namespace nf {
+
+namespace detail {
+inline std::size_t detect_last_level_cache() {
+#if defined(_SC_LEVEL3_CACHE_SIZE)
+    const long l3 = ::sysconf(_SC_LEVEL3_CACHE_SIZE);
+    if (l3 > 0) return static_cast<std::size_t>(l3);
+#endif
+    return std::size_t{32} << 20;
+}
+struct settings_store {
+    std::atomic<int> threads{1};
+    std::atomic<std::size_t> streaming_threshold{detect_last_level_cache() / 2};
+};
+inline settings_store& settings() {
+    static settings_store s;
+    return s;
+}
+} // namespace detail
+
+/// Number of threads an assignment or a layer may use (default 1: serial). Takes effect only when
+/// the program is compiled with OpenMP (-fopenmp, or the CMake option NORMFUSE_OPENMP); results
+/// are the same as the serial ones up to the order of additions in reductions.
+inline void set_num_threads(int n) noexcept { detail::settings().threads.store(n < 1 ? 1 : n); }
+inline int num_threads() noexcept { return detail::settings().threads.load(std::memory_order_relaxed); }
+
+/// Destinations of at least this many bytes are written with non-temporal (streaming) stores,
+/// which bypass the cache: faster once the data no longer fits in it, slower while it does.
+/// Default: half the last-level cache. `std::size_t(-1)` disables streaming stores.
+inline void set_streaming_threshold(std::size_t bytes) noexcept { detail::settings().streaming_threshold.store(bytes); }
+inline std::size_t streaming_threshold() noexcept {
+    return detail::settings().streaming_threshold.load(std::memory_order_relaxed);
+}
+
+} // namespace nf
