@@ -224,11 +224,13 @@ auto bind(const E& e, bind_context<Plan>& ctx) {
     }
 }
 
-/// Calls `batch(i, phase)` for every full batch of a run of `length` positions and
-/// `scalar(i, phase)` for the tail; `phase` is the position modulo `chunk` (periodic leaves).
+/// Calls `batch(i, phase)` for every full batch of the positions [begin, end) of a run and
+/// `scalar(i, phase)` for the tail; `phase` is the position modulo `chunk` (periodic leaves), so
+/// `begin` must be a multiple of `chunk`.
 template <bool Periodic, std::size_t B, class FB, class FS>
-NF_ALWAYS_INLINE void walk_run(std::size_t length, std::size_t chunk, FB&& batch, FS&& scalar) {
-    std::size_t i = 0, phase = 0;
+NF_ALWAYS_INLINE void walk_run(std::size_t begin, std::size_t end, std::size_t chunk, FB&& batch, FS&& scalar) {
+    std::size_t i = begin, phase = 0;
+    const std::size_t length = end;
     if constexpr (Periodic) {
         for (; i + chunk <= length; i += chunk)
             for (std::size_t p = 0; p < chunk; p += B) batch(i + p, p);

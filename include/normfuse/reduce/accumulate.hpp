@@ -13,27 +13,33 @@
 // first, so that sums of squares of (x - k) stay accurate when |mean| >> std.
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <cstddef>
 #include <type_traits>
 
 #include <normfuse/core/simd.hpp>
 
+#if defined(_OPENMP)
+#include <omp.h>
+#endif
+
 #include <normfuse/eval/assign.hpp>
 #include <normfuse/eval/plan.hpp>
 #include <normfuse/eval/scratch.hpp>
+#include <normfuse/eval/settings.hpp>
 #include <normfuse/reduce/widen.hpp>
 
 namespace nf::detail {
 
-/// For every slot s of the kept layout KL: s1[s] += sum (v - shift[s]) and, with Moments,
-/// s2[s] += sum (v - shift[s])^2, over all values v of `e` that fall in s. `e` is looped in the
-/// order of `DL` (its axes, extents `ext`); `shift` may be null (no shift).
-template <class Arch, class DL, class KL, bool Moments, class E>
-void accumulate(const E& e, const std::array<std::size_t, DL::size>& ext, const double* shift, double* s1,
-                double* s2, scratch_arena& arena) {
-    using T = typename E::value_type;
-    using P = plan<T, Arch, DL, E, layout_list<KL>>;
+/// The accumulator slots of one reduction as the loop nest sees them, and one thread's share of
+/// the work: runs [o_begin, o_end), positions [i_begin, i_end) of each run.
+template <class Arch, class DL, class KL, bool Moments, class P, class Bound>
+void accumulate_block(const Bound& bound, const std::array<std::size_t, DL::size>& ext,
+                      const std::array<std::ptrdiff_t, P::outer>& kouter, std::ptrdiff_t kinner, std::size_t length,
+                      std::size_t chunk, const double* shift, double* s1, double* s2, scratch_arena& arena,
+                      std::size_t o_begin, std::size_t o_end, std::size_t i_begin, std::size_t i_end) {
+    using T = typename P::value_type;
     using TB = xsimd::batch<T, Arch>;
     using DB = xsimd::batch<double, Arch>;
     constexpr std::size_t K = P::outer;
@@ -41,29 +47,9 @@ void accumulate(const E& e, const std::array<std::size_t, DL::size>& ext, const 
     constexpr std::size_t BD = DB::size;
     constexpr std::size_t halves = B / BD;
     constexpr leaf_mode mode = mode_of<KL, DL, K>();
-    constexpr auto kpos = positions_in<KL, DL>::value;
+    (void)length;
 
-    std::size_t outer_count = 1, length = 1;
-    for (std::size_t d = 0; d < DL::size; ++d) (d < K ? outer_count : length) *= ext[d];
-    if (outer_count == 0 || length == 0) return;
-
-    // Strides of the accumulator slots along the loop's outer axes and its innermost axis.
-    const auto kext = restrict_extents<KL, DL>(ext);
-    std::array<std::ptrdiff_t, K> kouter{};
-    std::ptrdiff_t kinner = 0;
-    {
-        std::ptrdiff_t st = 1;
-        for (std::size_t j = KL::size; j-- > 0;) {
-            if (kpos[j] < K) kouter[kpos[j]] = st;
-            if (kpos[j] + 1 == DL::size) kinner = st;
-            st *= static_cast<std::ptrdiff_t>(kext[j]);
-        }
-    }
-
-    bind_context<P> ctx{ext, chunk_length<P>(ext, typename P::layouts{}), arena};
-    auto root = bind(e, ctx);
-    const std::size_t chunk = ctx.chunk;
-
+    Bound root = bound;
     auto split = [](const TB& v) {
         std::array<DB, halves> h;
         if constexpr (std::is_same_v<T, float>) {
@@ -99,7 +85,12 @@ void accumulate(const E& e, const std::array<std::size_t, DL::size>& ext, const 
     };
 
     outer_index<K> index{};
-    for (std::size_t o = 0; o < outer_count; ++o) {
+    std::size_t rest = o_begin;
+    for (std::size_t d = K; d-- > 0;) {
+        index[d] = rest % ext[d];
+        rest /= ext[d];
+    }
+    for (std::size_t o = o_begin; o < o_end; ++o) {
         root.seek(index);
         std::ptrdiff_t s0 = 0;
         for (std::size_t d = 0; d < K; ++d) s0 += static_cast<std::ptrdiff_t>(index[d]) * kouter[d];
@@ -111,7 +102,7 @@ void accumulate(const E& e, const std::array<std::size_t, DL::size>& ext, const 
             for (std::size_t h = 0; h < halves; ++h) a1[h] = a2[h] = DB(0.0);
             double r1 = 0, r2 = 0;
             walk_run<P::periodic, B>(
-                length, chunk,
+                i_begin, i_end, chunk,
                 [&](std::size_t at, std::size_t ph) {
                     const auto hv = split(root.load(at, ph));
                     for (std::size_t h = 0; h < halves; ++h) {
@@ -136,7 +127,7 @@ void accumulate(const E& e, const std::array<std::size_t, DL::size>& ext, const 
             double* p2 = Moments ? s2 + s0 : nullptr;
             const double* pk = shift ? shift + s0 : nullptr;
             walk_run<P::periodic, B>(
-                length, chunk,
+                i_begin, i_end, chunk,
                 [&](std::size_t at, std::size_t ph) {
                     const auto hv = split(root.load(at, ph));
                     for (std::size_t h = 0; h < halves; ++h) {
@@ -162,7 +153,7 @@ void accumulate(const E& e, const std::array<std::size_t, DL::size>& ext, const 
                 }
             }
             walk_run<true, B>(
-                length, chunk,
+                i_begin, i_end, chunk,
                 [&](std::size_t at, std::size_t ph) {
                     const auto hv = split(root.load(at, ph));
                     for (std::size_t h = 0; h < halves; ++h) {
@@ -178,11 +169,11 @@ void accumulate(const E& e, const std::array<std::size_t, DL::size>& ext, const 
                     if constexpr (Moments) t2[ph] += dv * dv;
                 });
         } else {
-            for (std::size_t i = 0; i < length; ++i) {
-                const std::ptrdiff_t s = s0 + static_cast<std::ptrdiff_t>(i) * kinner;
-                const double dv = static_cast<double>(root.load_scalar(i, 0)) - (shift ? shift[s] : 0.0);
-                s1[s] += dv;
-                if constexpr (Moments) s2[s] += dv * dv;
+            for (std::size_t i = i_begin; i < i_end; ++i) {
+                const std::ptrdiff_t sl = s0 + static_cast<std::ptrdiff_t>(i) * kinner;
+                const double dv = static_cast<double>(root.load_scalar(i, 0)) - (shift ? shift[sl] : 0.0);
+                s1[sl] += dv;
+                if constexpr (Moments) s2[sl] += dv * dv;
             }
         }
 
@@ -192,6 +183,82 @@ void accumulate(const E& e, const std::array<std::size_t, DL::size>& ext, const 
         }
     }
     fold();
+}
+
+/// For every slot s of the kept layout KL: s1[s] += sum (v - shift[s]) and, with Moments,
+/// s2[s] += sum (v - shift[s])^2, over all values v of `e` that fall in s. `e` is looped in the
+/// order of `DL` (its axes, extents `ext`); `shift` may be null (no shift). With
+/// nf::set_num_threads(n > 1) under OpenMP, threads sum into private slots, added up at the end.
+template <class Arch, class DL, class KL, bool Moments, class E>
+void accumulate(const E& e, const std::array<std::size_t, DL::size>& ext, const double* shift, double* s1,
+                double* s2, scratch_arena& arena) {
+    using T = typename E::value_type;
+    using P = plan<T, Arch, DL, E, layout_list<KL>>;
+    constexpr std::size_t K = P::outer;
+    constexpr auto kpos = positions_in<KL, DL>::value;
+
+    std::size_t outer_count = 1, length = 1;
+    for (std::size_t d = 0; d < DL::size; ++d) (d < K ? outer_count : length) *= ext[d];
+    if (outer_count == 0 || length == 0) return;
+
+    // Strides of the accumulator slots along the loop's outer axes and its innermost axis.
+    const auto kext = restrict_extents<KL, DL>(ext);
+    std::array<std::ptrdiff_t, K> kouter{};
+    std::ptrdiff_t kinner = 0;
+    std::size_t slots = 1;
+    {
+        std::ptrdiff_t st = 1;
+        for (std::size_t j = KL::size; j-- > 0;) {
+            if (kpos[j] < K) kouter[kpos[j]] = st;
+            if (kpos[j] + 1 == DL::size) kinner = st;
+            st *= static_cast<std::ptrdiff_t>(kext[j]);
+        }
+        slots = static_cast<std::size_t>(st);
+    }
+    (void)slots; // used by the threaded path only
+
+    bind_context<P> ctx{ext, chunk_length<P>(ext, typename P::layouts{}), arena};
+    const auto root = bind(e, ctx);
+    const std::size_t chunk = ctx.chunk;
+#if defined(_OPENMP)
+    const int threads = num_threads();
+    const std::size_t total = outer_count * length;
+    if (threads > 1 && total >= (std::size_t{1} << 15)) {
+        const bool by_runs = outer_count >= static_cast<std::size_t>(threads);
+#pragma omp parallel num_threads(threads)
+        {
+            const std::size_t t = static_cast<std::size_t>(omp_get_thread_num());
+            const std::size_t nt = static_cast<std::size_t>(omp_get_num_threads());
+            scratch_arena local;
+            auto mine = root;
+            mine.own_tiles(local);
+            double* p1 = local.allocate<double>(slots);
+            double* p2 = Moments ? local.allocate<double>(slots) : nullptr;
+            std::fill_n(p1, slots, 0.0);
+            if constexpr (Moments) std::fill_n(p2, slots, 0.0);
+            if (by_runs) {
+                accumulate_block<Arch, DL, KL, Moments, P>(mine, ext, kouter, kinner, length, chunk, shift, p1, p2,
+                                                           local, outer_count * t / nt, outer_count * (t + 1) / nt,
+                                                           0, length);
+            } else {
+                const std::size_t units = (length + chunk - 1) / chunk;
+                const std::size_t ib = std::min(length, units * t / nt * chunk);
+                const std::size_t ie = std::min(length, units * (t + 1) / nt * chunk);
+                accumulate_block<Arch, DL, KL, Moments, P>(mine, ext, kouter, kinner, length, chunk, shift, p1, p2,
+                                                           local, 0, outer_count, ib, ie);
+            }
+#pragma omp critical(normfuse_accumulate)
+            {
+                for (std::size_t q = 0; q < slots; ++q) s1[q] += p1[q];
+                if constexpr (Moments)
+                    for (std::size_t q = 0; q < slots; ++q) s2[q] += p2[q];
+            }
+        }
+        return;
+    }
+#endif
+    accumulate_block<Arch, DL, KL, Moments, P>(root, ext, kouter, kinner, length, chunk, shift, s1, s2, arena, 0,
+                                               outer_count, 0, length);
 }
 
 } // namespace nf::detail
