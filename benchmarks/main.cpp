@@ -1,0 +1,54 @@
+// benchmarks/main.cpp: the suite's entry point: registers every implementation that was built, then runs Google Benchmark.
+//
+// Run it through scripts/bench.sh, which passes the options of the method in docs/performance.md:
+// repetitions with random interleaving, median aggregates, JSON output.
+#include <benchmark/benchmark.h>
+
+#include <string>
+
+#include "support/cases.hpp"
+
+int main(int argc, char** argv) {
+    // Peers that use OpenMP default to every core; the suite is single-threaded unless a
+    // benchmark says otherwise (the *_2t workloads).
+    bench::set_openmp_threads(1);
+    benchmark::Initialize(&argc, argv);
+    if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+
+    std::string peers;
+    auto peer = [&peers](const char* name) { peers += peers.empty() ? name : std::string(",") + name; };
+#if defined(__clang__)
+    benchmark::AddCustomContext("nf_compiler", std::string("clang ") + __clang_version__);
+#elif defined(__GNUC__)
+    benchmark::AddCustomContext("nf_compiler", std::string("g++ ") + __VERSION__);
+#endif
+    bench::register_floors();
+    bench::register_hand();
+    bench::register_normfuse();
+    bench::register_normfuse_dsl();
+#if defined(NF_BENCH_HAVE_DNNL)
+    bench::register_onednn();
+    peer("onednn");
+#endif
+#if defined(NF_BENCH_HAVE_TORCH)
+    bench::register_libtorch();
+    peer("libtorch");
+#endif
+#if defined(NF_BENCH_HAVE_EIGEN)
+    bench::register_eigen();
+    peer("eigen");
+#endif
+#if defined(NF_BENCH_HAVE_XTENSOR)
+    bench::register_xtensor();
+    peer("xtensor");
+#endif
+    benchmark::AddCustomContext("nf_peers", peers.empty() ? "none" : peers);
+#if defined(NF_BENCH_HAVE_NF_THREADS) && defined(_OPENMP)
+    benchmark::AddCustomContext("nf_threads_api", "nf::set_num_threads (OpenMP)");
+#else
+    benchmark::AddCustomContext("nf_threads_api", "none");
+#endif
+    benchmark::RunSpecifiedBenchmarks();
+    benchmark::Shutdown();
+    return 0;
+}

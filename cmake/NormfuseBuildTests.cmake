@@ -1,0 +1,63 @@
+# Tests whose subject is the compiler's verdict rather than a program's output.
+#
+#   normfuse_add_build_test(NAME <test> TARGET <target> LABEL <label>)
+#       A CTest test that builds <target>; it passes when the build succeeds. Used for the
+#       static tests and the header-alone tests. Those targets are also part of `all`, so after
+#       a normal build the test is an up-to-date check; after a failed build (or one run with
+#       -k) it recompiles the broken file and shows the diagnostic under the test's name.
+#
+#   normfuse_add_compile_fail_test(SOURCE <file.cpp> [LINK <libs>...])
+#       A CTest test `compile_fail.<stem>` that builds <file.cpp> as an object and passes only
+#       when the compilation fails AND the compiler output matches the regular expression on
+#       the file's first line, `// expect: <regex>` (CMake regex syntax; details in
+#       scripts/expect_compile_failure.cmake). The target is excluded from `all`, since its
+#       build is supposed to fail.
+#
+# Both kinds run `cmake --build` on this build tree from inside CTest. Concurrent builds of one
+# tree can corrupt the build tool's state (e.g. .ninja_deps), so these tests share a
+# RESOURCE_LOCK and run one at a time, while CTest still runs other tests alongside them.
+
+include_guard(GLOBAL)
+
+set(NORMFUSE_EXPECT_COMPILE_FAILURE_SCRIPT
+    "${CMAKE_CURRENT_LIST_DIR}/scripts/expect_compile_failure.cmake")
+
+function(normfuse_add_build_test)
+    cmake_parse_arguments(PARSE_ARGV 0 arg "" "NAME;TARGET;LABEL" "")
+    add_test(NAME "${arg_NAME}"
+        COMMAND "${CMAKE_COMMAND}" --build "${CMAKE_BINARY_DIR}"
+                --target "${arg_TARGET}" --config "$<CONFIG>")
+    set_tests_properties("${arg_NAME}" PROPERTIES
+        LABELS "${arg_LABEL}"
+        RESOURCE_LOCK normfuse_build_tree)
+endfunction()
+
+function(normfuse_add_compile_fail_test)
+    cmake_parse_arguments(PARSE_ARGV 0 arg "" "SOURCE" "LINK")
+    get_filename_component(source "${arg_SOURCE}" ABSOLUTE)
+    get_filename_component(stem "${source}" NAME_WE)
+    set(target "compile_fail_${stem}")
+    set(test "compile_fail.${stem}")
+
+    add_library(${target} OBJECT EXCLUDE_FROM_ALL "${source}")
+    normfuse_configure_target(${target} NO_WERROR)
+    # No source excerpt under the diagnostics: the expected text must then match the compiler's
+    # message, not a quoted line of code that happens to contain it.
+    target_compile_options(${target} PRIVATE
+        $<$<CXX_COMPILER_ID:GNU>:-fno-diagnostics-show-caret>
+        $<$<CXX_COMPILER_ID:Clang,AppleClang>:-fno-caret-diagnostics>)
+    if(arg_LINK)
+        target_link_libraries(${target} PRIVATE ${arg_LINK})
+    endif()
+
+    add_test(NAME "${test}"
+        COMMAND "${CMAKE_COMMAND}"
+                -D "BUILD_DIR=${CMAKE_BINARY_DIR}"
+                -D "TARGET=${target}"
+                -D "CONFIG=$<CONFIG>"
+                -D "SOURCE=${source}"
+                -P "${NORMFUSE_EXPECT_COMPILE_FAILURE_SCRIPT}")
+    set_tests_properties("${test}" PROPERTIES
+        LABELS compile_fail
+        RESOURCE_LOCK normfuse_build_tree)
+endfunction()

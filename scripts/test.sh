@@ -1,0 +1,104 @@
+#!/usr/bin/env bash
+# The full test suite, as CI runs it: installs what is missing, then configures, builds and
+# tests three configurations, and ends with the line "N passed, M failed" summed over them.
+#
+#   build/gcc       g++ -O2
+#   build/clang     clang++ -O2
+#   build/sanitize  g++ -O1 with AddressSanitizer and UndefinedBehaviorSanitizer. Only the tests
+#                   that run code: the compile-only ones (headers, static, compile-fail,
+#                   package) would repeat build/gcc's with the same compiler.
+#
+# A configuration whose build fails still runs its tests, so that one broken file does not
+# hide the state of everything else: the tests of the targets that did not build fail and show
+# the compiler's error. Exits with 1 if anything failed.
+set -uo pipefail # no -e: a failure is counted and reported, not fatal
+cd "$(dirname "${BASH_SOURCE[0]}")/.." || exit 1
+
+bash scripts/deps.sh test || exit 1
+
+jobs=$(nproc)
+
+# Any sanitizer finding aborts the test. (Only the sanitizer build's binaries read these.)
+export ASAN_OPTIONS=abort_on_error=1:detect_leaks=1:detect_stack_use_after_return=1:check_initialization_order=1:strict_init_order=1
+export UBSAN_OPTIONS=halt_on_error=1:abort_on_error=1:print_stacktrace=1
+
+total_passed=0
+total_failed=0
+summaries=()
+
+# run_config <name> <build dir> <cmake arguments...>
+run_config() {
+    local name=$1 dir=$2
+    shift 2
+    local start=$SECONDS
+    local passed=0 failed=0 skipped=0 note=""
+
+    echo
+    echo "=== $name: configure ($dir)"
+    if ! cmake -S . -B "$dir" -G Ninja "$@"; then
+        record "$name" 0 1 0 "configure failed" "$start"
+        return
+    fi
+
+    echo
+    echo "=== $name: build"
+    local build_ok=1
+    # -k 0: keep going past errors, to report every broken file at once.
+    cmake --build "$dir" --parallel "$jobs" -- -k 0 || build_ok=0
+
+    echo
+    echo "=== $name: test"
+    local log="$dir/ctest-output.log"
+    ctest --test-dir "$dir" --output-on-failure --parallel "$jobs" --timeout 600 2>&1 |
+        tee "$log"
+
+    # CTest's summary line is "<p>% tests passed, <f> tests failed out of <t>". It counts
+    # skipped tests as passed, so they are taken out using the list of tests that did not run.
+    local summary
+    summary=$(grep -E '^[0-9]+% tests passed, [0-9]+ tests? failed out of [0-9]+' "$log" | tail -n 1)
+    if [[ -z $summary ]]; then
+        failed=1
+        note="no test results"
+    else
+        local total
+        failed=$(sed -E 's/.* ([0-9]+) tests? failed out of ([0-9]+).*/\1/' <<<"$summary")
+        total=$(sed -E 's/.* failed out of ([0-9]+).*/\1/' <<<"$summary")
+        skipped=$(grep -cE '^[[:space:]]+[0-9]+ - .* \((Skipped|Disabled)\)$' "$log")
+        passed=$((total - failed - skipped))
+    fi
+    if ((!build_ok)); then
+        note="build failed"
+        # Every target is covered by some test, so a failed build normally shows up as failed
+        # tests; count it on its own only if it did not.
+        ((failed > 0)) || failed=1
+    fi
+    record "$name" "$passed" "$failed" "$skipped" "$note" "$start"
+}
+
+# record <name> <passed> <failed> <skipped> <note> <start time>
+record() {
+    local line="$1: $2 passed, $3 failed, $4 skipped in $((SECONDS - $6))s"
+    [[ -z $5 ]] || line+=" ($5)"
+    summaries+=("$line")
+    total_passed=$((total_passed + $2))
+    total_failed=$((total_failed + $3))
+}
+
+release_flags=(-DCMAKE_BUILD_TYPE=Release "-DCMAKE_CXX_FLAGS_RELEASE=-O2 -DNDEBUG")
+
+run_config gcc build/gcc -DCMAKE_CXX_COMPILER=g++ "${release_flags[@]}"
+run_config clang build/clang -DCMAKE_CXX_COMPILER=clang++ "${release_flags[@]}"
+# Debug build type with -O1: assertions stay on, and -O1 keeps the sanitized tests fast.
+# Warnings are not errors here: under -fsanitize GCC's flow-based warnings give false positives
+# (-Wmaybe-uninitialized even inside libstdc++'s <regex>, which Catch2 uses). The gcc
+# configuration already enforces warnings with the same compiler.
+run_config sanitize build/sanitize -DCMAKE_CXX_COMPILER=g++ \
+    -DCMAKE_BUILD_TYPE=Debug "-DCMAKE_CXX_FLAGS_DEBUG=-O1 -g" \
+    "-DCMAKE_CXX_FLAGS=-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
+    -DNORMFUSE_WERROR=OFF -DNORMFUSE_COMPILE_ONLY_TESTS=OFF
+
+echo
+echo "=== summary"
+printf '%s\n' "${summaries[@]}"
+echo "$total_passed passed, $total_failed failed"
+((total_failed == 0))

@@ -1,0 +1,59 @@
+# Runs the packaging test (cmake -P); registered in tests/package/CMakeLists.txt.
+#
+# Inputs (-D): BUILD_DIR, WORK_DIR, CONSUMER_DIR, CONFIG, GENERATOR, MAKE_PROGRAM, CXX_COMPILER,
+# CTEST_COMMAND.
+# 1. cmake --install BUILD_DIR into WORK_DIR/prefix (a fresh, empty prefix);
+# 2. configure consumer/ with only that prefix on CMAKE_PREFIX_PATH, and check that
+#    normfuse_DIR points into it (not at the source or build tree);
+# 3. build the consumer and run it through its own CTest test.
+
+foreach(var IN ITEMS BUILD_DIR WORK_DIR CONSUMER_DIR GENERATOR CXX_COMPILER CTEST_COMMAND)
+    if(NOT DEFINED ${var})
+        message(FATAL_ERROR "install_and_consume.cmake: -D ${var}=... is required")
+    endif()
+endforeach()
+if(NOT CONFIG)
+    set(CONFIG Release)
+endif()
+
+set(prefix "${WORK_DIR}/prefix")
+set(consumer_build "${WORK_DIR}/consumer-build")
+file(REMOVE_RECURSE "${WORK_DIR}")
+
+function(run_step description)
+    message(STATUS "package test: ${description}")
+    execute_process(COMMAND ${ARGN} RESULT_VARIABLE result)
+    if(NOT result EQUAL 0)
+        message(FATAL_ERROR "package test: ${description} failed (${result})")
+    endif()
+endfunction()
+
+run_step("install into ${prefix}"
+    "${CMAKE_COMMAND}" --install "${BUILD_DIR}" --prefix "${prefix}" --config "${CONFIG}")
+
+set(configure_args
+    -S "${CONSUMER_DIR}" -B "${consumer_build}" -G "${GENERATOR}"
+    "-DCMAKE_BUILD_TYPE=${CONFIG}"
+    "-DCMAKE_CXX_COMPILER=${CXX_COMPILER}"
+    "-DCMAKE_PREFIX_PATH=${prefix}"
+    # Never fall back to a normfuse registered by some other build of the project.
+    -DCMAKE_FIND_USE_PACKAGE_REGISTRY=OFF)
+if(MAKE_PROGRAM)
+    list(APPEND configure_args "-DCMAKE_MAKE_PROGRAM=${MAKE_PROGRAM}")
+endif()
+run_step("configure the consumer" "${CMAKE_COMMAND}" ${configure_args})
+
+file(STRINGS "${consumer_build}/CMakeCache.txt" normfuse_dir_line REGEX "^normfuse_DIR:")
+string(REGEX REPLACE "^[^=]*=" "" normfuse_dir "${normfuse_dir_line}")
+file(REAL_PATH "${normfuse_dir}" normfuse_dir)
+file(REAL_PATH "${prefix}" real_prefix)
+string(FIND "${normfuse_dir}/" "${real_prefix}/" position)
+if(NOT position EQUAL 0)
+    message(FATAL_ERROR
+        "package test: the consumer found normfuse in ${normfuse_dir}, not in ${prefix}")
+endif()
+message(STATUS "package test: found normfuse in ${normfuse_dir}")
+
+run_step("build the consumer" "${CMAKE_COMMAND}" --build "${consumer_build}" --config "${CONFIG}")
+run_step("run the consumer"
+    "${CTEST_COMMAND}" --test-dir "${consumer_build}" -C "${CONFIG}" --output-on-failure)

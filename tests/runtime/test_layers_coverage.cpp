@@ -1,0 +1,54 @@
+// Runtime test that every PyTorch reference case in tests/reference/data/ is run by some test:
+// the layer tests pick their cases by file-name prefix, so a new file with a new prefix (or a
+// layer under a prefix that does not run it) would otherwise go untested without a sound.
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <filesystem>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "support/test_layers_util.hpp"
+
+namespace {
+/// Prefix -> the `param layer` its files must have -> the test file that runs them.
+struct claim {
+    const char* prefix;
+    std::vector<std::string> layers;
+    const char* runner;
+};
+const std::vector<claim>& claims() {
+    static const std::vector<claim> c{
+        {"batchnorm", {"BatchNorm1d", "BatchNorm2d", "BatchNorm3d"}, "test_layers_batch_norm.cpp"},
+        {"offset1e6_batchnorm", {"BatchNorm2d"}, "test_layers_batch_norm.cpp"},
+        {"instancenorm", {"InstanceNorm1d", "InstanceNorm2d", "InstanceNorm3d"}, "test_layers_instance_norm.cpp"},
+        {"layernorm_", {"LayerNorm"}, "test_layers_layer_norm.cpp"},
+        {"offset1e6_layernorm", {"LayerNorm"}, "test_layers_layer_norm.cpp"},
+        {"groupnorm_", {"GroupNorm"}, "test_layers_group_norm.cpp"},
+        {"offset1e6_groupnorm", {"GroupNorm"}, "test_layers_group_norm.cpp"},
+        {"rmsnorm_", {"RMSNorm"}, "test_layers_rms_norm.cpp"},
+        {"normalize_", {"Normalize"}, "test_normalize.cpp"},
+    };
+    return c;
+}
+} // namespace
+
+TEST_CASE("coverage: every reference case is run by exactly one layer test", "[layers][coverage]") {
+    std::size_t files = 0;
+    for (const auto& entry : std::filesystem::directory_iterator(nf_test::reference_dir())) {
+        if (entry.path().extension() != ".ref") continue;
+        ++files;
+        const std::string name = entry.path().stem().string();
+        CAPTURE(name);
+        std::vector<const claim*> by;
+        for (const auto& c : claims())
+            if (name.rfind(c.prefix, 0) == 0) by.push_back(&c);
+        REQUIRE(by.size() == 1);
+        const auto r = nf_test::load_reference_case(name);
+        const auto& layers = by.front()->layers;
+        INFO("run by " << by.front()->runner);
+        CHECK(std::find(layers.begin(), layers.end(), r.param("layer")) != layers.end());
+    }
+    CHECK(files == 96);
+}

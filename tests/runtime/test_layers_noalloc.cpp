@@ -1,0 +1,202 @@
+// Runtime test that a layer forward into a caller-provided destination allocates nothing once the
+// layer has seen an input of that size: nf::nn::batch_norm2d in training and eval on NCHW and NHWC
+// [4, 64, 8, 8] (and the other layers, whose headers promise the same).
+//
+// This file replaces the global operator new/delete of the whole test executable. The replacement
+// forwards every call to malloc/free (so it stays correct, and visible to ASan, for every other
+// test) and only COUNTS, on the current thread, while a `counting_scope` is alive. Every form is
+// replaced (plain, array, aligned, nothrow, sized), so each delete matches its new.
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdlib>
+#include <memory>
+#include <new>
+#include <optional>
+#include <type_traits>
+
+#include <normfuse/core/tensor.hpp>
+#include <normfuse/core/view.hpp>
+#include <normfuse/nn/batch_norm.hpp>
+#include <normfuse/nn/group_norm.hpp>
+#include <normfuse/nn/instance_norm.hpp>
+#include <normfuse/nn/layer_norm.hpp>
+#include <normfuse/nn/rms_norm.hpp>
+
+#include "support/test_layers_util.hpp"
+
+namespace {
+
+// Constant-initialized and trivially destructible: touching them from operator new neither
+// allocates nor runs a TLS initializer.
+thread_local bool counting = false;
+thread_local std::size_t allocations = 0;
+
+void* allocate(std::size_t n) {
+    if (counting) ++allocations;
+    if (void* p = std::malloc(n ? n : 1)) return p;
+    throw std::bad_alloc();
+}
+void* allocate(std::size_t n, std::align_val_t al) {
+    if (counting) ++allocations;
+    // std::aligned_alloc wants a size that is a multiple of the alignment.
+    const std::size_t a = std::max(static_cast<std::size_t>(al), sizeof(void*));
+    if (void* p = std::aligned_alloc(a, (std::max<std::size_t>(n, 1) + a - 1) / a * a)) return p;
+    throw std::bad_alloc();
+}
+
+/// Counts the allocations of this thread while alive.
+class counting_scope {
+public:
+    counting_scope() {
+        allocations = 0;
+        counting = true;
+    }
+    ~counting_scope() { counting = false; }
+    counting_scope(const counting_scope&) = delete;
+    counting_scope& operator=(const counting_scope&) = delete;
+    std::size_t count() const { return allocations; }
+};
+
+} // namespace
+
+void* operator new(std::size_t n) { return allocate(n); }
+void* operator new[](std::size_t n) { return allocate(n); }
+void* operator new(std::size_t n, std::align_val_t a) { return allocate(n, a); }
+void* operator new[](std::size_t n, std::align_val_t a) { return allocate(n, a); }
+void* operator new(std::size_t n, const std::nothrow_t&) noexcept {
+    try {
+        return allocate(n);
+    } catch (...) {
+        return nullptr;
+    }
+}
+void* operator new[](std::size_t n, const std::nothrow_t&) noexcept {
+    try {
+        return allocate(n);
+    } catch (...) {
+        return nullptr;
+    }
+}
+void* operator new(std::size_t n, std::align_val_t a, const std::nothrow_t&) noexcept {
+    try {
+        return allocate(n, a);
+    } catch (...) {
+        return nullptr;
+    }
+}
+void* operator new[](std::size_t n, std::align_val_t a, const std::nothrow_t&) noexcept {
+    try {
+        return allocate(n, a);
+    } catch (...) {
+        return nullptr;
+    }
+}
+void operator delete(void* p) noexcept { std::free(p); }
+void operator delete[](void* p) noexcept { std::free(p); }
+void operator delete(void* p, std::size_t) noexcept { std::free(p); }
+void operator delete[](void* p, std::size_t) noexcept { std::free(p); }
+void operator delete(void* p, std::align_val_t) noexcept { std::free(p); }
+void operator delete[](void* p, std::align_val_t) noexcept { std::free(p); }
+void operator delete(void* p, std::size_t, std::align_val_t) noexcept { std::free(p); }
+void operator delete[](void* p, std::size_t, std::align_val_t) noexcept { std::free(p); }
+void operator delete(void* p, const std::nothrow_t&) noexcept { std::free(p); }
+void operator delete[](void* p, const std::nothrow_t&) noexcept { std::free(p); }
+void operator delete(void* p, std::align_val_t, const std::nothrow_t&) noexcept { std::free(p); }
+void operator delete[](void* p, std::align_val_t, const std::nothrow_t&) noexcept { std::free(p); }
+
+using namespace nf::axes;
+
+namespace {
+
+using nchw = nf::shape<N<>, C<>, H<>, W<>>;
+using nhwc = nf::shape<N<>, H<>, W<>, C<>>;
+
+template <class T, class S>
+nf::tensor<T, S> data_like(const nf::extents<S>& e) {
+    nf::tensor<T, S> x(e);
+    for (std::size_t i = 0; i < x.size(); ++i) x.data()[i] = static_cast<T>((i * 7919) % 257) / T(37) + T(3);
+    return x;
+}
+
+/// Allocations made by `f()`.
+template <class F>
+std::size_t allocations_of(F&& f) {
+    counting_scope scope;
+    f();
+    return scope.count();
+}
+
+template <class S>
+nf::extents<S> extents_4x64x8x8() {
+    if constexpr (std::is_same_v<S, nchw>) return nf::extents<S>({4, 64, 8, 8});
+    else return nf::extents<S>({4, 8, 8, 64});
+}
+
+} // namespace
+
+TEST_CASE("noalloc: the counting operator new sees allocations in a counting scope only", "[layers][noalloc]") {
+    // Without this, a broken hook would make every test below pass vacuously.
+    CHECK(allocations_of([] { auto p = std::make_unique<int>(1); }) == 1);
+    CHECK(allocations_of([] { auto p = std::make_unique<double[]>(3); }) == 1);
+    CHECK(allocations_of([] { nf::tensor<float, nchw> t({1, 2, 3, 4}); }) == 1); // aligned new
+    CHECK(allocations_of([] {}) == 0);
+    auto outside = std::make_unique<int>(2); // not counted: no scope
+    CHECK(allocations_of([] {}) == 0);
+}
+
+TEMPLATE_TEST_CASE("noalloc: batch_norm2d forward into a caller-provided destination, after the first call",
+                   "[layers][noalloc]", float, double) {
+    using T = TestType;
+    auto run = [&]<class S>(S*) {
+        const auto x = data_like<T, S>(extents_4x64x8x8<S>());
+        nf::tensor<T, S> y(x.extents());
+        nf_layers::unaligned_buffer<T> user(x.size(), 1);
+        const nf::view<T, S> yv(user.data(), x.extents());
+
+        nf::nn::batch_norm2d<T> bn(64);
+        bn.forward(x, y); // the first call may size the layer's buffers
+        CHECK(allocations_of([&] { bn.forward(x, y); }) == 0);
+        CHECK(allocations_of([&] { bn.forward(x, yv); }) == 0);
+        CHECK(allocations_of([&] { bn(y, nf::nn::in_place); }) == 0);
+        CHECK(bn.num_batches_tracked() == 4);
+        bn.eval();
+        CHECK(allocations_of([&] { bn.forward(x, y); }) == 0);
+        CHECK(allocations_of([&] { bn.forward(x, yv); }) == 0);
+
+        // Batch statistics in eval (no running stats), and the momentum=None path.
+        nf::nn::batch_norm2d<T> plain(64, {.momentum = std::nullopt, .affine = false});
+        plain.forward(x, y);
+        CHECK(allocations_of([&] { plain.forward(x, y); }) == 0);
+        nf::nn::batch_norm2d<T> untracked(64, {.track_running_stats = false});
+        untracked.eval();
+        untracked.forward(x, y);
+        CHECK(allocations_of([&] { untracked.forward(x, y); }) == 0);
+    };
+    SECTION("NCHW") { run(static_cast<nchw*>(nullptr)); }
+    SECTION("NHWC") { run(static_cast<nhwc*>(nullptr)); }
+}
+
+TEST_CASE("noalloc: the other layers' forward, after the first call", "[layers][noalloc]") {
+    auto run = [&]<class S>(S*) {
+        const auto x = data_like<float, S>(extents_4x64x8x8<S>());
+        nf::tensor<float, S> y(x.extents());
+        nf::nn::instance_norm2d<float> in(64, {.affine = true, .track_running_stats = true});
+        in.forward(x, y);
+        CHECK(allocations_of([&] { in.forward(x, y); }) == 0);
+        in.eval();
+        CHECK(allocations_of([&] { in.forward(x, y); }) == 0);
+        nf::nn::group_norm<float> gn(8, 64);
+        gn.forward(x, y);
+        CHECK(allocations_of([&] { gn.forward(x, y); }) == 0);
+        nf::nn::layer_norm<float, nf::shape<C<>, H<>, W<>>> ln({64, 8, 8});
+        ln.forward(x, y);
+        CHECK(allocations_of([&] { ln.forward(x, y); }) == 0);
+        nf::nn::rms_norm<float, nf::shape<C<>>> rn({64});
+        rn.forward(x, y);
+        CHECK(allocations_of([&] { rn.forward(x, y); }) == 0);
+    };
+    SECTION("NCHW") { run(static_cast<nchw*>(nullptr)); }
+    SECTION("NHWC") { run(static_cast<nhwc*>(nullptr)); }
+}

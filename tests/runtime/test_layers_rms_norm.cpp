@@ -1,0 +1,73 @@
+// Runtime tests of nf::nn::rms_norm against the RMSNorm reference (tests/reference/data/
+// rmsnorm_*.ref: y = x * rsqrt(mean(x^2, last dim) + eps) * weight, evaluated with torch ops in the
+// case's dtype, eps from the file), in every layout and storage.
+#include <catch2/catch.hpp>
+
+#include <cstddef>
+#include <limits>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include <normfuse/nn/rms_norm.hpp>
+
+#include "support/test_layers_util.hpp"
+
+using namespace nf::axes;
+using namespace nf_layers;
+
+namespace {
+
+/// `LS`: PyTorch's order of the input's axes, the last one normalized (it is `Norm`); `Last`
+/// another order of them.
+template <class T, class LS, class Last, class Norm>
+void run_case(const reference_file& r) {
+    const std::string key = std::string("RMSNorm ") + (sizeof(T) == 4 ? "float32" : "float64") + " vs torch";
+    const auto& in = r.tensor("input");
+    REQUIRE(r.param_double("normalized_shape") == static_cast<double>(in.shape.back()));
+    REQUIRE(flag(r, "affine"));
+    for (const variant v : all_variants) {
+        INFO("variant: " << name_of(v));
+        nf::nn::rms_norm<T, nf::shape<Norm>> rn({in.shape.back()}, {.eps = r.param_double("eps")});
+        CHECK(rn.eps() == r.param_double("eps"));
+        CHECK(to_logical(rn.weight(), {Norm::name}) == std::vector<double>(in.shape.back(), 1.0));
+        fill(rn.weight(), r.tensor("weight"));
+        const auto x = make_logical<T, LS>(in);
+        const auto& want = r.tensor("output").values;
+        check_values(forward_as<Last>(v, rn, x), want, output_tolerance<T>(scale_of(want)), "output", key);
+    }
+}
+
+void dispatch(const reference_file& r) {
+    REQUIRE(r.param("layer") == "RMSNorm");
+    const bool f64 = r.param("dtype") == "float64";
+    const std::size_t rank = r.tensor("input").rank();
+    using nc = nf::shape<N<>, C<>>;
+    using cn = nf::shape<C<>, N<>>;
+    using ncl = nf::shape<N<>, C<>, L<>>;
+    using nlc = nf::shape<N<>, L<>, C<>>;
+    if (rank == 2) f64 ? run_case<double, nc, cn, C<>>(r) : run_case<float, nc, cn, C<>>(r);
+    else if (rank == 3) f64 ? run_case<double, ncl, nlc, L<>>(r) : run_case<float, ncl, nlc, L<>>(r);
+    else FAIL("no runner for RMSNorm of rank " << rank << ": add one");
+}
+
+} // namespace
+
+TEST_CASE("rms_norm: the reference files are all there", "[layers][rms_norm]") {
+    CHECK(case_names("rmsnorm_").size() == 4);
+}
+
+TEST_CASE("rms_norm: matches the reference on every rmsnorm_*.ref case", "[layers][rms_norm]") {
+    const std::string name = GENERATE(from_range(case_names("rmsnorm_")));
+    CAPTURE(name);
+    dispatch(nf_test::load_reference_case(name));
+}
+
+TEST_CASE("rms_norm: eps defaults to the machine epsilon of T; no weight without affine", "[layers][rms_norm]") {
+    nf::nn::rms_norm<float, nf::shape<L<>>> f({8});
+    CHECK(f.eps() == static_cast<double>(std::numeric_limits<float>::epsilon()));
+    nf::nn::rms_norm<double, nf::shape<L<>>> d({8});
+    CHECK(d.eps() == std::numeric_limits<double>::epsilon());
+    nf::nn::rms_norm<float, nf::shape<L<>>> plain({8}, {.elementwise_affine = false});
+    CHECK_THROWS_AS(plain.weight(), std::logic_error);
+}
