@@ -107,8 +107,11 @@ path, load = sys.argv[1], sys.argv[2]
 with open(path) as f:
     doc = json.load(f)
 doc.setdefault("context", {})["nf_load_after"] = load
+# One benchmark per line: a small file whose diffs between runs stay readable.
 with open(path, "w") as f:
-    json.dump(doc, f, indent=1)
+    f.write('{\n "context": ' + json.dumps(doc["context"], indent=1).replace("\n", "\n ") + ',\n "benchmarks": [\n')
+    f.write(",\n".join("  " + json.dumps(b) for b in doc.get("benchmarks", [])))
+    f.write("\n ]\n}\n")
 EOF
     cp "$json" docs/bench/results.json
     python3 scripts/plot_bench.py docs/bench/results.json --out docs/bench

@@ -397,7 +397,7 @@ def case_bytes(case):
 # --- The chart ----------------------------------------------------------------------------------
 
 COLORS = {"normfuse": "#d62728", "normfuse_stream16m": "#f2a0a0", "hand": "#7f7f7f", "onednn": "#1f77b4", "libtorch": "#ff7f0e",
-          "eigen": "#2ca02c", "xtensor": "#9467bd", "normfuse_dsl": "#d62728", "normfuse_moments": "#e377c2",
+          "eigen": "#2ca02c", "xtensor": "#9467bd", "normfuse_dsl": "#a50f15", "normfuse_moments": "#e377c2",
           "normfuse_layer": "#8c564b", "hand_f32blocks": "#bcbd22"}
 TITLES = {"normfuse": "normfuse", "normfuse_stream16m": "normfuse, streaming threshold 16 MiB", "hand": "hand-written", "onednn": "oneDNN", "libtorch": "libtorch",
           "eigen": "Eigen Tensor", "xtensor": "xtensor", "normfuse_dsl": "normfuse (DSL)",

@@ -3,6 +3,7 @@
 
 #include <atomic>
 #include <cstddef>
+#include <cstdlib>
 
 #if defined(__unix__) || defined(__APPLE__)
 #include <unistd.h>
@@ -11,16 +12,28 @@
 namespace nf {
 
 namespace detail {
+/// The last-level cache size as the OS reports it. Virtual machines may report nonsense (one seen
+/// here claimed 508 MiB for a 32 MiB L3), so implausible values fall back to 32 MiB.
 inline std::size_t detect_last_level_cache() {
+    constexpr std::size_t fallback = std::size_t{32} << 20;
 #if defined(_SC_LEVEL3_CACHE_SIZE)
     const long l3 = ::sysconf(_SC_LEVEL3_CACHE_SIZE);
-    if (l3 > 0) return static_cast<std::size_t>(l3);
+    if (l3 > 0 && static_cast<std::size_t>(l3) <= (std::size_t{128} << 20)) return static_cast<std::size_t>(l3);
 #endif
-    return std::size_t{32} << 20;
+    return fallback;
+}
+/// NF_STREAMING_THRESHOLD (bytes) in the environment overrides the default of half the cache.
+inline std::size_t default_streaming_threshold() {
+    if (const char* env = std::getenv("NF_STREAMING_THRESHOLD")) {
+        char* end = nullptr;
+        const unsigned long long v = std::strtoull(env, &end, 10);
+        if (end != env) return static_cast<std::size_t>(v);
+    }
+    return detect_last_level_cache() / 2;
 }
 struct settings_store {
     std::atomic<int> threads{1};
-    std::atomic<std::size_t> streaming_threshold{detect_last_level_cache() / 2};
+    std::atomic<std::size_t> streaming_threshold{default_streaming_threshold()};
 };
 inline settings_store& settings() {
     static settings_store s;
@@ -36,7 +49,8 @@ inline int num_threads() noexcept { return detail::settings().threads.load(std::
 
 /// Destinations of at least this many bytes are written with non-temporal (streaming) stores,
 /// which bypass the cache: faster once the data no longer fits in it, slower while it does.
-/// Default: half the last-level cache. `std::size_t(-1)` disables streaming stores.
+/// Default: half the last-level cache, or the environment variable NF_STREAMING_THRESHOLD.
+/// `std::size_t(-1)` disables streaming stores.
 inline void set_streaming_threshold(std::size_t bytes) noexcept { detail::settings().streaming_threshold.store(bytes); }
 inline std::size_t streaming_threshold() noexcept {
     return detail::settings().streaming_threshold.load(std::memory_order_relaxed);
