@@ -96,7 +96,7 @@ struct element_type_mismatch {
                   "normfuse: the operands have different element types (see "
                   "nf::error::element_type_mismatch<message, call, left type, right type> above); "
                   "normfuse never converts silently. Fix: use one element type throughout, or "
-                  "convert explicitly with nf::cast<T>(expr).");
+                  "copy the data into a tensor of the other element type first.");
 };
 
 template <detail::message Message, class Call, class Axis, class OperandAxes>

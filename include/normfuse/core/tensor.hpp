@@ -71,6 +71,14 @@ public:
         assign(e);
     }
 
+    /// A copy of a tensor or view of another layout (or a const view): values move by axis name.
+    template <class X>
+        requires((is_tensor_v<std::remove_cvref_t<X>> || is_view_v<std::remove_cvref_t<X>>) &&
+                 !std::is_same_v<std::remove_cvref_t<X>, tensor>)
+    explicit tensor(const X& x) : tensor(deduce_extents(as_expression(x))) {
+        assign(x);
+    }
+
     tensor(const tensor&) = default;
     tensor(tensor&&) noexcept = default;
     tensor& operator=(const tensor&) = default;
@@ -143,7 +151,7 @@ private:
     }
     template <class E>
     static extents_type deduce_extents(const E& e) {
-        static_assert(is_subset<axes, typename E::axes>,
+        static_assert(is_subset<axes, typename E::axes> || std::is_same_v<E, invalid_expression>,
                       "normfuse: tensor construction from an expression: the expression lacks an axis "
                       "of the tensor, so its extent is unknown. Fix: construct the tensor with its "
                       "extents, then assign the expression (it broadcasts along the missing axis).");

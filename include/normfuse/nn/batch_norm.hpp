@@ -188,6 +188,14 @@ private:
     }
 
     void check_channel_count(std::size_t c) const {
+        if (options_.affine) {
+            nf::nn::detail::check_parameter("nn::batch_norm", "weight", weight_, num_features_);
+            nf::nn::detail::check_parameter("nn::batch_norm", "bias", bias_, num_features_);
+        }
+        if (options_.track_running_stats) {
+            nf::nn::detail::check_parameter("nn::batch_norm", "running_mean", running_mean_, num_features_);
+            nf::nn::detail::check_parameter("nn::batch_norm", "running_var", running_var_, num_features_);
+        }
         if (options_.track_running_stats && c != num_features_)
             throw extent_error("normfuse: nn::batch_norm: running_mean should contain " + std::to_string(c) +
                                " elements not " + std::to_string(num_features_));

@@ -55,6 +55,16 @@ void check_output(std::string_view call, const X& x, const Out& out) {
     }(typename X::axes{});
 }
 
+/// Throws unless a parameter tensor (weight, bias, running statistics) still has `expected`
+/// elements: they can be reassigned whole, with another length.
+template <class P>
+void check_parameter(std::string_view layer, const char* name, const P& p, std::size_t expected) {
+    if (p.size() != expected)
+        throw extent_error("normfuse: " + std::string(layer) + ": " + name + " has " + std::to_string(p.size()) +
+                           " elements but the layer expects " + std::to_string(expected) +
+                           "; nothing was written");
+}
+
 /// Per-slot working memory of a layer, kept between calls so that a forward allocates only when
 /// the number of slots grows.
 template <class T>

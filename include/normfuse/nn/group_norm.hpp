@@ -129,6 +129,10 @@ public:
                 throw extent_error("normfuse: nn::group_norm: expected weight to be a vector of size equal to the "
                                    "number of channels in input, but got weight of shape [" +
                                    std::to_string(channels_) + "] and input of shape " + detail::describe(x));
+            if (options_.affine) {
+                detail::check_parameter("nn::group_norm", "weight", weight_, channels_);
+                detail::check_parameter("nn::group_norm", "bias", bias_, channels_);
+            }
             const std::size_t slots = n * groups_;
             const std::size_t count = slots ? x.size() / slots : 0;
             if (count <= 1 && x.size() != 0)

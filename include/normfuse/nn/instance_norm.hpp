@@ -114,6 +114,14 @@ public:
             if (options_.affine && c != num_features_)
                 throw extent_error("normfuse: nn::instance_norm: weight should contain " + std::to_string(n * c) +
                                    " elements not " + std::to_string(n * num_features_));
+            if (options_.affine) {
+                detail::check_parameter("nn::instance_norm", "weight", weight_, num_features_);
+                detail::check_parameter("nn::instance_norm", "bias", bias_, num_features_);
+            }
+            if (options_.track_running_stats) {
+                detail::check_parameter("nn::instance_norm", "running_mean", running_mean_, num_features_);
+                detail::check_parameter("nn::instance_norm", "running_var", running_var_, num_features_);
+            }
             const bool instance_stats = training_ || !options_.track_running_stats;
             if (instance_stats && spatial <= 1)
                 throw std::invalid_argument("normfuse: nn::instance_norm: expected more than 1 spatial element when "

@@ -91,6 +91,11 @@ public:
             using SL = axis_remove<XL, norm_axes>;
             detail::check_normalized_extents<norm_axes>("nn::layer_norm::forward", x, extents_.values());
             nf::nn::detail::check_output("nn::layer_norm::forward", x, out);
+            if (options_.elementwise_affine) {
+                nf::nn::detail::check_parameter("nn::layer_norm", "weight", weight_, extents_.size());
+                nf::nn::detail::check_parameter("nn::layer_norm", "bias", bias_, extents_.size());
+            }
+
             const std::size_t count = extents_.size();
             const std::size_t slots = x.size() / count;
             buffers_.reserve(slots, slots);

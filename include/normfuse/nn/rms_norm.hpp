@@ -70,6 +70,10 @@ public:
             using SL = axis_remove<XL, norm_axes>;
             detail::check_normalized_extents<norm_axes>("nn::rms_norm::forward", x, extents_.values());
             nf::nn::detail::check_output("nn::rms_norm::forward", x, out);
+            if (options_.elementwise_affine) {
+                nf::nn::detail::check_parameter("nn::rms_norm", "weight", weight_, extents_.size());
+            }
+
             const std::size_t slots = x.size() / extents_.size();
             buffers_.reserve(slots, slots);
             auto& buf = buffers_;
