@@ -80,9 +80,18 @@ public:
     }
 
     tensor(const tensor&) = default;
-    tensor(tensor&&) noexcept = default;
     tensor& operator=(const tensor&) = default;
-    tensor& operator=(tensor&&) noexcept = default;
+    /// A moved-from tensor is left empty-but-valid: its extents always describe its storage
+    /// (a shape with only static extents gets fresh zeroed storage, so that move may allocate).
+    tensor(tensor&& other) noexcept(Shape::dynamic_count > 0) : tensor() { swap(other); }
+    tensor& operator=(tensor&& other) noexcept {
+        swap(other);
+        return *this;
+    }
+    void swap(tensor& other) noexcept {
+        std::swap(extents_, other.extents_);
+        buffer_.swap(other.buffer_);
+    }
 
     /// Evaluates `x` (expression, view or tensor of another layout) into this tensor. The extents
     /// must match; on a mismatch `nf::extent_error` is thrown and nothing is written.

@@ -12,6 +12,17 @@ namespace nf::op {
 namespace detail {
 template <class V>
 inline constexpr bool is_batch = xsimd::is_batch<V>::value;
+
+/// A scalar through the SIMD algorithm of `F` (lane 0 of a broadcast), so that the scalar tail of
+/// a loop gives bit-identical results to its SIMD body for functions whose xsimd and libm
+/// implementations round differently (exp, log, tanh).
+template <class T, class F>
+T through_simd(T a, F f) {
+    using B = xsimd::batch<T>;
+    alignas(64) T lanes[B::size];
+    f(B(a)).store_aligned(lanes);
+    return lanes[0];
+}
 }
 
 // Every operation is a stateless type with a printable `name` (used by diagnostics) and a static
@@ -93,7 +104,7 @@ struct exponential {
     template <class V>
     static V apply(const V& a) {
         if constexpr (detail::is_batch<V>) return xsimd::exp(a);
-        else return std::exp(a);
+        else return detail::through_simd(a, [](const auto& b) { return xsimd::exp(b); });
     }
 };
 struct logarithm {
@@ -101,7 +112,7 @@ struct logarithm {
     template <class V>
     static V apply(const V& a) {
         if constexpr (detail::is_batch<V>) return xsimd::log(a);
-        else return std::log(a);
+        else return detail::through_simd(a, [](const auto& b) { return xsimd::log(b); });
     }
 };
 struct absolute {
@@ -117,7 +128,7 @@ struct hyperbolic_tangent {
     template <class V>
     static V apply(const V& a) {
         if constexpr (detail::is_batch<V>) return xsimd::tanh(a);
-        else return std::tanh(a);
+        else return detail::through_simd(a, [](const auto& b) { return xsimd::tanh(b); });
     }
 };
 /// 1 / (1 + exp(-x)).
