@@ -55,12 +55,12 @@ void add_floors(const case_spec& c) {
         o.tolerance = 1e-4;
         return [&d] { d.y[0] = kernels::sum(d.x, d.spec->size()); };
     });
-    add("floor", c, "store", workload::scale, [](case_data& d, run_options&) { return make_scale<store::regular>(d, 1); });
+    add("floor", c, "store", workload::scale,
+        [](case_data& d, run_options&) { return make_scale<store::regular>(d, 1); });
     add("floor", c, "stream", workload::scale,
         [](case_data& d, run_options&) { return make_scale<store::streaming>(d, 1); });
-    add("floor", c, "memcpy", workload::copy, [](case_data& d, run_options&) -> body {
-        return [&d] { std::memcpy(d.y, d.x, d.spec->bytes()); };
-    });
+    add("floor", c, "memcpy", workload::copy,
+        [](case_data& d, run_options&) -> body { return [&d] { std::memcpy(d.y, d.x, d.spec->bytes()); }; });
     add("floor_train", c, "store", workload::scale,
         [](case_data& d, run_options&) { return make_train<store::regular>(d, 1); });
     add("floor_train", c, "stream", workload::scale,

@@ -36,7 +36,9 @@ struct shifted_affine_op {
     }
 };
 
-bool channels_last(const case_spec& s) { return s.order == layout::nhwc || s.order == layout::nlc; }
+bool channels_last(const case_spec& s) {
+    return s.order == layout::nhwc || s.order == layout::nlc;
+}
 
 /// y = op(x, p[c], q[c], r[c]) over a whole case, split over `threads`.
 template <store S, class Op>
@@ -49,8 +51,7 @@ void apply(const case_spec& s, const float* x, float* y, const float* p, const f
             for (std::size_t plane = b; plane < e; ++plane) {
                 const std::size_t ch = plane % c;
                 const __m512 pp = _mm512_set1_ps(p[ch]), qq = _mm512_set1_ps(q[ch]), rr = _mm512_set1_ps(r[ch]);
-                kernels::map<S>(x + plane * len, y + plane * len, len,
-                                [&](__m512 v) { return op(v, pp, qq, rr); });
+                kernels::map<S>(x + plane * len, y + plane * len, len, [&](__m512 v) { return op(v, pp, qq, rr); });
             }
             kernels::fence<S>();
         });
@@ -61,16 +62,24 @@ void apply(const case_spec& s, const float* x, float* y, const float* p, const f
         const float* xb = x + b * c;
         float* yb = y + b * c;
         switch (c) {
-        case 16: kernels::map_channels_last<1, S>(xb, yb, e - b, p, q, r, op); break;
-        case 32: kernels::map_channels_last<2, S>(xb, yb, e - b, p, q, r, op); break;
-        case 64: kernels::map_channels_last<4, S>(xb, yb, e - b, p, q, r, op); break;
-        case 128: kernels::map_channels_last<8, S>(xb, yb, e - b, p, q, r, op); break;
+        case 16:
+            kernels::map_channels_last<1, S>(xb, yb, e - b, p, q, r, op);
+            break;
+        case 32:
+            kernels::map_channels_last<2, S>(xb, yb, e - b, p, q, r, op);
+            break;
+        case 64:
+            kernels::map_channels_last<4, S>(xb, yb, e - b, p, q, r, op);
+            break;
+        case 128:
+            kernels::map_channels_last<8, S>(xb, yb, e - b, p, q, r, op);
+            break;
         default: // another channel count: one element at a time, in lane 0 (no case of the suite uses it)
             for (std::size_t i = 0; i < (e - b) * c; ++i) {
                 const std::size_t ch = i % c;
                 float lane[16] = {xb[i]};
-                const __m512 v = op(_mm512_loadu_ps(lane), _mm512_set1_ps(p[ch]), _mm512_set1_ps(q[ch]),
-                                    _mm512_set1_ps(r[ch]));
+                const __m512 v =
+                    op(_mm512_loadu_ps(lane), _mm512_set1_ps(p[ch]), _mm512_set1_ps(q[ch]), _mm512_set1_ps(r[ch]));
                 yb[i] = _mm512_cvtss_f32(v);
             }
         }
@@ -95,8 +104,10 @@ void channel_moments(const case_spec& s, const float* x, int threads, std::vecto
             const std::size_t len = s.spatial();
             for (std::size_t plane = b; plane < e; ++plane) {
                 const std::size_t ch = plane % c;
-                if constexpr (F32) kernels::moments_f32_blocks(x + plane * len, len, static_cast<float>(k[ch]), p1[ch], p2[ch]);
-                else kernels::moments(x + plane * len, len, k[ch], p1[ch], p2[ch]);
+                if constexpr (F32)
+                    kernels::moments_f32_blocks(x + plane * len, len, static_cast<float>(k[ch]), p1[ch], p2[ch]);
+                else
+                    kernels::moments(x + plane * len, len, k[ch], p1[ch], p2[ch]);
             }
             return;
         }
@@ -105,10 +116,17 @@ void channel_moments(const case_spec& s, const float* x, int threads, std::vecto
             if (c == 64) return kernels::moments_channels_last_f32_blocks<4>(xb, e - b, k.data(), p1, p2);
         }
         switch (c) {
-        case 16: kernels::moments_channels_last<1>(xb, e - b, k.data(), p1, p2); break;
-        case 32: kernels::moments_channels_last<2>(xb, e - b, k.data(), p1, p2); break;
-        case 64: kernels::moments_channels_last<4>(xb, e - b, k.data(), p1, p2); break;
-        default: kernels::moments_channels_last_any(xb, e - b, c, k.data(), p1, p2);
+        case 16:
+            kernels::moments_channels_last<1>(xb, e - b, k.data(), p1, p2);
+            break;
+        case 32:
+            kernels::moments_channels_last<2>(xb, e - b, k.data(), p1, p2);
+            break;
+        case 64:
+            kernels::moments_channels_last<4>(xb, e - b, k.data(), p1, p2);
+            break;
+        default:
+            kernels::moments_channels_last_any(xb, e - b, c, k.data(), p1, p2);
         }
     });
     for (std::size_t j = 0; j < c; ++j) {

@@ -31,9 +31,11 @@ body with_views(case_data& d, Make make) {
     const case_spec& s = *d.spec;
     switch (s.order) {
     case layout::nchw:
-        return make(nf::view<const float, nchw>(d.x, {s.n, s.c, s.h, s.w}), nf::view<float, nchw>(d.y, {s.n, s.c, s.h, s.w}));
+        return make(nf::view<const float, nchw>(d.x, {s.n, s.c, s.h, s.w}),
+                    nf::view<float, nchw>(d.y, {s.n, s.c, s.h, s.w}));
     case layout::nhwc:
-        return make(nf::view<const float, nhwc>(d.x, {s.n, s.h, s.w, s.c}), nf::view<float, nhwc>(d.y, {s.n, s.h, s.w, s.c}));
+        return make(nf::view<const float, nhwc>(d.x, {s.n, s.h, s.w, s.c}),
+                    nf::view<float, nhwc>(d.y, {s.n, s.h, s.w, s.c}));
     case layout::ncl:
         return make(nf::view<const float, ncl>(d.x, {s.n, s.c, s.h}), nf::view<float, ncl>(d.y, {s.n, s.c, s.h}));
     case layout::nlc:
@@ -104,8 +106,10 @@ body make_stats(case_data& d) {
                 std::copy_n(r.mean.data(), c, d.y);
                 std::copy_n(r.variance.data(), c, d.y + c);
             };
-            if constexpr (nf::contains<L<>, XL>) write(nf::moments<N, L>(x));
-            else write(nf::moments<N, H, W>(x));
+            if constexpr (nf::contains<L<>, XL>)
+                write(nf::moments<N, L>(x));
+            else
+                write(nf::moments<N, H, W>(x));
         };
     });
 }

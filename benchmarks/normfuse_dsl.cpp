@@ -40,8 +40,8 @@ body rms_layer(case_data& d) {
     nf::view<float, nlc> y(d.y, {s.n, s.h, s.c});
     nf::nn::rms_norm_options options;
     options.eps = d.eps;
-    auto layer = std::make_shared<nf::nn::rms_norm<float, nf::shape<C<>>>>(std::initializer_list<std::size_t>{s.c},
-                                                                             options);
+    auto layer =
+        std::make_shared<nf::nn::rms_norm<float, nf::shape<C<>>>>(std::initializer_list<std::size_t>{s.c}, options);
     std::copy(d.weight.begin(), d.weight.end(), layer->weight().data());
     return [x, y, layer] { layer->forward(x, y); };
 }
@@ -94,7 +94,8 @@ body group_layer(case_data& d) {
 } // namespace
 
 void register_normfuse_dsl() {
-    add("rms_norm", rms_case(), "normfuse_dsl", workload::rms_norm, [](case_data& d, run_options&) { return rms_dsl(d); });
+    add("rms_norm", rms_case(), "normfuse_dsl", workload::rms_norm,
+        [](case_data& d, run_options&) { return rms_dsl(d); });
     add("rms_norm", rms_case(), "normfuse_layer", workload::rms_norm,
         [](case_data& d, run_options&) { return rms_layer(d); });
     add("group_norm", group_case(), "normfuse_dsl", workload::group_norm,

@@ -65,14 +65,15 @@ body make_rank(case_data& d, run_options& o, workload wl) {
     Eigen::TensorMap<const tensor_t> x(d.x, sh.dims);
     Eigen::TensorMap<tensor_t> y(d.y, sh.dims);
     const Index c = static_cast<Index>(d.spec->c);
-    const vector_map mean(d.mean.data(), c), stdv(d.stdv.data(), c), weight(d.weight.data(), c),
-        bias(d.bias.data(), c), rm(d.running_mean.data(), c), rv(d.running_var.data(), c);
+    const vector_map mean(d.mean.data(), c), stdv(d.stdv.data(), c), weight(d.weight.data(), c), bias(d.bias.data(), c),
+        rm(d.running_mean.data(), c), rv(d.running_var.data(), c);
     const float eps = static_cast<float>(d.eps), momentum = static_cast<float>(d.momentum);
     const float m = static_cast<float>(d.spec->size() / d.spec->c);
     switch (wl) {
     case workload::normalize:
         return [=]() mutable {
-            y = (x - mean.reshape(sh.reshape).broadcast(sh.broadcast)) / stdv.reshape(sh.reshape).broadcast(sh.broadcast);
+            y = (x - mean.reshape(sh.reshape).broadcast(sh.broadcast)) /
+                stdv.reshape(sh.reshape).broadcast(sh.broadcast);
         };
     case workload::bn_eval:
         return [=]() mutable {
@@ -93,7 +94,8 @@ body make_rank(case_data& d, run_options& o, workload wl) {
             y = x * a.reshape(sh.reshape).broadcast(sh.broadcast) + b.reshape(sh.reshape).broadcast(sh.broadcast);
         };
     }
-    default: return {};
+    default:
+        return {};
     }
 }
 

@@ -37,10 +37,14 @@ std::vector<int64_t> sizes_of(const case_spec& s) {
 std::vector<int64_t> strides_of(const case_spec& s) {
     const auto c = static_cast<int64_t>(s.c), h = static_cast<int64_t>(s.h), w = static_cast<int64_t>(s.w);
     switch (s.order) {
-    case layout::nchw: return {c * h * w, h * w, w, 1};
-    case layout::nhwc: return {h * w * c, 1, w * c, c};
-    case layout::ncl: return {c * h, h, 1};
-    case layout::nlc: return {h * c, 1, c};
+    case layout::nchw:
+        return {c * h * w, h * w, w, 1};
+    case layout::nhwc:
+        return {h * w * c, 1, w * c, c};
+    case layout::ncl:
+        return {c * h, h, 1};
+    case layout::nlc:
+        return {h * c, 1, c};
     }
     return {};
 }
@@ -109,8 +113,8 @@ body make(case_data& d, run_options& o, workload w, int threads) {
         try {
             return checked(t, y, [t, threads, training, eps, momentum] {
                 at::set_num_threads(threads);
-                at::native_batch_norm_out(t->y, t->save_mean, t->save_invstd, t->x, t->weight, t->bias,
-                                          t->running_mean, t->running_var, training, momentum, eps);
+                at::native_batch_norm_out(t->y, t->save_mean, t->save_invstd, t->x, t->weight, t->bias, t->running_mean,
+                                          t->running_var, training, momentum, eps);
             });
         } catch (const c10::Error&) {
             // libtorch 1.13 registers no CPU kernel for native_batch_norm.out: the functional form
@@ -130,8 +134,8 @@ body make(case_data& d, run_options& o, workload w, int threads) {
     }
     case workload::group_norm: {
         const case_spec& s = *d.spec;
-        const auto n = static_cast<int64_t>(s.n), c = static_cast<int64_t>(s.c),
-                   hw = static_cast<int64_t>(s.spatial()), g = static_cast<int64_t>(s.groups);
+        const auto n = static_cast<int64_t>(s.n), c = static_cast<int64_t>(s.c), hw = static_cast<int64_t>(s.spatial()),
+                   g = static_cast<int64_t>(s.groups);
         o.label = "at::native_group_norm, allocates its output";
         o.tolerance = 1e-3;
         auto last = std::make_shared<at::Tensor>();
@@ -141,7 +145,8 @@ body make(case_data& d, run_options& o, workload w, int threads) {
             *last = std::get<0>(at::native_group_norm(t->x, t->weight, t->bias, n, c, hw, g, eps));
         };
     }
-    default: return {};
+    default:
+        return {};
     }
 }
 

@@ -30,10 +30,14 @@ struct bn_primitive {
 
 dnnl::memory::format_tag tag_of(layout l) {
     switch (l) {
-    case layout::nchw: return dnnl::memory::format_tag::nchw;
-    case layout::nhwc: return dnnl::memory::format_tag::nhwc;
-    case layout::ncl: return dnnl::memory::format_tag::nchw; // as (N, C, L, 1), see make()
-    case layout::nlc: return dnnl::memory::format_tag::nhwc;
+    case layout::nchw:
+        return dnnl::memory::format_tag::nchw;
+    case layout::nhwc:
+        return dnnl::memory::format_tag::nhwc;
+    case layout::ncl:
+        return dnnl::memory::format_tag::nchw; // as (N, C, L, 1), see make()
+    case layout::nlc:
+        return dnnl::memory::format_tag::nhwc;
     }
     return dnnl::memory::format_tag::any;
 }
@@ -41,8 +45,10 @@ dnnl::memory::format_tag tag_of(layout l) {
 body make(case_data& d, run_options& o, bool training, int threads) {
     const case_spec& s = *d.spec;
     o.threads = threads;
-    if (!training) o.tolerance = 2e-4;
-    else o.tolerance = 1e-3;
+    if (!training)
+        o.tolerance = 2e-4;
+    else
+        o.tolerance = 1e-3;
     using dim = dnnl::memory::dim;
     const dim n = static_cast<dim>(s.n), c = static_cast<dim>(s.c), h = static_cast<dim>(s.h),
               w = static_cast<dim>(s.w);
@@ -89,10 +95,9 @@ body make(case_data& d, run_options& o, bool training, int threads) {
         p->stream.wait();
         if (training) {
             for (std::size_t j = 0; j < p->mean.size(); ++j) {
-                p->running_mean[j] =
-                    static_cast<float>((1 - momentum) * p->running_mean[j] + momentum * p->mean[j]);
-                p->running_var[j] = static_cast<float>((1 - momentum) * p->running_var[j] +
-                                                       momentum * p->variance[j] * m / (m - 1));
+                p->running_mean[j] = static_cast<float>((1 - momentum) * p->running_mean[j] + momentum * p->mean[j]);
+                p->running_var[j] =
+                    static_cast<float>((1 - momentum) * p->running_var[j] + momentum * p->variance[j] * m / (m - 1));
             }
         }
         set_openmp_threads(1);
@@ -106,11 +111,14 @@ void register_onednn() {
     benchmark::AddCustomContext("nf_onednn_version", std::to_string(v->major) + "." + std::to_string(v->minor) + "." +
                                                          std::to_string(v->patch));
     for (const auto& c : channel_cases()) {
-        add("bn_eval", c, "onednn", workload::bn_eval, [](case_data& d, run_options& o) { return make(d, o, false, 1); });
-        add("bn_train", c, "onednn", workload::bn_train, [](case_data& d, run_options& o) { return make(d, o, true, 1); });
+        add("bn_eval", c, "onednn", workload::bn_eval,
+            [](case_data& d, run_options& o) { return make(d, o, false, 1); });
+        add("bn_train", c, "onednn", workload::bn_train,
+            [](case_data& d, run_options& o) { return make(d, o, true, 1); });
     }
     for (const auto& c : threaded_cases()) {
-        add("bn_eval_2t", c, "onednn", workload::bn_eval, [](case_data& d, run_options& o) { return make(d, o, false, 2); });
+        add("bn_eval_2t", c, "onednn", workload::bn_eval,
+            [](case_data& d, run_options& o) { return make(d, o, false, 2); });
         add("bn_train_2t", c, "onednn", workload::bn_train,
             [](case_data& d, run_options& o) { return make(d, o, true, 2); });
     }

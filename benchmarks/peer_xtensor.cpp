@@ -101,7 +101,8 @@ body make_rank(case_data& d, run_options& o, workload wl) {
             xt::noalias(y) = x * channel_tensor<R>(a, sh) + channel_tensor<R>(b, sh);
         };
     }
-    default: return {};
+    default:
+        return {};
     }
 }
 

@@ -73,7 +73,8 @@ void all_layers(const Layout& l, const float* x, float* y, std::size_t groups) {
     });
 
     // BatchNorm2d, training: batch statistics, running statistics, output
-    slot_moments(l, x, l.c, [](std::size_t, std::size_t ic, std::size_t, std::size_t) { return ic; }, m, v);
+    slot_moments(
+        l, x, l.c, [](std::size_t, std::size_t ic, std::size_t, std::size_t) { return ic; }, m, v);
     const double count = static_cast<double>(l.n * l.h * l.w);
     for (std::size_t ic = 0; ic < l.c; ++ic) {
         running_mean[ic] = static_cast<float>((1 - momentum) * running_mean[ic] + momentum * m[ic]);
@@ -91,7 +92,8 @@ void all_layers(const Layout& l, const float* x, float* y, std::size_t groups) {
 
     // LayerNorm over (C, H, W), weight and bias per (c, h, w)
     std::vector<float> ln_weight(l.c * l.h * l.w, 1.0f), ln_bias(l.c * l.h * l.w, 0.0f);
-    slot_moments(l, x, l.n, [](std::size_t in, std::size_t, std::size_t, std::size_t) { return in; }, m, v);
+    slot_moments(
+        l, x, l.n, [](std::size_t in, std::size_t, std::size_t, std::size_t) { return in; }, m, v);
     for_each(l, [&](std::size_t in, std::size_t ic, std::size_t ih, std::size_t iw) {
         const std::size_t i = l.at(in, ic, ih, iw), p = (ic * l.h + ih) * l.w + iw;
         y[i] = static_cast<float>((x[i] - m[in]) / std::sqrt(v[in] + eps) * ln_weight[p] + ln_bias[p]);
@@ -99,16 +101,17 @@ void all_layers(const Layout& l, const float* x, float* y, std::size_t groups) {
 
     // GroupNorm
     const std::size_t per = l.c / groups;
-    slot_moments(l, x, l.n * groups,
-                 [&](std::size_t in, std::size_t ic, std::size_t, std::size_t) { return in * groups + ic / per; }, m, v);
+    slot_moments(
+        l, x, l.n * groups,
+        [&](std::size_t in, std::size_t ic, std::size_t, std::size_t) { return in * groups + ic / per; }, m, v);
     for_each(l, [&](std::size_t in, std::size_t ic, std::size_t ih, std::size_t iw) {
         const std::size_t i = l.at(in, ic, ih, iw), s = in * groups + ic / per;
         y[i] = static_cast<float>((x[i] - m[s]) / std::sqrt(v[s] + eps) * weight[ic] + bias[ic]);
     });
 
     // InstanceNorm2d
-    slot_moments(l, x, l.n * l.c,
-                 [&](std::size_t in, std::size_t ic, std::size_t, std::size_t) { return in * l.c + ic; }, m, v);
+    slot_moments(
+        l, x, l.n * l.c, [&](std::size_t in, std::size_t ic, std::size_t, std::size_t) { return in * l.c + ic; }, m, v);
     for_each(l, [&](std::size_t in, std::size_t ic, std::size_t ih, std::size_t iw) {
         const std::size_t i = l.at(in, ic, ih, iw), s = in * l.c + ic;
         y[i] = static_cast<float>((x[i] - m[s]) / std::sqrt(v[s] + eps));

@@ -17,20 +17,21 @@ namespace bench {
 
 std::size_t case_spec::channel_of(std::size_t i) const {
     switch (order) {
-    case layout::nchw: return (i / (h * w)) % c;
-    case layout::ncl: return (i / h) % c;
+    case layout::nchw:
+        return (i / (h * w)) % c;
+    case layout::ncl:
+        return (i / h) % c;
     case layout::nhwc:
-    case layout::nlc: return i % c;
+    case layout::nlc:
+        return i % c;
     }
     return 0;
 }
 
 const std::vector<case_spec>& channel_cases() {
     static const std::vector<case_spec> cases = {
-        {"nchw_32x64x56x56", layout::nchw, 32, 64, 56, 56},
-        {"nhwc_32x64x56x56", layout::nhwc, 32, 64, 56, 56},
-        {"ncl_100x16x784", layout::ncl, 100, 16, 784, 1},
-        {"nchw_1x3x224x224", layout::nchw, 1, 3, 224, 224},
+        {"nchw_32x64x56x56", layout::nchw, 32, 64, 56, 56},   {"nhwc_32x64x56x56", layout::nhwc, 32, 64, 56, 56},
+        {"ncl_100x16x784", layout::ncl, 100, 16, 784, 1},     {"nchw_1x3x224x224", layout::nchw, 1, 3, 224, 224},
         {"nchw_64x256x28x28", layout::nchw, 64, 256, 28, 28},
     };
     return cases;
@@ -76,7 +77,7 @@ struct generator {
 };
 
 struct aligned_free {
-    void operator()(float* p) const noexcept { ::operator delete(p, std::align_val_t{64}); }
+    void operator()(float* p) const noexcept { ::operator delete (p, std::align_val_t{64}); }
 };
 
 struct owned_case {
@@ -93,7 +94,7 @@ std::map<std::string, std::unique_ptr<owned_case>>& store() {
 
 float* allocate(std::size_t n) {
     const std::size_t bytes = (n * sizeof(float) + 63) / 64 * 64;
-    return static_cast<float*>(::operator new(bytes, std::align_val_t{64}));
+    return static_cast<float*>(::operator new (bytes, std::align_val_t{64}));
 }
 
 owned_case& owned(const case_spec& spec) {
@@ -215,7 +216,9 @@ std::string check_reductions(const case_data& d, workload w, double tolerance) {
 
 } // namespace
 
-case_data& data(const case_spec& spec) { return owned(spec).d; }
+case_data& data(const case_spec& spec) {
+    return owned(spec).d;
+}
 
 void poison_output(case_data& d) {
     std::fill_n(d.y, d.spec->size(), std::numeric_limits<float>::quiet_NaN());
@@ -239,7 +242,9 @@ std::string check_output(const case_data& d, workload w, double tolerance) {
         const double x = d.x[i];
         double want = 0;
         switch (w) {
-        case workload::normalize: want = (x - d.mean[c]) / static_cast<double>(d.stdv[c]); break;
+        case workload::normalize:
+            want = (x - d.mean[c]) / static_cast<double>(d.stdv[c]);
+            break;
         case workload::bn_eval:
             want = (x - d.running_mean[c]) / std::sqrt(static_cast<double>(d.running_var[c]) + d.eps) * d.weight[c] +
                    d.bias[c];
@@ -247,17 +252,24 @@ std::string check_output(const case_data& d, workload w, double tolerance) {
         case workload::bn_train:
             want = (x - o->batch_mean[c]) / std::sqrt(o->batch_var[c] + d.eps) * d.weight[c] + d.bias[c];
             break;
-        case workload::rms_norm: want = x / std::sqrt(row_mean_square(d, i) + d.eps) * d.weight[c]; break;
+        case workload::rms_norm:
+            want = x / std::sqrt(row_mean_square(d, i) + d.eps) * d.weight[c];
+            break;
         case workload::group_norm: {
             double mean = 0, var = 0;
             group_statistics(d, i, mean, var);
             want = (x - mean) / std::sqrt(var + d.eps) * d.weight[c] + d.bias[c];
             break;
         }
-        case workload::scale: want = 0.5 * x; break;
-        case workload::copy: want = x; break;
+        case workload::scale:
+            want = 0.5 * x;
+            break;
+        case workload::copy:
+            want = x;
+            break;
         case workload::stats:
-        case workload::sum: break; // checked by check_reductions
+        case workload::sum:
+            break; // checked by check_reductions
         }
         const double got = d.y[i];
         if (!(std::abs(got - want) <= tolerance * (1.0 + std::abs(want)))) {

@@ -73,9 +73,9 @@ std::string check_output(const case_data& d, workload w, double tolerance);
 
 /// Options of one benchmark.
 struct run_options {
-    int threads = 1;            ///< threads the implementation is told to use (a counter in the output)
-    double tolerance = 2e-4;    ///< relative check tolerance (|got - want| <= tol * (1 + |want|))
-    std::string label;          ///< shown in the output (e.g. the peer's chosen kernel)
+    int threads = 1;         ///< threads the implementation is told to use (a counter in the output)
+    double tolerance = 2e-4; ///< relative check tolerance (|got - want| <= tol * (1 + |want|))
+    std::string label;       ///< shown in the output (e.g. the peer's chosen kernel)
     /// Called after the timed loop, before the check: for an implementation that returns its
     /// result in memory of its own, copies the last result into the case's output.
     std::function<void()> finish;

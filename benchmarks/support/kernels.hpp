@@ -22,12 +22,16 @@ enum class store { regular, streaming };
 /// Elements per vector.
 inline constexpr std::size_t lanes = 16;
 
-inline __mmask16 tail_mask(std::size_t count) { return static_cast<__mmask16>((1u << count) - 1u); }
+inline __mmask16 tail_mask(std::size_t count) {
+    return static_cast<__mmask16>((1u << count) - 1u);
+}
 
 template <store S>
 inline void put(float* p, __m512 v) {
-    if constexpr (S == store::streaming) _mm512_stream_ps(p, v); // p is 64-byte aligned here
-    else _mm512_storeu_ps(p, v);
+    if constexpr (S == store::streaming)
+        _mm512_stream_ps(p, v); // p is 64-byte aligned here
+    else
+        _mm512_storeu_ps(p, v);
 }
 
 /// y[i] = f(x[i]) over [0, n), four vectors per step. With streaming stores the head is peeled
@@ -80,8 +84,12 @@ inline float sum(const float* x, std::size_t n) {
     return _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(a, b), _mm512_add_ps(c, d)));
 }
 
-inline __m512d low_half(__m512 v) { return _mm512_cvtps_pd(_mm512_castps512_ps256(v)); }
-inline __m512d high_half(__m512 v) { return _mm512_cvtps_pd(_mm512_extractf32x8_ps(v, 1)); }
+inline __m512d low_half(__m512 v) {
+    return _mm512_cvtps_pd(_mm512_castps512_ps256(v));
+}
+inline __m512d high_half(__m512 v) {
+    return _mm512_cvtps_pd(_mm512_extractf32x8_ps(v, 1));
+}
 /// 16 doubles rounded to one vector of 16 floats.
 inline __m512 to_floats(const double* p) {
     return _mm512_insertf32x8(_mm512_castps256_ps512(_mm512_cvtpd_ps(_mm512_loadu_pd(p))),
@@ -129,7 +137,8 @@ inline void moments_f32_blocks(const float* x, std::size_t n, float k, double& s
         __m512 a1 = _mm512_setzero_ps(), b1 = a1, a2 = a1, b2 = a1;
         const std::size_t end = n < i + block ? n : i + block;
         for (; i + 2 * lanes <= end; i += 2 * lanes) {
-            const __m512 u = _mm512_sub_ps(_mm512_loadu_ps(x + i), kk), v = _mm512_sub_ps(_mm512_loadu_ps(x + i + lanes), kk);
+            const __m512 u = _mm512_sub_ps(_mm512_loadu_ps(x + i), kk),
+                         v = _mm512_sub_ps(_mm512_loadu_ps(x + i + lanes), kk);
             a1 = _mm512_add_ps(a1, u);
             b1 = _mm512_add_ps(b1, v);
             a2 = _mm512_fmadd_ps(u, u, a2);
@@ -159,8 +168,7 @@ inline void moments_channels_last_f32_blocks(const float* x, std::size_t pixels,
                                              double* s2, std::size_t block_pixels = 64) {
     constexpr std::size_t C = CB * lanes;
     __m512 kk[CB];
-    for (std::size_t b = 0; b < CB; ++b)
-        kk[b] = to_floats(k + b * lanes);
+    for (std::size_t b = 0; b < CB; ++b) kk[b] = to_floats(k + b * lanes);
     for (std::size_t p = 0; p < pixels;) {
         __m512 a1[CB], a2[CB];
         for (std::size_t b = 0; b < CB; ++b) a1[b] = a2[b] = _mm512_setzero_ps();

@@ -40,8 +40,8 @@ int main() {
     bool ok = close_to(avx2, reference);
 
 #if NF_ODR_HAVE_AVX512
-    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512cd") &&
-        __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512bw")) {
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512cd") && __builtin_cpu_supports("avx512dq") &&
+        __builtin_cpu_supports("avx512bw")) {
         const float avx512 = run_avx512();
         std::printf("AVX-512 unit     %.9g\n", static_cast<double>(avx512));
         // The computation is elementwise, so both widths must agree to the last bit.

@@ -58,8 +58,7 @@ float reference_checksum() {
     for (std::size_t n = 0; n < batch; ++n)
         for (std::size_t c = 0; c < channels; ++c)
             for (std::size_t l = 0; l < length; ++l)
-                sum += static_cast<double>((input_value<Unit>(n, c, l) - channel_mean[c]) /
-                                           channel_sd[c]);
+                sum += static_cast<double>((input_value<Unit>(n, c, l) - channel_mean[c]) / channel_sd[c]);
     return static_cast<float>(sum);
 }
 

@@ -30,7 +30,9 @@ using nf_test::ref;
 
 namespace {
 using nchw = nf_test::forms_shape;
-double sigmoid_ref(double v) { return 1 / (1 + std::exp(-v)); }
+double sigmoid_ref(double v) {
+    return 1 / (1 + std::exp(-v));
+}
 } // namespace
 
 // --- Functions ---------------------------------------------------------------------------------
@@ -62,8 +64,8 @@ TEMPLATE_TEST_CASE("nf::tanh", "[functions]", float, double) {
 
 TEMPLATE_TEST_CASE("nf::sigmoid", "[functions]", float, double) {
     // exp, then + and /: one transcendental and 2 steps (results are in (0, 1)).
-    check_unary_forms<TestType>([](auto&& v) { return nf::sigmoid(v); }, sigmoid_ref,
-                                nf_test::transcendental_steps + 2, -6, 6);
+    check_unary_forms<TestType>([](auto&& v) { return nf::sigmoid(v); }, sigmoid_ref, nf_test::transcendental_steps + 2,
+                                -6, 6);
 }
 
 TEMPLATE_TEST_CASE("nf::square", "[functions]", float, double) {
@@ -80,18 +82,22 @@ TEMPLATE_TEST_CASE("nf::min, nf::max and nf::clamp with every operand kind", "[f
     using T = TestType;
     operands<T> o(-2, 2, -2, 2, false);
     SECTION("min") {
-        check_binary_forms([](auto&& l, auto&& r) {
-            using std::min;
-            using nf::min;
-            return min(l, r);
-        }, 0, o, T(0.5));
+        check_binary_forms(
+            [](auto&& l, auto&& r) {
+                using std::min;
+                using nf::min;
+                return min(l, r);
+            },
+            0, o, T(0.5));
     }
     SECTION("max") {
-        check_binary_forms([](auto&& l, auto&& r) {
-            using std::max;
-            using nf::max;
-            return max(l, r);
-        }, 0, o, T(-0.5));
+        check_binary_forms(
+            [](auto&& l, auto&& r) {
+                using std::max;
+                using nf::max;
+                return max(l, r);
+            },
+            0, o, T(-0.5));
     }
 }
 
@@ -104,17 +110,13 @@ TEMPLATE_TEST_CASE("nf::clamp with number and per-channel bounds", "[functions]"
 
     nf::tensor<T, nf::shape<C<3>>> lo{T(-2), T(0), T(-0.5)}, hi{T(2), T(1), T(-0.25)};
     y = nf::clamp(x, lo, hi);
-    CHECK(nf_test::exact(y, [&](const named_index& i) {
-        return std::min(std::max(ref(x, i), ref(lo, i)), ref(hi, i));
-    }));
+    CHECK(
+        nf_test::exact(y, [&](const named_index& i) { return std::min(std::max(ref(x, i), ref(lo, i)), ref(hi, i)); }));
     y = nf::clamp(x * T(2), lo, T(1)); // expression operand, mixed bounds
-    CHECK(nf_test::exact(y, [&](const named_index& i) {
-        return std::min(std::max(2 * ref(x, i), ref(lo, i)), 1.0);
-    }));
+    CHECK(nf_test::exact(y, [&](const named_index& i) { return std::min(std::max(2 * ref(x, i), ref(lo, i)), 1.0); }));
 }
 
-TEMPLATE_TEST_CASE("nf::min and nf::max return the second operand when either is NaN", "[functions]", float,
-                   double) {
+TEMPLATE_TEST_CASE("nf::min and nf::max return the second operand when either is NaN", "[functions]", float, double) {
     // Documented in expr/ops.hpp ("like minps/maxps"); NaNs sit both in SIMD batches and in the
     // scalar tail (positions 0, 5, 100 and the last one of 210).
     using T = TestType;
@@ -127,13 +129,17 @@ TEMPLATE_TEST_CASE("nf::min and nf::max return the second operand when either is
         return is_min ? std::min(first, second) : std::max(first, second);
     };
     y = nf::min(x, T(0));
-    CHECK(nf_test::near(y, [&](const named_index& i) { return second_if_nan(ref(x, i), 0, true); }, 0));
+    CHECK(nf_test::near(
+        y, [&](const named_index& i) { return second_if_nan(ref(x, i), 0, true); }, 0));
     y = nf::min(T(0), x);
-    CHECK(nf_test::near(y, [&](const named_index& i) { return second_if_nan(0, ref(x, i), true); }, 0));
+    CHECK(nf_test::near(
+        y, [&](const named_index& i) { return second_if_nan(0, ref(x, i), true); }, 0));
     y = nf::max(x, T(0));
-    CHECK(nf_test::near(y, [&](const named_index& i) { return second_if_nan(ref(x, i), 0, false); }, 0));
+    CHECK(nf_test::near(
+        y, [&](const named_index& i) { return second_if_nan(ref(x, i), 0, false); }, 0));
     y = nf::max(T(0), x);
-    CHECK(nf_test::near(y, [&](const named_index& i) { return second_if_nan(0, ref(x, i), false); }, 0));
+    CHECK(nf_test::near(
+        y, [&](const named_index& i) { return second_if_nan(0, ref(x, i), false); }, 0));
 }
 
 TEMPLATE_TEST_CASE("every element function gives one value for one input, wherever it sits in a run",

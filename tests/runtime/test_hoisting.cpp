@@ -43,35 +43,47 @@ void check_hoisted_forms(const X& x, Y& y, const bn_params<T>& p, const nf_test:
     SECTION("(x - mean) * (gamma / std) + beta") {
         y = (x - p.mean) * (p.gamma / stdev) + p.beta;
         // gamma / std, x - mean, *, +: 4 steps; bound |(x - mean) a| + |beta|.
-        CHECK(nf_test::near(y, [&](const named_index& i) {
-            const double t = (ref(x, i) - ref(p.mean, i)) * (ref(p.gamma, i) / ref(stdev, i));
-            return ref_value{t + ref(p.beta, i), std::abs(t) + std::abs(ref(p.beta, i))};
-        }, 4));
+        CHECK(nf_test::near(
+            y,
+            [&](const named_index& i) {
+                const double t = (ref(x, i) - ref(p.mean, i)) * (ref(p.gamma, i) / ref(stdev, i));
+                return ref_value{t + ref(p.beta, i), std::abs(t) + std::abs(ref(p.beta, i))};
+            },
+            4));
     }
     SECTION("(x - mean) * (gamma / nf::sqrt(var + eps)) + beta") {
         y = (x - p.mean) * (p.gamma / nf::sqrt(p.var + p.eps)) + p.beta;
         // var + eps, sqrt, /, x - mean, *, +: 6 steps.
-        CHECK(nf_test::near(y, [&](const named_index& i) {
-            const double t = (ref(x, i) - ref(p.mean, i)) * p.scale(i);
-            return ref_value{t + ref(p.beta, i), std::abs(t) + std::abs(ref(p.beta, i))};
-        }, 6));
+        CHECK(nf_test::near(
+            y,
+            [&](const named_index& i) {
+                const double t = (ref(x, i) - ref(p.mean, i)) * p.scale(i);
+                return ref_value{t + ref(p.beta, i), std::abs(t) + std::abs(ref(p.beta, i))};
+            },
+            6));
     }
     SECTION("folded: x * a - (mean * a - beta), a = gamma / nf::sqrt(var + eps)") {
         auto a = p.gamma / nf::sqrt(p.var + p.eps);
         y = x * a - (p.mean * a - p.beta);
         // a: 3 steps, x * a, mean * a, - beta, final -: 7 steps; bound |x a| + |mean a| + |beta|.
-        CHECK(nf_test::near(y, [&](const named_index& i) {
-            const double s = p.scale(i), xa = ref(x, i) * s, ma = ref(p.mean, i) * s;
-            return ref_value{xa - (ma - ref(p.beta, i)), std::abs(xa) + std::abs(ma) + std::abs(ref(p.beta, i))};
-        }, 7));
+        CHECK(nf_test::near(
+            y,
+            [&](const named_index& i) {
+                const double s = p.scale(i), xa = ref(x, i) * s, ma = ref(p.mean, i) * s;
+                return ref_value{xa - (ma - ref(p.beta, i)), std::abs(xa) + std::abs(ma) + std::abs(ref(p.beta, i))};
+            },
+            7));
     }
     SECTION("a hoisted function of a per-channel operand") {
         y = x * nf::exp(p.mean) + nf::rsqrt(p.var);
         // exp (transcendental), *, sqrt, /, +.
-        CHECK(nf_test::near(y, [&](const named_index& i) {
-            const double t = ref(x, i) * std::exp(ref(p.mean, i)), r = 1 / std::sqrt(ref(p.var, i));
-            return ref_value{t + r, std::abs(t) + std::abs(r)};
-        }, nf_test::transcendental_steps + 4));
+        CHECK(nf_test::near(
+            y,
+            [&](const named_index& i) {
+                const double t = ref(x, i) * std::exp(ref(p.mean, i)), r = 1 / std::sqrt(ref(p.var, i));
+                return ref_value{t + r, std::abs(t) + std::abs(r)};
+            },
+            nf_test::transcendental_steps + 4));
     }
 }
 
@@ -133,15 +145,17 @@ TEMPLATE_TEST_CASE("sub-expressions over (N, C) and (H, W)", "[hoisting]", float
     auto run = [&](const auto& x, auto& y) {
         y = x * (a * T(2) + b);
         // a * 2 exact, + b, *: 2 steps.
-        CHECK(nf_test::near(y, [&](const named_index& i) {
-            return ref(x, i) * (2 * ref(a, i) + ref(b, i));
-        }, 2));
+        CHECK(nf_test::near(
+            y, [&](const named_index& i) { return ref(x, i) * (2 * ref(a, i) + ref(b, i)); }, 2));
         y = x + (r * T(0.5) - q);
         // r * 0.5 exact, - q, +: 2 steps; bound |x| + |r / 2 - q|.
-        CHECK(nf_test::near(y, [&](const named_index& i) {
-            const double t = ref(r, i) * 0.5 - ref(q, i);
-            return ref_value{ref(x, i) + t, std::abs(ref(x, i)) + std::abs(t)};
-        }, 2));
+        CHECK(nf_test::near(
+            y,
+            [&](const named_index& i) {
+                const double t = ref(r, i) * 0.5 - ref(q, i);
+                return ref_value{ref(x, i) + t, std::abs(ref(x, i)) + std::abs(t)};
+            },
+            2));
     };
     SECTION("NCHW") {
         nf::tensor<T, nf::shape<N<>, C<>, H<>, W<>>> x({2, 3, 4, 17}), y({2, 3, 4, 17});
@@ -162,8 +176,11 @@ TEMPLATE_TEST_CASE("a stored sub-expression used twice", "[hoisting]", float, do
     nf_test::fill_uniform(x, 13, -3, 3);
     auto a = p.gamma / nf::sqrt(p.var + p.eps);
     y = (x - p.mean) * a + a;
-    CHECK(nf_test::near(y, [&](const named_index& i) {
-        const double s = p.scale(i), t = (ref(x, i) - ref(p.mean, i)) * s;
-        return ref_value{t + s, std::abs(t) + std::abs(s)};
-    }, 6));
+    CHECK(nf_test::near(
+        y,
+        [&](const named_index& i) {
+            const double s = p.scale(i), t = (ref(x, i) - ref(p.mean, i)) * s;
+            return ref_value{t + s, std::abs(t) + std::abs(s)};
+        },
+        6));
 }

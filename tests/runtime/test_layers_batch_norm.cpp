@@ -23,8 +23,10 @@ template <class T, std::size_t Dims>
 nf::nn::batch_norm<T, Dims> make_layer(const reference_file& r) {
     nf::nn::batch_norm_options o;
     o.eps = r.param_double("eps");
-    if (r.param("momentum") == "none") o.momentum = std::nullopt;
-    else o.momentum = r.param_double("momentum");
+    if (r.param("momentum") == "none")
+        o.momentum = std::nullopt;
+    else
+        o.momentum = r.param_double("momentum");
     o.affine = flag(r, "affine");
     o.track_running_stats = flag(r, "track_running_stats");
     nf::nn::batch_norm<T, Dims> bn(count_param(r, "num_features"), o);
@@ -64,9 +66,9 @@ void check_running(const Layer& bn, const reference_file& r, const std::string& 
         for (std::size_t c = 0; c < got.size(); ++c) {
             const double tol = running_tolerance<T>(want.values[c], data_scale);
             // Recorded in ulps of T as the "relative" figure.
-            error_report::get().record(key + (what.find("mean") != std::string::npos ? " running_mean" : " running_var"),
-                                       std::abs(got[c] - want.values[c]),
-                                       std::abs(got[c] - want.values[c]) / ulp<T>(want.values[c]));
+            error_report::get().record(
+                key + (what.find("mean") != std::string::npos ? " running_mean" : " running_var"),
+                std::abs(got[c] - want.values[c]), std::abs(got[c] - want.values[c]) / ulp<T>(want.values[c]));
             INFO(what << "[" << c << "]: got " << got[c] << ", want " << want.values[c] << ", tolerance " << tol);
             CHECK(std::abs(got[c] - want.values[c]) <= tol);
         }

@@ -135,16 +135,16 @@ TEST_CASE("batch_norm errors: one value per channel", "[layers][errors]") {
 
         const auto x3 = input<ncl>({1, 16, 1});
         auto y3 = sentinel_like(x3.extents());
-        CHECK_THROWS_WITH(bn.forward(x3, y3), Contains("more than 1 value per channel when training") &&
-                                                  Contains("[N=1, C=16, L=1]"));
+        CHECK_THROWS_WITH(bn.forward(x3, y3),
+                          Contains("more than 1 value per channel when training") && Contains("[N=1, C=16, L=1]"));
         CHECK(untouched(y3));
         CHECK(state_of(bn) == before);
 
         nf::nn::batch_norm2d<float> bn2(3);
         const auto x4 = input<nchw>({1, 3, 1, 1});
         auto y4 = sentinel_like(x4.extents());
-        CHECK_THROWS_WITH(bn2.forward(x4, y4), Contains("more than 1 value per channel when training") &&
-                                                   Contains("[N=1, C=3, H=1, W=1]"));
+        CHECK_THROWS_WITH(bn2.forward(x4, y4),
+                          Contains("more than 1 value per channel when training") && Contains("[N=1, C=3, H=1, W=1]"));
         CHECK(untouched(y4));
         CHECK(bn2.num_batches_tracked() == 0);
     }
@@ -203,8 +203,8 @@ TEST_CASE("instance_norm errors", "[layers][errors]") {
         // Unbatched [C, H, W] = [3, 1, 1].
         const auto xu = input<chw>({3, 1, 1});
         auto yu = sentinel_like(xu.extents());
-        CHECK_THROWS_WITH(plain.forward(xu, yu), Contains("more than 1 spatial element") &&
-                                                     Contains("[C=3, H=1, W=1]"));
+        CHECK_THROWS_WITH(plain.forward(xu, yu),
+                          Contains("more than 1 spatial element") && Contains("[C=3, H=1, W=1]"));
         CHECK(untouched(yu));
     }
     SECTION("wrong channel count: the message counts N * C (weight repeated N times)") {
@@ -248,8 +248,7 @@ TEST_CASE("instance_norm errors", "[layers][errors]") {
 TEST_CASE("group_norm errors", "[layers][errors]") {
     SECTION("constructor: num_channels must be divisible by num_groups") {
         CHECK_THROWS_AS((nf::nn::group_norm<float>(4, 6)), std::invalid_argument);
-        CHECK_THROWS_WITH((nf::nn::group_norm<float>(4, 6)),
-                          Contains("num_channels must be divisible by num_groups"));
+        CHECK_THROWS_WITH((nf::nn::group_norm<float>(4, 6)), Contains("num_channels must be divisible by num_groups"));
         CHECK_THROWS_AS((nf::nn::group_norm<float>(0, 6)), std::invalid_argument);
         // The type's static G and C must agree with the constructor's.
         CHECK_THROWS_AS((nf::nn::group_norm<float, 2, 6>(3, 6)), std::invalid_argument);
@@ -264,9 +263,8 @@ TEST_CASE("group_norm errors", "[layers][errors]") {
         for (const bool training : {true, false}) {
             gn.train(training);
             CHECK_THROWS_AS(gn.forward(x, y), nf::extent_error);
-            CHECK_THROWS_WITH(gn.forward(x, y),
-                              Contains("number of channels in input to be divisible by num_groups") &&
-                                  Contains("[N=2, C=6, L=4]") && Contains("num_groups=4"));
+            CHECK_THROWS_WITH(gn.forward(x, y), Contains("number of channels in input to be divisible by num_groups") &&
+                                                    Contains("[N=2, C=6, L=4]") && Contains("num_groups=4"));
             CHECK(untouched(y));
         }
     }
@@ -275,8 +273,8 @@ TEST_CASE("group_norm errors", "[layers][errors]") {
         const auto x = input<ncl>({2, 8, 4});
         auto y = sentinel_like(x.extents());
         CHECK_THROWS_AS(gn.forward(x, y), nf::extent_error);
-        CHECK_THROWS_WITH(gn.forward(x, y), Contains("weight of shape [6]") &&
-                                                Contains("input of shape [N=2, C=8, L=4]"));
+        CHECK_THROWS_WITH(gn.forward(x, y),
+                          Contains("weight of shape [6]") && Contains("input of shape [N=2, C=8, L=4]"));
         CHECK(untouched(y));
         // Without affine there is no weight to disagree with.
         nf::nn::group_norm<float> plain(2, 6, {.affine = false});
@@ -304,8 +302,8 @@ TEST_CASE("layer_norm and rms_norm errors: wrong normalized extents", "[layers][
         const auto x = input<nc>({2, 4});
         auto y = sentinel_like(x.extents());
         CHECK_THROWS_AS(ln.forward(x, y), nf::extent_error);
-        CHECK_THROWS_WITH(ln.forward(x, y), Contains("normalized shape [C=5]") &&
-                                                Contains("got input of size [N=2, C=4]"));
+        CHECK_THROWS_WITH(ln.forward(x, y),
+                          Contains("normalized shape [C=5]") && Contains("got input of size [N=2, C=4]"));
         CHECK(untouched(y));
 
         nf::nn::rms_norm<float, nf::shape<C<>>> rn({5});

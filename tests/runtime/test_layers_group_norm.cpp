@@ -62,9 +62,12 @@ void dispatch(const reference_file& r, const std::string& want_name = "output", 
     using nlc = nf::shape<N<>, L<>, C<>>;
     using nchw = nf::shape<N<>, C<>, H<>, W<>>;
     using nhwc = nf::shape<N<>, H<>, W<>, C<>>;
-    if (rank == 3) run_case<T, ncl, nlc>(r, want_name, tolerance, k);
-    else if (rank == 4) run_case<T, nchw, nhwc>(r, want_name, tolerance, k);
-    else FAIL("no runner for GroupNorm of rank " << rank << ": add one");
+    if (rank == 3)
+        run_case<T, ncl, nlc>(r, want_name, tolerance, k);
+    else if (rank == 4)
+        run_case<T, nchw, nhwc>(r, want_name, tolerance, k);
+    else
+        FAIL("no runner for GroupNorm of rank " << rank << ": add one");
 }
 
 } // namespace
@@ -79,8 +82,10 @@ TEST_CASE("group_norm: matches PyTorch 1.13 on every groupnorm_*.ref case", "[la
     const std::string name = GENERATE(from_range(case_names("groupnorm_")));
     CAPTURE(name);
     const auto r = nf_test::load_reference_case(name);
-    if (r.param("dtype") == "float64") dispatch<double>(r);
-    else dispatch<float>(r);
+    if (r.param("dtype") == "float64")
+        dispatch<double>(r);
+    else
+        dispatch<float>(r);
 }
 
 TEST_CASE("group_norm: within 1e-5 of float64 at offset 1e6, where PyTorch float32 is off by > 1e-2",
@@ -110,7 +115,7 @@ TEST_CASE("group_norm: static groups and channels", "[layers][group_norm]") {
     const auto& want = r.tensor("output").values;
     check_values(forward_as<nlc>(variant::tensor_logical, gn, x), want, output_tolerance<float>(scale_of(want)),
                  "output", "GroupNorm float32 vs torch");
-    check_values(forward_as<nlc>(variant::tensor_last, gn, x), want, output_tolerance<float>(scale_of(want)),
-                 "output", "GroupNorm float32 vs torch");
+    check_values(forward_as<nlc>(variant::tensor_last, gn, x), want, output_tolerance<float>(scale_of(want)), "output",
+                 "GroupNorm float32 vs torch");
     CHECK_THROWS_AS((nf::nn::group_norm<float, 2, 6>(3, 6)), std::invalid_argument);
 }

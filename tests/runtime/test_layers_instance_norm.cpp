@@ -84,8 +84,8 @@ void run_case(const reference_file& r) {
                     const double err = std::abs(got[c] - want.values[c]);
                     const double tol = running_tolerance<T>(want.values[c], data_scale);
                     error_report::get().record(key + " " + what, err, err / ulp<T>(want.values[c]));
-                    INFO(what << sfx << "[" << c << "]: got " << got[c] << ", want " << want.values[c]
-                              << ", tolerance " << tol);
+                    INFO(what << sfx << "[" << c << "]: got " << got[c] << ", want " << want.values[c] << ", tolerance "
+                              << tol);
                     CHECK(err <= tol);
                 }
             }
@@ -132,15 +132,24 @@ void dispatch(const reference_file& r) {
     using dhwc = nf::shape<D<>, H<>, W<>, C<>>;
     // Only the (layer, rank, dtype) combinations the data has are compiled, to keep the build
     // short; a new combination in the data fails below instead of passing unseen.
-    if (layer == "InstanceNorm1d" && rank == 3 && !f64) run_case<float, 1, ncl, nlc>(r);
-    else if (layer == "InstanceNorm1d" && rank == 3 && f64) run_case<double, 1, ncl, nlc>(r);
-    else if (layer == "InstanceNorm1d" && rank == 2 && !f64) run_case<float, 1, cl, lc>(r);
-    else if (layer == "InstanceNorm2d" && rank == 4 && !f64) run_case<float, 2, nchw, nhwc>(r);
-    else if (layer == "InstanceNorm2d" && rank == 4 && f64) run_case<double, 2, nchw, nhwc>(r);
-    else if (layer == "InstanceNorm2d" && rank == 3 && !f64) run_case<float, 2, chw, hwc>(r);
-    else if (layer == "InstanceNorm3d" && rank == 5 && !f64) run_case<float, 3, ncdhw, ndhwc>(r);
-    else if (layer == "InstanceNorm3d" && rank == 4 && f64) run_case<double, 3, cdhw, dhwc>(r);
-    else FAIL("no runner for " << layer << " of rank " << rank << " in " << r.param("dtype") << ": add one");
+    if (layer == "InstanceNorm1d" && rank == 3 && !f64)
+        run_case<float, 1, ncl, nlc>(r);
+    else if (layer == "InstanceNorm1d" && rank == 3 && f64)
+        run_case<double, 1, ncl, nlc>(r);
+    else if (layer == "InstanceNorm1d" && rank == 2 && !f64)
+        run_case<float, 1, cl, lc>(r);
+    else if (layer == "InstanceNorm2d" && rank == 4 && !f64)
+        run_case<float, 2, nchw, nhwc>(r);
+    else if (layer == "InstanceNorm2d" && rank == 4 && f64)
+        run_case<double, 2, nchw, nhwc>(r);
+    else if (layer == "InstanceNorm2d" && rank == 3 && !f64)
+        run_case<float, 2, chw, hwc>(r);
+    else if (layer == "InstanceNorm3d" && rank == 5 && !f64)
+        run_case<float, 3, ncdhw, ndhwc>(r);
+    else if (layer == "InstanceNorm3d" && rank == 4 && f64)
+        run_case<double, 3, cdhw, dhwc>(r);
+    else
+        FAIL("no runner for " << layer << " of rank " << rank << " in " << r.param("dtype") << ": add one");
 }
 
 } // namespace

@@ -70,8 +70,8 @@ void run_case(const reference_file& r, const std::string& want_name, double tole
 template <class T>
 void dispatch(const reference_file& r, const std::string& want_name = "output", double tolerance = 0,
               const std::string& key = "") {
-    const std::string k = key.empty() ? std::string("LayerNorm ") + (sizeof(T) == 4 ? "float32" : "float64") + " vs torch"
-                                      : key;
+    const std::string k =
+        key.empty() ? std::string("LayerNorm ") + (sizeof(T) == 4 ? "float32" : "float64") + " vs torch" : key;
     const std::size_t rank = r.tensor("input").rank();
     const std::size_t dims = parse_list(r.param("normalized_shape")).size();
     using nc = nf::shape<N<>, C<>>;
@@ -80,12 +80,18 @@ void dispatch(const reference_file& r, const std::string& want_name = "output", 
     using nlc = nf::shape<N<>, L<>, C<>>;
     using nchw = nf::shape<N<>, C<>, H<>, W<>>;
     using nhwc = nf::shape<N<>, H<>, W<>, C<>>;
-    if (rank == 2 && dims == 1) run_case<T, nc, cn, nf::shape<C<>>>(r, want_name, tolerance, k);
-    else if (rank == 3 && dims == 1) run_case<T, ncl, nlc, nf::shape<L<>>>(r, want_name, tolerance, k);
-    else if (rank == 3 && dims == 2) run_case<T, ncl, nlc, nf::shape<C<>, L<>>>(r, want_name, tolerance, k);
-    else if (rank == 4 && dims == 2) run_case<T, nchw, nhwc, nf::shape<H<>, W<>>>(r, want_name, tolerance, k);
-    else if (rank == 4 && dims == 3) run_case<T, nchw, nhwc, nf::shape<C<>, H<>, W<>>>(r, want_name, tolerance, k);
-    else FAIL("no runner for LayerNorm on rank " << rank << " with " << dims << " normalized dims: add one");
+    if (rank == 2 && dims == 1)
+        run_case<T, nc, cn, nf::shape<C<>>>(r, want_name, tolerance, k);
+    else if (rank == 3 && dims == 1)
+        run_case<T, ncl, nlc, nf::shape<L<>>>(r, want_name, tolerance, k);
+    else if (rank == 3 && dims == 2)
+        run_case<T, ncl, nlc, nf::shape<C<>, L<>>>(r, want_name, tolerance, k);
+    else if (rank == 4 && dims == 2)
+        run_case<T, nchw, nhwc, nf::shape<H<>, W<>>>(r, want_name, tolerance, k);
+    else if (rank == 4 && dims == 3)
+        run_case<T, nchw, nhwc, nf::shape<C<>, H<>, W<>>>(r, want_name, tolerance, k);
+    else
+        FAIL("no runner for LayerNorm on rank " << rank << " with " << dims << " normalized dims: add one");
 }
 
 } // namespace
@@ -100,8 +106,10 @@ TEST_CASE("layer_norm: matches PyTorch 1.13 on every layernorm_*.ref case", "[la
     CAPTURE(name);
     const auto r = nf_test::load_reference_case(name);
     REQUIRE(r.param("layer") == "LayerNorm");
-    if (r.param("dtype") == "float64") dispatch<double>(r);
-    else dispatch<float>(r);
+    if (r.param("dtype") == "float64")
+        dispatch<double>(r);
+    else
+        dispatch<float>(r);
 }
 
 TEST_CASE("layer_norm: within 1e-5 of float64 at offset 1e6, where PyTorch float32 is off by > 1e-2",
@@ -118,8 +126,7 @@ TEST_CASE("layer_norm: within 1e-5 of float64 at offset 1e6, where PyTorch float
     dispatch<float>(r, "output", 1e-5, "LayerNorm offset1e6 ours vs float64");
 }
 
-TEST_CASE("layer_norm: the order of the normalized axes in the layer's type does not matter",
-          "[layers][layer_norm]") {
+TEST_CASE("layer_norm: the order of the normalized axes in the layer's type does not matter", "[layers][layer_norm]") {
     // normalized_shape [5, 7] over (C, L) of an [N, C, L] input, declared as (L, C): the weight is
     // then laid out (L, C), and is set by assigning PyTorch's (C, L) weight to it by name.
     const auto r = nf_test::load_reference_case("layernorm_2dim_f32");

@@ -61,10 +61,18 @@ public:
 
 } // namespace
 
-void* operator new(std::size_t n) { return allocate(n); }
-void* operator new[](std::size_t n) { return allocate(n); }
-void* operator new(std::size_t n, std::align_val_t a) { return allocate(n, a); }
-void* operator new[](std::size_t n, std::align_val_t a) { return allocate(n, a); }
+void* operator new(std::size_t n) {
+    return allocate(n);
+}
+void* operator new[](std::size_t n) {
+    return allocate(n);
+}
+void* operator new(std::size_t n, std::align_val_t a) {
+    return allocate(n, a);
+}
+void* operator new[](std::size_t n, std::align_val_t a) {
+    return allocate(n, a);
+}
 void* operator new(std::size_t n, const std::nothrow_t&) noexcept {
     try {
         return allocate(n);
@@ -93,18 +101,42 @@ void* operator new[](std::size_t n, std::align_val_t a, const std::nothrow_t&) n
         return nullptr;
     }
 }
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete[](void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
-void operator delete[](void* p, std::size_t) noexcept { std::free(p); }
-void operator delete(void* p, std::align_val_t) noexcept { std::free(p); }
-void operator delete[](void* p, std::align_val_t) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t, std::align_val_t) noexcept { std::free(p); }
-void operator delete[](void* p, std::size_t, std::align_val_t) noexcept { std::free(p); }
-void operator delete(void* p, const std::nothrow_t&) noexcept { std::free(p); }
-void operator delete[](void* p, const std::nothrow_t&) noexcept { std::free(p); }
-void operator delete(void* p, std::align_val_t, const std::nothrow_t&) noexcept { std::free(p); }
-void operator delete[](void* p, std::align_val_t, const std::nothrow_t&) noexcept { std::free(p); }
+void operator delete(void* p) noexcept {
+    std::free(p);
+}
+void operator delete[](void* p) noexcept {
+    std::free(p);
+}
+void operator delete(void* p, std::size_t) noexcept {
+    std::free(p);
+}
+void operator delete[](void* p, std::size_t) noexcept {
+    std::free(p);
+}
+void operator delete(void* p, std::align_val_t) noexcept {
+    std::free(p);
+}
+void operator delete[](void* p, std::align_val_t) noexcept {
+    std::free(p);
+}
+void operator delete(void* p, std::size_t, std::align_val_t) noexcept {
+    std::free(p);
+}
+void operator delete[](void* p, std::size_t, std::align_val_t) noexcept {
+    std::free(p);
+}
+void operator delete(void* p, const std::nothrow_t&) noexcept {
+    std::free(p);
+}
+void operator delete[](void* p, const std::nothrow_t&) noexcept {
+    std::free(p);
+}
+void operator delete(void* p, std::align_val_t, const std::nothrow_t&) noexcept {
+    std::free(p);
+}
+void operator delete[](void* p, std::align_val_t, const std::nothrow_t&) noexcept {
+    std::free(p);
+}
 
 using namespace nf::axes;
 
@@ -130,8 +162,10 @@ std::size_t allocations_of(F&& f) {
 
 template <class S>
 nf::extents<S> extents_4x64x8x8() {
-    if constexpr (std::is_same_v<S, nchw>) return nf::extents<S>({4, 64, 8, 8});
-    else return nf::extents<S>({4, 8, 8, 64});
+    if constexpr (std::is_same_v<S, nchw>)
+        return nf::extents<S>({4, 64, 8, 8});
+    else
+        return nf::extents<S>({4, 8, 8, 64});
 }
 
 } // namespace
@@ -174,8 +208,12 @@ TEMPLATE_TEST_CASE("noalloc: batch_norm2d forward into a caller-provided destina
         untracked.forward(x, y);
         CHECK(allocations_of([&] { untracked.forward(x, y); }) == 0);
     };
-    SECTION("NCHW") { run(static_cast<nchw*>(nullptr)); }
-    SECTION("NHWC") { run(static_cast<nhwc*>(nullptr)); }
+    SECTION("NCHW") {
+        run(static_cast<nchw*>(nullptr));
+    }
+    SECTION("NHWC") {
+        run(static_cast<nhwc*>(nullptr));
+    }
 }
 
 TEST_CASE("noalloc: the other layers' forward, after the first call", "[layers][noalloc]") {
@@ -197,6 +235,10 @@ TEST_CASE("noalloc: the other layers' forward, after the first call", "[layers][
         rn.forward(x, y);
         CHECK(allocations_of([&] { rn.forward(x, y); }) == 0);
     };
-    SECTION("NCHW") { run(static_cast<nchw*>(nullptr)); }
-    SECTION("NHWC") { run(static_cast<nhwc*>(nullptr)); }
+    SECTION("NCHW") {
+        run(static_cast<nchw*>(nullptr));
+    }
+    SECTION("NHWC") {
+        run(static_cast<nhwc*>(nullptr));
+    }
 }

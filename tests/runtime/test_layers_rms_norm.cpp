@@ -46,9 +46,12 @@ void dispatch(const reference_file& r) {
     using cn = nf::shape<C<>, N<>>;
     using ncl = nf::shape<N<>, C<>, L<>>;
     using nlc = nf::shape<N<>, L<>, C<>>;
-    if (rank == 2) f64 ? run_case<double, nc, cn, C<>>(r) : run_case<float, nc, cn, C<>>(r);
-    else if (rank == 3) f64 ? run_case<double, ncl, nlc, L<>>(r) : run_case<float, ncl, nlc, L<>>(r);
-    else FAIL("no runner for RMSNorm of rank " << rank << ": add one");
+    if (rank == 2)
+        f64 ? run_case<double, nc, cn, C<>>(r) : run_case<float, nc, cn, C<>>(r);
+    else if (rank == 3)
+        f64 ? run_case<double, ncl, nlc, L<>>(r) : run_case<float, ncl, nlc, L<>>(r);
+    else
+        FAIL("no runner for RMSNorm of rank " << rank << ": add one");
 }
 
 } // namespace

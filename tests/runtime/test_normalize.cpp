@@ -202,15 +202,18 @@ TEMPLATE_TEST_CASE("normalize: negative and NaN std are accepted, as in torchvis
     const double nan = std::numeric_limits<double>::quiet_NaN();
     const nf::nn::normalize<T> with_nan({0.1, 0.2, 0.3}, {0.5, nan, 2});
     const auto y = with_nan(x);
-    CHECK(nf_test::near(y, [&](const named_index& i) {
-        return i["C"] == 1 ? nan : static_cast<double>(torchvision_reference<T>(x, {0.1, 0.2, 0.3}, {0.5, 1, 2})(i));
-    }, 0));
+    CHECK(nf_test::near(
+        y,
+        [&](const named_index& i) {
+            return i["C"] == 1 ? nan
+                               : static_cast<double>(torchvision_reference<T>(x, {0.1, 0.2, 0.3}, {0.5, 1, 2})(i));
+        },
+        0));
 }
 
 TEST_CASE("normalize: mean and std lengths are checked", "[normalize]") {
     CHECK_THROWS_AS((nf::nn::normalize<float>({0.1, 0.2}, {0.3, 0.4, 0.5})), std::invalid_argument);
-    CHECK_THROWS_WITH((nf::nn::normalize<float>({0.1, 0.2}, {0.3, 0.4, 0.5})),
-                      Contains("mean has 2 values and std 3"));
+    CHECK_THROWS_WITH((nf::nn::normalize<float>({0.1, 0.2}, {0.3, 0.4, 0.5})), Contains("mean has 2 values and std 3"));
     CHECK_THROWS_AS((nf::nn::normalize<float>(std::span<const double>{}, std::span<const double>{})),
                     std::invalid_argument);
     // A static channel axis fixes the count.

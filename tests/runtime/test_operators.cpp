@@ -55,8 +55,8 @@ TEMPLATE_TEST_CASE("operator/ between every kind of operand", "[operators]", flo
     check_binary_forms([](auto&& l, auto&& r) { return l / r; }, 1, o, TestType(-0.7));
 }
 
-TEMPLATE_TEST_CASE("operator/ is a true division, never a multiplication by the reciprocal", "[operators]",
-                   float, double) {
+TEMPLATE_TEST_CASE("operator/ is a true division, never a multiplication by the reciprocal", "[operators]", float,
+                   double) {
     // x / 3 and x * (1/3) differ for many x; a true division is correctly rounded everywhere.
     using T = TestType;
     nf::tensor<T, nchw> x({2, 5, 7}), y({2, 5, 7});
@@ -65,9 +65,8 @@ TEMPLATE_TEST_CASE("operator/ is a true division, never a multiplication by the 
     CHECK(nf_test::exact(y, [&](const named_index& i) { return static_cast<T>(nf_test::at(x, i) / T(3)); }));
     nf::tensor<T, nf::shape<C<3>>> d{T(3), T(7), T(0.1)};
     y = x / d;
-    CHECK(nf_test::exact(y, [&](const named_index& i) {
-        return static_cast<T>(nf_test::at(x, i) / nf_test::at(d, i));
-    }));
+    CHECK(
+        nf_test::exact(y, [&](const named_index& i) { return static_cast<T>(nf_test::at(x, i) / nf_test::at(d, i)); }));
 }
 
 TEMPLATE_TEST_CASE("unary minus and unary plus", "[operators]", float, double) {
@@ -78,11 +77,11 @@ TEMPLATE_TEST_CASE("unary minus and unary plus", "[operators]", float, double) {
     y = +x;
     CHECK(nf_test::same_values(y, x));
     y = -(x - T(1)); // negation of an expression
-    CHECK(nf_test::near(y, [&](const named_index& i) { return 1 - ref(x, i); }, 1));
+    CHECK(nf_test::near(
+        y, [&](const named_index& i) { return 1 - ref(x, i); }, 1));
 }
 
-TEMPLATE_TEST_CASE("numbers of other arithmetic types take the array's element type", "[operators]", float,
-                   double) {
+TEMPLATE_TEST_CASE("numbers of other arithmetic types take the array's element type", "[operators]", float, double) {
     using T = TestType;
     nf::tensor<T, nchw> x({2, 5, 7}), y({2, 5, 7});
     nf_test::fill_uniform(x, 9, -3, 3);
@@ -102,9 +101,11 @@ TEMPLATE_TEST_CASE("a compound expression of every operand kind", "[operators]",
     auto& av = o.av;
     y = nf::sqrt(nf::square(av) + T(1)) * b - a / T(2);
     // square, +1, sqrt, *b, /2 (exact unless subnormal, counted anyway), - : 6 steps.
-    CHECK(nf_test::near(y, [&](const named_index& i) {
-        const double p = std::sqrt(ref(a, i) * ref(a, i) + 1) * ref(b, i), q = ref(a, i) / 2;
-        return nf_test::ref_value{p - q, std::abs(p) + std::abs(q)};
-    }, 6));
+    CHECK(nf_test::near(
+        y,
+        [&](const named_index& i) {
+            const double p = std::sqrt(ref(a, i) * ref(a, i) + 1) * ref(b, i), q = ref(a, i) / 2;
+            return nf_test::ref_value{p - q, std::abs(p) + std::abs(q)};
+        },
+        6));
 }
-

@@ -161,29 +161,31 @@ void check_reductions(const X& x) {
     REQUIRE(axis_names<nf::tensor<T, KS>>() == ref.kept); // the other axes, in x's order
 
     const nf::tensor<T, KS> sum = sum_e;
-    check_slots<T>(to_logical(sum, ref.kept), ref.sum, [&](std::size_t s) { return sum_tolerance<T>(ref, s); },
-                   "sum");
+    check_slots<T>(
+        to_logical(sum, ref.kept), ref.sum, [&](std::size_t s) { return sum_tolerance<T>(ref, s); }, "sum");
     const nf::tensor<T, KS> mean = nf::mean<Rs...>(x);
-    check_slots<T>(to_logical(mean, ref.kept), ref.mean, [&](std::size_t s) { return mean_tolerance<T>(ref, s); },
-                   "mean");
+    check_slots<T>(
+        to_logical(mean, ref.kept), ref.mean, [&](std::size_t s) { return mean_tolerance<T>(ref, s); }, "mean");
     const nf::tensor<T, KS> var = nf::var<Rs...>(x);
-    check_slots<T>(to_logical(var, ref.kept), ref.var, [&](std::size_t s) { return var_tolerance<T>(ref, s, 0); },
-                   "var (biased)");
+    check_slots<T>(
+        to_logical(var, ref.kept), ref.var, [&](std::size_t s) { return var_tolerance<T>(ref, s, 0); }, "var (biased)");
     const nf::tensor<T, KS> var_b = nf::var<Rs...>(x, nf::biased);
     CHECK(to_logical(var_b, ref.kept) == to_logical(var, ref.kept));
     if (ref.count > 1) {
         std::vector<double> unbiased = ref.var;
         for (auto& v : unbiased) v *= static_cast<double>(ref.count) / static_cast<double>(ref.count - 1);
         const nf::tensor<T, KS> var_u = nf::var<Rs...>(x, nf::unbiased);
-        check_slots<T>(to_logical(var_u, ref.kept), unbiased,
-                       [&](std::size_t s) { return var_tolerance<T>(ref, s, 1); }, "var (unbiased)");
+        check_slots<T>(
+            to_logical(var_u, ref.kept), unbiased, [&](std::size_t s) { return var_tolerance<T>(ref, s, 1); },
+            "var (unbiased)");
     }
     const auto [m, v] = nf::moments<Rs...>(x);
     REQUIRE(axis_names<std::remove_cvref_t<decltype(m)>>() == ref.kept);
-    check_slots<T>(to_logical(m, ref.kept), ref.mean, [&](std::size_t s) { return mean_tolerance<T>(ref, s); },
-                   "moments: mean");
-    check_slots<T>(to_logical(v, ref.kept), ref.var, [&](std::size_t s) { return var_tolerance<T>(ref, s, 0); },
-                   "moments: variance");
+    check_slots<T>(
+        to_logical(m, ref.kept), ref.mean, [&](std::size_t s) { return mean_tolerance<T>(ref, s); }, "moments: mean");
+    check_slots<T>(
+        to_logical(v, ref.kept), ref.var, [&](std::size_t s) { return var_tolerance<T>(ref, s, 0); },
+        "moments: variance");
     for (std::size_t s = 0; s < v.size(); ++s) CHECK(v.data()[s] >= 0);
     for (std::size_t s = 0; s < var.size(); ++s) CHECK(var.data()[s] >= 0);
 }
@@ -280,16 +282,16 @@ TEMPLATE_TEST_CASE("reduce: views over unaligned memory and expressions as opera
     const nf::tensor<T, nf::shape<C<>>> sq = nf::sum<N, H, W>(x * x);
     const nf::tensor<T, nhwc> x2 = x * x;
     const auto ref = reference(x2, {"N", "H", "W"});
-    check_slots<T>(to_logical(sq, {"C"}), ref.sum, [&](std::size_t s) { return 2 * sum_tolerance<T>(ref, s); },
-                   "sum of x * x");
+    check_slots<T>(
+        to_logical(sq, {"C"}), ref.sum, [&](std::size_t s) { return 2 * sum_tolerance<T>(ref, s); }, "sum of x * x");
     const nf::tensor<T, nf::shape<C<>>> shifted = nf::mean<N, H, W>(x - T(1));
     const auto rx = reference(x, {"N", "H", "W"});
     std::vector<double> minus_one = rx.mean;
     for (auto& m : minus_one) m -= 1;
     // Each x - 1 is rounded to T before it is summed: half a unit of T of |x - 1| <= mean|x| + 1.
-    check_slots<T>(to_logical(shifted, {"C"}), minus_one,
-                   [&](std::size_t s) { return mean_tolerance<T>(rx, s) + unit<T> * (rx.mean_abs[s] + 1); },
-                   "mean of x - 1");
+    check_slots<T>(
+        to_logical(shifted, {"C"}), minus_one,
+        [&](std::size_t s) { return mean_tolerance<T>(rx, s) + unit<T> * (rx.mean_abs[s] + 1); }, "mean of x - 1");
 }
 
 TEMPLATE_TEST_CASE("reduce: results broadcast back by name in NCHW and NHWC", "[reduce]", float, double) {
@@ -404,8 +406,7 @@ TEST_CASE("reduce: float32 variance at mean 1e6 and std 1 is accurate and never 
     }
 }
 
-TEST_CASE("reduce: the variance of constant and nearly constant large values is exact and not negative",
-          "[reduce]") {
+TEST_CASE("reduce: the variance of constant and nearly constant large values is exact and not negative", "[reduce]") {
     // Channel 0: every value 1e6 exactly (variance 0). Channel 1: 1e6 and the next float up
     // (0.0625 apart), alternating (variance 0.0625^2 / 4). Channel 2: 16777216 and 16777218, where
     // float spacing is 2 (variance 1). Any cancellation would show as a negative or noisy result.
@@ -422,10 +423,10 @@ TEST_CASE("reduce: the variance of constant and nearly constant large values is 
     const auto xl = relayout<nhwc>(x);
     const auto ref = reference(x, {"N", "H", "W"});
     REQUIRE(ref.var[0] == 0);
-    for (const auto& v : {to_logical(nf::tensor<float, nf::shape<C<>>>(nf::var<N, H, W>(x)), {"C"}),
-                          to_logical(nf::tensor<float, nf::shape<C<>>>(nf::var<N, H, W>(xl)), {"C"}),
-                          to_logical(nf::moments<N, H, W>(x).variance, {"C"}),
-                          to_logical(nf::moments<N, H, W>(xl).variance, {"C"})}) {
+    for (const auto& v :
+         {to_logical(nf::tensor<float, nf::shape<C<>>>(nf::var<N, H, W>(x)), {"C"}),
+          to_logical(nf::tensor<float, nf::shape<C<>>>(nf::var<N, H, W>(xl)), {"C"}),
+          to_logical(nf::moments<N, H, W>(x).variance, {"C"}), to_logical(nf::moments<N, H, W>(xl).variance, {"C"})}) {
         CHECK(v[0] == 0);
         for (std::size_t c = 0; c < 3; ++c) {
             INFO("channel " << c << ": got " << v[c] << ", want " << ref.var[c]);

@@ -83,10 +83,13 @@ TEMPLATE_TEST_CASE("a stored expression is evaluated when assigned", "[stored]",
         auto f = e * e + e;
         y = f;
         // (e * e) + e: 2 steps after the bit-exact e; bound |e|^2 + |e|.
-        CHECK(nf_test::near(y, [&](const named_index& i) {
-            const double v = static_cast<double>(normalized<T>(x, mean, stdev)(i));
-            return nf_test::ref_value{v * v + v, v * v + std::abs(v)};
-        }, 2));
+        CHECK(nf_test::near(
+            y,
+            [&](const named_index& i) {
+                const double v = static_cast<double>(normalized<T>(x, mean, stdev)(i));
+                return nf_test::ref_value{v * v + v, v * v + std::abs(v)};
+            },
+            2));
     }
 }
 
@@ -217,18 +220,24 @@ TEMPLATE_TEST_CASE("in place: the destination appears several times and in hoist
     const nf::tensor<T, nhwc> before = x;
 
     x = x * x + x;
-    CHECK(nf_test::near(x, [&](const named_index& i) {
-        const double v = ref(before, i);
-        return nf_test::ref_value{v * v + v, v * v + std::abs(v)};
-    }, 2));
+    CHECK(nf_test::near(
+        x,
+        [&](const named_index& i) {
+            const double v = ref(before, i);
+            return nf_test::ref_value{v * v + v, v * v + std::abs(v)};
+        },
+        2));
 
     nf::tensor<T, nchw> z({2, 5, 17});
     z = before;
     const nf::tensor<T, nchw> z0 = z;
     z = (z - mean) * (gamma / stdev) + beta;
     // gamma / std (1), - (1), * (1), + (1): 4 steps; bound |(z - mean) * a| + |beta|.
-    CHECK(nf_test::near(z, [&](const named_index& i) {
-        const double p = (ref(z0, i) - ref(mean, i)) * (ref(gamma, i) / ref(stdev, i));
-        return nf_test::ref_value{p + ref(beta, i), std::abs(p) + std::abs(ref(beta, i))};
-    }, 4));
+    CHECK(nf_test::near(
+        z,
+        [&](const named_index& i) {
+            const double p = (ref(z0, i) - ref(mean, i)) * (ref(gamma, i) / ref(stdev, i));
+            return nf_test::ref_value{p + ref(beta, i), std::abs(p) + std::abs(ref(beta, i))};
+        },
+        4));
 }

@@ -22,7 +22,9 @@ namespace {
 using nchw = nf::shape<N<>, C<3>, H<>, W<>>;
 using nchw_dyn = nf::shape<N<>, C<>, H<>, W<>>;
 
-bool aligned_64(const void* p) { return reinterpret_cast<std::uintptr_t>(p) % 64 == 0; }
+bool aligned_64(const void* p) {
+    return reinterpret_cast<std::uintptr_t>(p) % 64 == 0;
+}
 } // namespace
 
 TEMPLATE_TEST_CASE("tensor: static and dynamic extents", "[tensor]", float, double) {
@@ -245,10 +247,13 @@ TEMPLATE_TEST_CASE("view: unaligned memory as source and destination", "[view]",
     nf::tensor<T, nf::shape<C<3>>> g{T(0.5), T(-2), T(4)};
     yv = xv * g - T(1);
 
-    CHECK(nf_test::near(yv, [&](const nf_test::named_index& i) {
-        const double p = nf_test::ref(xv, i) * nf_test::ref(g, i);
-        return nf_test::ref_value{p - 1, std::abs(p) + 1};
-    }, 2));
+    CHECK(nf_test::near(
+        yv,
+        [&](const nf_test::named_index& i) {
+            const double p = nf_test::ref(xv, i) * nf_test::ref(g, i);
+            return nf_test::ref_value{p - 1, std::abs(p) + 1};
+        },
+        2));
     // The element before the view is untouched.
     CHECK(out_block.data()[0] == T(-7));
 

@@ -92,8 +92,8 @@ static_assert(nf::is_view_v<cvx> && !nf::is_view_v<x_nchw>);
 // What a tensor accepts.
 static_assert(std::is_constructible_v<x_nchw, decltype(lv<x_nchw>() * 2.f)>); // from an expression
 static_assert(std::is_assignable_v<x_nchw&, decltype(lv<x_nchw>() * 2.f)>);
-static_assert(std::is_assignable_v<x_nhwc&, x_nchw&>); // layout conversion by assignment
-static_assert(std::is_assignable_v<x_nchw&, float>);   // fill
+static_assert(std::is_assignable_v<x_nhwc&, x_nchw&>);                        // layout conversion by assignment
+static_assert(std::is_assignable_v<x_nchw&, float>);                          // fill
 static_assert(std::is_assignable_v<const vx&, decltype(lv<x_nchw>() * 2.f)>); // a view writes through
 static_assert(std::is_convertible_v<vx, cvx>);
 static_assert(std::is_convertible_v<x_nchw&, vx> && std::is_convertible_v<const x_nchw&, cvx>);

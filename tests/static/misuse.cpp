@@ -26,25 +26,45 @@ using cview = nf::view<const float, nchw>;
 // The checks need requires-expressions over template parameters: outside a template an invalid
 // expression in a requires-expression is a hard error rather than `false`.
 template <class A>
-concept nf_sqrt = requires(A a) { nf::sqrt(a); };
+concept nf_sqrt = requires(A a) {
+    nf::sqrt(a);
+};
 template <class A>
-concept nf_exp = requires(A a) { nf::exp(a); };
+concept nf_exp = requires(A a) {
+    nf::exp(a);
+};
 template <class A, class B>
-concept nf_min = requires(A a, B b) { nf::min(a, b); };
+concept nf_min = requires(A a, B b) {
+    nf::min(a, b);
+};
 template <class A, class B, class C>
-concept nf_clamp = requires(A a, B b, C c) { nf::clamp(a, b, c); };
+concept nf_clamp = requires(A a, B b, C c) {
+    nf::clamp(a, b, c);
+};
 template <class A, class B>
-concept addable = requires(A a, B b) { a + b; };
+concept addable = requires(A a, B b) {
+    a + b;
+};
 template <class A, class B>
-concept subtractable = requires(A a, B b) { a - b; };
+concept subtractable = requires(A a, B b) {
+    a - b;
+};
 template <class A, class B>
-concept multipliable = requires(A a, B b) { a * b; };
+concept multipliable = requires(A a, B b) {
+    a* b;
+};
 template <class V, class X>
-concept assignable_from_expression = requires(V v, X& x) { v = x * 2.f; };
+concept assignable_from_expression = requires(V v, X& x) {
+    v = x * 2.f;
+};
 template <class X, class... I>
-concept indexable = requires(X& x, I... i) { x(i...); };
+concept indexable = requires(X& x, I... i) {
+    x(i...);
+};
 template <class Layer, class X>
-concept in_place_on_expression = requires(const Layer& n, X& x) { n(x * 2.f, nf::nn::in_place); };
+concept in_place_on_expression = requires(const Layer& n, X& x) {
+    n(x * 2.f, nf::nn::in_place);
+};
 
 // The positive forms, so that the negative ones below fail for the stated reason only.
 static_assert(nf::BinaryOperands<tensor&, float> && nf::BinaryOperands<float, tensor&>);
@@ -57,10 +77,10 @@ static_assert(indexable<tensor, int, unsigned, long, std::size_t>);
 // Two plain numbers: nf's operators and functions must never take over built-in arithmetic. The
 // operators' constraints are checked as concepts (calling `nf::operator+(1.f, 2.f)` explicitly is
 // rejected by clang 14 before the constraints are looked at, which proves nothing).
-static_assert(!nf::BinaryOperands<float, float>);  // binary + - * / between two numbers
+static_assert(!nf::BinaryOperands<float, float>); // binary + - * / between two numbers
 static_assert(!nf::BinaryOperands<double, int>);
 static_assert(!nf::BinaryOperands<float&, const double&>);
-static_assert(!nf::ArrayOperand<float>);           // unary - and + on a number
+static_assert(!nf::ArrayOperand<float>); // unary - and + on a number
 static_assert(!nf_sqrt<float>);
 static_assert(!nf_exp<double>);
 static_assert(!nf_min<float, float>);

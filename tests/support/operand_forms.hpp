@@ -29,12 +29,14 @@ struct operands {
     nf::view<T, forms_shape> bv;
 
     operands(double a_lo, double a_hi, double b_lo, double b_hi, bool b_signed)
-        : a_copy(init(a, 1, a_lo, a_hi, false)), b_copy(init(b, 2, b_lo, b_hi, b_signed)),
-          av(a_copy.data(), {2, 5, 7}), bv(b_copy.data(), {2, 5, 7}) {}
+        : a_copy(init(a, 1, a_lo, a_hi, false)), b_copy(init(b, 2, b_lo, b_hi, b_signed)), av(a_copy.data(), {2, 5, 7}),
+          bv(b_copy.data(), {2, 5, 7}) {}
 
     static std::vector<T> init(nf::tensor<T, forms_shape>& t, std::uint64_t seed, double lo, double hi, bool sign) {
-        if (sign) nf_test::fill_signed(t, seed, lo, hi);
-        else nf_test::fill_uniform(t, seed, lo, hi);
+        if (sign)
+            nf_test::fill_signed(t, seed, lo, hi);
+        else
+            nf_test::fill_uniform(t, seed, lo, hi);
         return {t.begin(), t.end()};
     }
 };
@@ -77,13 +79,17 @@ void check_binary_forms(F f, double steps, operands<T>& o, T s) {
     }
     SECTION("number on either side") {
         y = f(s, b);
-        CHECK(nf_test::near(y, [&](const named_index& i) { return f(sd, ref(b, i)); }, steps));
+        CHECK(nf_test::near(
+            y, [&](const named_index& i) { return f(sd, ref(b, i)); }, steps));
         y = f(a, s);
-        CHECK(nf_test::near(y, [&](const named_index& i) { return f(ref(a, i), sd); }, steps));
+        CHECK(nf_test::near(
+            y, [&](const named_index& i) { return f(ref(a, i), sd); }, steps));
         y = f(-(-a), s);
-        CHECK(nf_test::near(y, [&](const named_index& i) { return f(ref(a, i), sd); }, steps));
+        CHECK(nf_test::near(
+            y, [&](const named_index& i) { return f(ref(a, i), sd); }, steps));
         y = f(s, -(-bv));
-        CHECK(nf_test::near(y, [&](const named_index& i) { return f(sd, ref(b, i)); }, steps));
+        CHECK(nf_test::near(
+            y, [&](const named_index& i) { return f(sd, ref(b, i)); }, steps));
     }
     SECTION("into a view destination") {
         std::vector<T> out(y.size(), T(0));

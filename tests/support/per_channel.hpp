@@ -24,8 +24,10 @@ using channels = nf::tensor<T, nf::shape<nf::axes::C<>>>;
 template <class T>
 channels<T> channel_vector(std::size_t count, std::uint64_t seed, double lo, double hi, bool sign = false) {
     channels<T> v(nf::extents<nf::shape<nf::axes::C<>>>({count}));
-    if (sign) fill_signed(v, seed, lo, hi);
-    else fill_uniform(v, seed, lo, hi);
+    if (sign)
+        fill_signed(v, seed, lo, hi);
+    else
+        fill_uniform(v, seed, lo, hi);
     return v;
 }
 
@@ -54,10 +56,13 @@ void check_per_channel(const X& x, Y& y, const P& p) {
         return d / at(p.s, i);
     }));
     y = x * p.g + p.b;
-    CHECK(near(y, [&](const named_index& i) {
-        const double prod = ref(x, i) * ref(p.g, i);
-        return ref_value{prod + ref(p.b, i), std::abs(prod) + std::abs(ref(p.b, i))};
-    }, 2));
+    CHECK(near(
+        y,
+        [&](const named_index& i) {
+            const double prod = ref(x, i) * ref(p.g, i);
+            return ref_value{prod + ref(p.b, i), std::abs(prod) + std::abs(ref(p.b, i))};
+        },
+        2));
     y = p.m - x;
     CHECK(exact(y, [&](const named_index& i) { return static_cast<T>(at(p.m, i) - at(x, i)); }));
     y = nf::relu(x - p.m);

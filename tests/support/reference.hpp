@@ -280,8 +280,12 @@ inline std::ostream& operator<<(std::ostream& os, const check_result& r) {
 }
 
 namespace detail {
-inline ref_value as_ref_value(double v) { return {v, std::abs(v)}; }
-inline ref_value as_ref_value(ref_value v) { return {v.value, std::max(std::abs(v.value), std::abs(v.scale))}; }
+inline ref_value as_ref_value(double v) {
+    return {v, std::abs(v)};
+}
+inline ref_value as_ref_value(ref_value v) {
+    return {v.value, std::max(std::abs(v.value), std::abs(v.scale))};
+}
 
 template <class T>
 std::string show(T v) {
@@ -293,8 +297,10 @@ std::string show(T v) {
 
 template <class T>
 auto bits_of(T v) {
-    if constexpr (sizeof(T) == 4) return std::bit_cast<std::uint32_t>(v);
-    else return std::bit_cast<std::uint64_t>(v);
+    if constexpr (sizeof(T) == 4)
+        return std::bit_cast<std::uint32_t>(v);
+    else
+        return std::bit_cast<std::uint64_t>(v);
 }
 } // namespace detail
 
@@ -311,8 +317,10 @@ check_result near(const Array& actual, Expected&& expected, double steps) {
         const T got = actual.data()[offset_of(actual, i)];
         const double g = static_cast<double>(got);
         bool ok;
-        if (std::isnan(e.value)) ok = std::isnan(g);
-        else if (std::isinf(e.value)) ok = g == e.value;
+        if (std::isnan(e.value))
+            ok = std::isnan(g);
+        else if (std::isinf(e.value))
+            ok = g == e.value;
         else {
             const double tol = tolerance<T>(steps, e.scale);
             const double err = std::abs(g - e.value);
@@ -353,7 +361,8 @@ check_result same_values(const A& a, const B& b) {
 template <class Array, class T>
 bool all_equal(const Array& a, T sentinel) {
     for (std::size_t k = 0; k < a.size(); ++k)
-        if (detail::bits_of(a.data()[k]) != detail::bits_of(static_cast<std::remove_cvref_t<decltype(*a.data())>>(sentinel)))
+        if (detail::bits_of(a.data()[k]) !=
+            detail::bits_of(static_cast<std::remove_cvref_t<decltype(*a.data())>>(sentinel)))
             return false;
     return true;
 }

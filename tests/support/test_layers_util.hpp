@@ -52,7 +52,9 @@ inline std::vector<std::string> case_names(std::string_view prefix) {
     return names;
 }
 
-inline bool flag(const reference_file& r, const std::string& key) { return r.param(key) == "true"; }
+inline bool flag(const reference_file& r, const std::string& key) {
+    return r.param(key) == "true";
+}
 inline std::size_t count_param(const reference_file& r, const std::string& key) {
     return static_cast<std::size_t>(r.param_double(key));
 }
@@ -284,15 +286,19 @@ inline void check_values(const std::vector<double>& got, const std::vector<doubl
 /// views over unaligned user memory in either order, or in place on a channels-last tensor.
 enum class variant { tensor_logical, tensor_last, view_logical, view_last, in_place_last };
 inline constexpr std::array<variant, 5> all_variants{variant::tensor_logical, variant::tensor_last,
-                                                     variant::view_logical, variant::view_last,
-                                                     variant::in_place_last};
+                                                     variant::view_logical, variant::view_last, variant::in_place_last};
 inline const char* name_of(variant v) {
     switch (v) {
-    case variant::tensor_logical: return "tensor, PyTorch axis order";
-    case variant::tensor_last: return "tensor, channels-last order";
-    case variant::view_logical: return "unaligned view, PyTorch axis order";
-    case variant::view_last: return "unaligned view, channels-last order";
-    case variant::in_place_last: return "in place, channels-last tensor";
+    case variant::tensor_logical:
+        return "tensor, PyTorch axis order";
+    case variant::tensor_last:
+        return "tensor, channels-last order";
+    case variant::view_logical:
+        return "unaligned view, PyTorch axis order";
+    case variant::view_last:
+        return "unaligned view, channels-last order";
+    case variant::in_place_last:
+        return "in place, channels-last tensor";
     }
     return "?";
 }

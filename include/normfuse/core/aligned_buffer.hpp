@@ -45,10 +45,10 @@ public:
 private:
     static T* allocate(std::size_t n) {
         if (n == 0) return nullptr;
-        return static_cast<T*>(::operator new(n * sizeof(T), std::align_val_t{buffer_alignment}));
+        return static_cast<T*>(::operator new (n * sizeof(T), std::align_val_t{buffer_alignment}));
     }
     static void release(T* p) noexcept {
-        if (p) ::operator delete(p, std::align_val_t{buffer_alignment});
+        if (p) ::operator delete (p, std::align_val_t{buffer_alignment});
     }
     T* data_ = nullptr;
     std::size_t size_ = 0;

@@ -24,7 +24,8 @@ concept Axis = requires {
     { A::extent } -> std::convertible_to<std::size_t>;
     { A::name } -> std::convertible_to<std::string_view>;
     typename A::template rebind<dynamic_extent>;
-} && std::derived_from<A, axis_tag<A::extent>>;
+}
+&&std::derived_from<A, axis_tag<A::extent>>;
 
 /// The identity of an axis, independent of its extent: `axis_id<C<3>>` is `C<dynamic_extent>`.
 template <Axis A>
@@ -37,12 +38,12 @@ inline constexpr bool same_axis = std::is_same_v<axis_id<A>, axis_id<B>>;
 } // namespace nf
 
 /// Declares a new axis tag in the current namespace: `NF_AXIS(T);` then use `T<8>` or `T<>`.
-#define NF_AXIS(Name)                                                                              \
-    template <std::size_t Extent = ::nf::dynamic_extent>                                           \
-    struct Name : ::nf::axis_tag<Extent> {                                                         \
-        static constexpr std::string_view name = #Name;                                            \
-        template <std::size_t E2>                                                                  \
-        using rebind = Name<E2>;                                                                   \
+#define NF_AXIS(Name)                                                                                                  \
+    template <std::size_t Extent = ::nf::dynamic_extent>                                                               \
+    struct Name : ::nf::axis_tag<Extent> {                                                                             \
+        static constexpr std::string_view name = #Name;                                                                \
+        template <std::size_t E2>                                                                                      \
+        using rebind = Name<E2>;                                                                                       \
     }
 
 namespace nf::axes {

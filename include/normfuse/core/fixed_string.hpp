@@ -30,8 +30,10 @@ struct fixed_string {
             value /= 10;
         } while (value != 0);
         while (n != 0)
-            if (length + 1 < Capacity) text[length++] = digits[--n];
-            else --n;
+            if (length + 1 < Capacity)
+                text[length++] = digits[--n];
+            else
+                --n;
     }
     constexpr std::string_view view() const { return {text, length}; }
 };

@@ -38,8 +38,10 @@ void print_level(std::ostream& os, const Array& a, std::size_t dim, std::size_t 
 template <class Array>
 std::ostream& print_array(std::ostream& os, const Array& a) {
     os << "tensor(";
-    if constexpr (Array::rank == 0) os << a.data()[0];
-    else print_level(os, a, 0, 0, 7);
+    if constexpr (Array::rank == 0)
+        os << a.data()[0];
+    else
+        print_level(os, a, 0, 0, 7);
     os << ", axes=(";
     [&]<class... As>(axis_list<As...>) {
         std::size_t i = 0;

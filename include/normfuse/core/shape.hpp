@@ -97,8 +97,8 @@ public:
             }
         } else {
             throw extent_error("normfuse: extents: the shape has " + std::to_string(Shape::dynamic_count) +
-                               " dynamic axes (and " + std::to_string(rank) +
-                               " axes in all) but " + std::to_string(dynamic_values.size()) +
+                               " dynamic axes (and " + std::to_string(rank) + " axes in all) but " +
+                               std::to_string(dynamic_values.size()) +
                                " extents were given; give the dynamic extents in axis order");
         }
     }

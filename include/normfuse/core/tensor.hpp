@@ -56,13 +56,10 @@ public:
     /// With the given extents, every element `fill`.
     tensor(const extents_type& e, T fill) : tensor(e) { std::fill_n(data(), size(), fill); }
     /// With the dynamic extents in axis order: `tensor<float, shape<N<>, C<3>, L<>>> x({2, 10});`.
-    tensor(std::initializer_list<std::size_t> dynamic_extents)
-        requires(rank != 1)
+    tensor(std::initializer_list<std::size_t> dynamic_extents) requires(rank != 1)
         : tensor(extents_type(dynamic_extents)) {}
     /// A rank-1 tensor from its values (a static extent must match the count).
-    tensor(std::initializer_list<T> values)
-        requires(rank == 1)
-        : tensor(values_extents(values.size())) {
+    tensor(std::initializer_list<T> values) requires(rank == 1) : tensor(values_extents(values.size())) {
         std::copy(values.begin(), values.end(), data());
     }
     /// Evaluates an expression that has every axis of the tensor (extents are taken from it).
@@ -73,11 +70,9 @@ public:
 
     /// A copy of a tensor or view of another layout (or a const view): values move by axis name.
     template <class X>
-        requires((is_tensor_v<std::remove_cvref_t<X>> || is_view_v<std::remove_cvref_t<X>>) &&
-                 !std::is_same_v<std::remove_cvref_t<X>, tensor>)
-    explicit tensor(const X& x) : tensor(deduce_extents(as_expression(x))) {
-        assign(x);
-    }
+        requires((is_tensor_v<std::remove_cvref_t<X>> ||
+                  is_view_v<std::remove_cvref_t<X>>)&&!std::is_same_v<std::remove_cvref_t<X>, tensor>)
+    explicit tensor(const X& x) : tensor(deduce_extents(as_expression(x))) { assign(x); }
 
     tensor(const tensor&) = default;
     tensor& operator=(const tensor&) = default;
@@ -127,14 +122,10 @@ public:
     /// Element at the given index, one per axis in axis order (unchecked).
     template <class... I>
         requires(sizeof...(I) == rank && (std::is_integral_v<I> && ...))
-    T& operator()(I... i) {
-        return data()[offset(i...)];
-    }
+    T& operator()(I... i) { return data()[offset(i...)]; }
     template <class... I>
         requires(sizeof...(I) == rank && (std::is_integral_v<I> && ...))
-    const T& operator()(I... i) const {
-        return data()[offset(i...)];
-    }
+    const T& operator()(I... i) const { return data()[offset(i...)]; }
     T* begin() noexcept { return data(); }
     T* end() noexcept { return data() + size(); }
     const T* begin() const noexcept { return data(); }

@@ -23,6 +23,7 @@ inline constexpr bool is_view_v<view<T, S>> = true;
 
 /// Element type accepted by tensors and views.
 template <class T>
-concept Element = std::is_same_v<std::remove_const_t<T>, float> || std::is_same_v<std::remove_const_t<T>, double>;
+concept Element = std::is_same_v < std::remove_const_t<T>,
+float > || std::is_same_v<std::remove_const_t<T>, double>;
 
 } // namespace nf

@@ -40,9 +40,7 @@ public:
     /// Over `data` with the dynamic extents in axis order: `view<float, nhwc>(p, {n, h, w})`.
     view(T* data, std::initializer_list<std::size_t> dynamic_extents) : view(data, extents_type(dynamic_extents)) {}
     /// Over `data` when every extent is static.
-    explicit view(T* data)
-        requires(Shape::dynamic_count == 0)
-        : view(data, extents_type()) {}
+    explicit view(T* data) requires(Shape::dynamic_count == 0) : view(data, extents_type()) {}
 
     view(const view&) = default;
     /// A mutable view converts to a const one.
@@ -59,16 +57,12 @@ public:
         return *this;
     }
     /// Element-wise copy from another view of the same type.
-    const view& operator=(const view& other) const
-        requires(!std::is_const_v<T>)
-    {
+    const view& operator=(const view& other) const requires(!std::is_const_v<T>) {
         assign(other);
         return *this;
     }
     /// Sets every element.
-    const view& operator=(value_type v) const
-        requires(!std::is_const_v<T>)
-    {
+    const view& operator=(value_type v) const requires(!std::is_const_v<T>) {
         for (std::size_t i = 0; i < size(); ++i) data_[i] = v;
         return *this;
     }

@@ -70,10 +70,14 @@ struct bound_leaf {
         }
     }
     NF_ALWAYS_INLINE T load_scalar(std::size_t i, std::size_t phase) const {
-        if constexpr (Mode == leaf_mode::contiguous) return current[i];
-        else if constexpr (Mode == leaf_mode::invariant) return value;
-        else if constexpr (Mode == leaf_mode::periodic) return tile[phase];
-        else return current[static_cast<std::ptrdiff_t>(i) * inner_stride];
+        if constexpr (Mode == leaf_mode::contiguous)
+            return current[i];
+        else if constexpr (Mode == leaf_mode::invariant)
+            return value;
+        else if constexpr (Mode == leaf_mode::periodic)
+            return tile[phase];
+        else
+            return current[static_cast<std::ptrdiff_t>(i) * inner_stride];
     }
 };
 
@@ -94,7 +98,9 @@ struct bound_unary {
     A arg;
     void own_tiles(scratch_arena& arena) { arg.own_tiles(arena); }
     template <class I>
-    NF_ALWAYS_INLINE void seek(const I& index) { arg.seek(index); }
+    NF_ALWAYS_INLINE void seek(const I& index) {
+        arg.seek(index);
+    }
     NF_ALWAYS_INLINE auto load(std::size_t i, std::size_t phase) const { return Op::apply(arg.load(i, phase)); }
     NF_ALWAYS_INLINE auto load_scalar(std::size_t i, std::size_t phase) const {
         return Op::apply(arg.load_scalar(i, phase));

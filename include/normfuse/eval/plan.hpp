@@ -39,9 +39,9 @@ struct concat_layouts<layout_list<As...>, layout_list<Bs...>> {
 
 /// True when the node `E` is evaluated into scratch memory before the main loop over `DL`.
 template <class E, class DL>
-inline constexpr bool is_hoisted =
-    E::kind == node_kind::reduction ||
-    ((E::kind == node_kind::unary || E::kind == node_kind::binary) && E::axes::size < DL::size);
+inline constexpr bool is_hoisted = E::kind == node_kind::reduction ||
+                                   ((E::kind == node_kind::unary || E::kind == node_kind::binary) &&
+                                    E::axes::size < DL::size);
 
 /// The memory layout a hoisted node gets: its axes in the destination's order.
 template <class E, class DL>
@@ -51,9 +51,12 @@ using hoisted_layout = axis_restrict<DL, typename E::axes>;
 template <class E, class DL>
 struct effective_layouts {
     static auto compute() {
-        if constexpr (is_hoisted<E, DL>) return layout_list<hoisted_layout<E, DL>>{};
-        else if constexpr (E::kind == node_kind::terminal) return layout_list<typename E::axes>{};
-        else if constexpr (E::kind == node_kind::scalar) return layout_list<axis_list<>>{};
+        if constexpr (is_hoisted<E, DL>)
+            return layout_list<hoisted_layout<E, DL>>{};
+        else if constexpr (E::kind == node_kind::terminal)
+            return layout_list<typename E::axes>{};
+        else if constexpr (E::kind == node_kind::scalar)
+            return layout_list<axis_list<>>{};
         else if constexpr (E::kind == node_kind::unary)
             return typename effective_layouts<std::remove_cvref_t<decltype(std::declval<E>().arg)>, DL>::type{};
         else
@@ -109,7 +112,8 @@ constexpr std::size_t outer_depth() {
             for (std::size_t k = 0; k < sizeof...(Ks); ++k)
                 if (ok[k]) return k;
             return sizeof...(Ks) - 1;
-        }(std::make_index_sequence<DL::size>{});
+        }
+        (std::make_index_sequence<DL::size>{});
     }
 }
 

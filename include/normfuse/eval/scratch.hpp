@@ -27,13 +27,13 @@ public:
             used_ += bytes;
             return p;
         }
-        overflow_.emplace_back(static_cast<std::byte*>(::operator new(bytes, std::align_val_t{buffer_alignment})));
+        overflow_.emplace_back(static_cast<std::byte*>(::operator new (bytes, std::align_val_t{buffer_alignment})));
         return reinterpret_cast<T*>(overflow_.back().get());
     }
 
 private:
     struct aligned_delete {
-        void operator()(std::byte* p) const noexcept { ::operator delete(p, std::align_val_t{buffer_alignment}); }
+        void operator()(std::byte* p) const noexcept { ::operator delete (p, std::align_val_t{buffer_alignment}); }
     };
     alignas(buffer_alignment) std::byte storage_[inline_scratch_bytes];
     std::size_t used_ = 0;

@@ -44,14 +44,20 @@ inline settings_store& settings() {
 /// Number of threads an assignment or a layer may use (default 1: serial). Takes effect only when
 /// the program is compiled with OpenMP (-fopenmp, or the CMake option NORMFUSE_OPENMP); results
 /// are the same as the serial ones up to the order of additions in reductions.
-inline void set_num_threads(int n) noexcept { detail::settings().threads.store(n < 1 ? 1 : n); }
-inline int num_threads() noexcept { return detail::settings().threads.load(std::memory_order_relaxed); }
+inline void set_num_threads(int n) noexcept {
+    detail::settings().threads.store(n < 1 ? 1 : n);
+}
+inline int num_threads() noexcept {
+    return detail::settings().threads.load(std::memory_order_relaxed);
+}
 
 /// Destinations of at least this many bytes are written with non-temporal (streaming) stores,
 /// which bypass the cache: faster once the data no longer fits in it, slower while it does.
 /// Default: half the last-level cache, or the environment variable NF_STREAMING_THRESHOLD.
 /// `std::size_t(-1)` disables streaming stores.
-inline void set_streaming_threshold(std::size_t bytes) noexcept { detail::settings().streaming_threshold.store(bytes); }
+inline void set_streaming_threshold(std::size_t bytes) noexcept {
+    detail::settings().streaming_threshold.store(bytes);
+}
 inline std::size_t streaming_threshold() noexcept {
     return detail::settings().streaming_threshold.load(std::memory_order_relaxed);
 }

@@ -71,8 +71,10 @@ struct binary_expr : detail::expression_tag {
 
     template <Axis X>
     std::size_t extent() const {
-        if constexpr (contains<X, typename L::axes>) return left.template extent<X>();
-        else return right.template extent<X>();
+        if constexpr (contains<X, typename L::axes>)
+            return left.template extent<X>();
+        else
+            return right.template extent<X>();
     }
 };
 
@@ -89,8 +91,8 @@ namespace detail {
 
 /// True when two operands of one call have the same element type and agree on static extents.
 template <class L, class R>
-inline constexpr bool compatible_operands = std::is_same_v<typename L::value_type, typename R::value_type> &&
-                                            mismatch_position<typename L::axes, typename R::axes> == npos;
+inline constexpr bool compatible_operands = std::is_same_v<typename L::value_type, typename R::value_type>&&
+                                                mismatch_position<typename L::axes, typename R::axes> == npos;
 
 /// Instantiates the diagnostic that explains why two operands of `Call` are not compatible.
 template <class Call, class L, class R>

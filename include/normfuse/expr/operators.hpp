@@ -10,7 +10,7 @@ namespace nf {
 
 /// At least one side must be an array operand, so that built-in arithmetic is never hijacked.
 template <class X, class Y>
-concept BinaryOperands = Operand<X> && Operand<Y> && (ArrayOperand<X> || ArrayOperand<Y>);
+concept BinaryOperands = Operand<X> && Operand<Y> &&(ArrayOperand<X> || ArrayOperand<Y>);
 
 template <class X, class Y>
     requires BinaryOperands<X, Y>

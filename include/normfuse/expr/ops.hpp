@@ -23,7 +23,7 @@ T through_simd(T a, F f) {
     f(B(a)).store_aligned(lanes);
     return lanes[0];
 }
-}
+} // namespace detail
 
 // Every operation is a stateless type with a printable `name` (used by diagnostics) and a static
 // `apply` that works the same on `float`/`double` and on `xsimd::batch`, so that the SIMD body and
@@ -32,31 +32,41 @@ T through_simd(T a, F f) {
 struct plus {
     static constexpr std::string_view name = "operator+";
     template <class V>
-    static V apply(const V& a, const V& b) { return a + b; }
+    static V apply(const V& a, const V& b) {
+        return a + b;
+    }
 };
 struct minus {
     static constexpr std::string_view name = "operator-";
     template <class V>
-    static V apply(const V& a, const V& b) { return a - b; }
+    static V apply(const V& a, const V& b) {
+        return a - b;
+    }
 };
 struct multiplies {
     static constexpr std::string_view name = "operator*";
     template <class V>
-    static V apply(const V& a, const V& b) { return a * b; }
+    static V apply(const V& a, const V& b) {
+        return a * b;
+    }
 };
 /// True (IEEE) division, never a multiplication by a reciprocal: torchvision's Normalize divides.
 struct divides {
     static constexpr std::string_view name = "operator/";
     template <class V>
-    static V apply(const V& a, const V& b) { return a / b; }
+    static V apply(const V& a, const V& b) {
+        return a / b;
+    }
 };
 /// Minimum; like `minps`, the second operand is returned when either is NaN.
 struct minimum {
     static constexpr std::string_view name = "nf::min";
     template <class V>
     static V apply(const V& a, const V& b) {
-        if constexpr (detail::is_batch<V>) return xsimd::select(a < b, a, b);
-        else return a < b ? a : b;
+        if constexpr (detail::is_batch<V>)
+            return xsimd::select(a < b, a, b);
+        else
+            return a < b ? a : b;
     }
 };
 /// Maximum; like `maxps`, the second operand is returned when either is NaN.
@@ -64,15 +74,19 @@ struct maximum {
     static constexpr std::string_view name = "nf::max";
     template <class V>
     static V apply(const V& a, const V& b) {
-        if constexpr (detail::is_batch<V>) return xsimd::select(a > b, a, b);
-        else return a > b ? a : b;
+        if constexpr (detail::is_batch<V>)
+            return xsimd::select(a > b, a, b);
+        else
+            return a > b ? a : b;
     }
 };
 
 struct negate {
     static constexpr std::string_view name = "operator-";
     template <class V>
-    static V apply(const V& a) { return -a; }
+    static V apply(const V& a) {
+        return -a;
+    }
 };
 struct square_root {
     static constexpr std::string_view name = "nf::sqrt";
@@ -83,8 +97,10 @@ struct square_root {
             // The zero-masked form: the plain intrinsic starts from _mm512_undefined_*(), which
             // makes g++ 12 warn (maybe-uninitialized) in every caller built with -Wall.
             if constexpr (std::is_base_of_v<xsimd::avx512f, typename V::arch_type>) {
-                if constexpr (std::is_same_v<typename V::value_type, float>) return V(_mm512_maskz_sqrt_ps(0xFFFF, a));
-                else return V(_mm512_maskz_sqrt_pd(0xFF, a));
+                if constexpr (std::is_same_v<typename V::value_type, float>)
+                    return V(_mm512_maskz_sqrt_ps(0xFFFF, a));
+                else
+                    return V(_mm512_maskz_sqrt_pd(0xFF, a));
             } else
 #endif
                 return xsimd::sqrt(a);
@@ -97,57 +113,73 @@ struct square_root {
 struct reciprocal_sqrt {
     static constexpr std::string_view name = "nf::rsqrt";
     template <class V>
-    static V apply(const V& a) { return V(1) / square_root::apply(a); }
+    static V apply(const V& a) {
+        return V(1) / square_root::apply(a);
+    }
 };
 struct exponential {
     static constexpr std::string_view name = "nf::exp";
     template <class V>
     static V apply(const V& a) {
-        if constexpr (detail::is_batch<V>) return xsimd::exp(a);
-        else return detail::through_simd(a, [](const auto& b) { return xsimd::exp(b); });
+        if constexpr (detail::is_batch<V>)
+            return xsimd::exp(a);
+        else
+            return detail::through_simd(a, [](const auto& b) { return xsimd::exp(b); });
     }
 };
 struct logarithm {
     static constexpr std::string_view name = "nf::log";
     template <class V>
     static V apply(const V& a) {
-        if constexpr (detail::is_batch<V>) return xsimd::log(a);
-        else return detail::through_simd(a, [](const auto& b) { return xsimd::log(b); });
+        if constexpr (detail::is_batch<V>)
+            return xsimd::log(a);
+        else
+            return detail::through_simd(a, [](const auto& b) { return xsimd::log(b); });
     }
 };
 struct absolute {
     static constexpr std::string_view name = "nf::abs";
     template <class V>
     static V apply(const V& a) {
-        if constexpr (detail::is_batch<V>) return xsimd::abs(a);
-        else return std::abs(a);
+        if constexpr (detail::is_batch<V>)
+            return xsimd::abs(a);
+        else
+            return std::abs(a);
     }
 };
 struct hyperbolic_tangent {
     static constexpr std::string_view name = "nf::tanh";
     template <class V>
     static V apply(const V& a) {
-        if constexpr (detail::is_batch<V>) return xsimd::tanh(a);
-        else return detail::through_simd(a, [](const auto& b) { return xsimd::tanh(b); });
+        if constexpr (detail::is_batch<V>)
+            return xsimd::tanh(a);
+        else
+            return detail::through_simd(a, [](const auto& b) { return xsimd::tanh(b); });
     }
 };
 /// 1 / (1 + exp(-x)).
 struct logistic {
     static constexpr std::string_view name = "nf::sigmoid";
     template <class V>
-    static V apply(const V& a) { return V(1) / (V(1) + exponential::apply(-a)); }
+    static V apply(const V& a) {
+        return V(1) / (V(1) + exponential::apply(-a));
+    }
 };
 /// max(x, 0).
 struct rectifier {
     static constexpr std::string_view name = "nf::relu";
     template <class V>
-    static V apply(const V& a) { return maximum::apply(a, V(0)); }
+    static V apply(const V& a) {
+        return maximum::apply(a, V(0));
+    }
 };
 /// x * x.
 struct square {
     static constexpr std::string_view name = "nf::square";
     template <class V>
-    static V apply(const V& a) { return a * a; }
+    static V apply(const V& a) {
+        return a * a;
+    }
 };
 
 } // namespace nf::op

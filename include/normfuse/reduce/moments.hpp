@@ -115,7 +115,8 @@ auto moments(const X& x) {
     using KS = shape_from<KL>;
     using T = typename X::value_type;
     const auto kext = detail::restrict_extents<KL, XL>(x.extents().values());
-    moments_result<T, KS> r{tensor<T, KS>(nf::extents<KS>::from_all(kext)), tensor<T, KS>(nf::extents<KS>::from_all(kext))};
+    moments_result<T, KS> r{tensor<T, KS>(nf::extents<KS>::from_all(kext)),
+                            tensor<T, KS>(nf::extents<KS>::from_all(kext))};
     const std::size_t slots = r.mean.size();
     std::vector<double> buf(3 * slots);
     detail::scratch_arena arena;

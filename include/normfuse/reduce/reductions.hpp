@@ -92,9 +92,9 @@ template <class Call, class OA, class... Rs>
 void report_missing_reduced_axis() {
     [[maybe_unused]] auto one = []<class X>(X*) {
         if constexpr (!contains<X, OA>)
-            (void)sizeof(error::reduce_axis_missing<
-                         missing_axis_message<Call, X>(" is not an axis of the operand", "; reduce only over its axes"),
-                         Call, X, OA>);
+            (void)sizeof(error::reduce_axis_missing<missing_axis_message<Call, X>(" is not an axis of the operand",
+                                                                                  "; reduce only over its axes"),
+                                                    Call, X, OA>);
     };
     (one(static_cast<Rs*>(nullptr)), ...);
 }
