@@ -1,7 +1,7 @@
 # Tests whose subject is the compiler's verdict rather than a program's output.
 #
-#   normfuse_add_build_test(NAME <test> TARGET <target> LABEL <label>)
-#       A CTest test that builds <target>; it passes when the build succeeds. Used for the
+#   normfuse_add_build_test(NAME <test> TARGET <target>... LABEL <label>)
+#       A CTest test that builds the targets; it passes when the build succeeds. Used for the
 #       static tests and the header-alone tests. Those targets are also part of `all`, so after
 #       a normal build the test is an up-to-date check; after a failed build (or one run with
 #       -k) it recompiles the broken file and shows the diagnostic under the test's name.
@@ -23,10 +23,10 @@ set(NORMFUSE_EXPECT_COMPILE_FAILURE_SCRIPT
     "${CMAKE_CURRENT_LIST_DIR}/scripts/expect_compile_failure.cmake")
 
 function(normfuse_add_build_test)
-    cmake_parse_arguments(PARSE_ARGV 0 arg "" "NAME;TARGET;LABEL" "")
+    cmake_parse_arguments(PARSE_ARGV 0 arg "" "NAME;LABEL" "TARGET")
     add_test(NAME "${arg_NAME}"
         COMMAND "${CMAKE_COMMAND}" --build "${CMAKE_BINARY_DIR}"
-                --target "${arg_TARGET}" --config "$<CONFIG>")
+                --target ${arg_TARGET} --config "$<CONFIG>")
     set_tests_properties("${arg_NAME}" PROPERTIES
         LABELS "${arg_LABEL}"
         RESOURCE_LOCK normfuse_build_tree)

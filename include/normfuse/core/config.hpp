@@ -11,9 +11,11 @@
 #if defined(__GNUC__) || defined(__clang__)
 #define NF_ALWAYS_INLINE inline __attribute__((always_inline))
 #define NF_RESTRICT __restrict__
+#define NF_NOINLINE __attribute__((noinline))
 #else
 #define NF_ALWAYS_INLINE inline
 #define NF_RESTRICT
+#define NF_NOINLINE
 #endif
 
 namespace nf {

@@ -3,8 +3,8 @@
 
 #include <algorithm>
 #include <array>
-#include <cstdint>
 #include <cstddef>
+#include <cstdint>
 #include <numeric>
 #include <string>
 #include <type_traits>
@@ -44,9 +44,9 @@ constexpr std::size_t first_missing_axis() {
 
 /// True when `destination = expression` obeys the compile-time rules.
 template <class T, class DL, class E>
-inline constexpr bool assignable = !std::is_same_v<E, invalid_expression> &&
-                                   std::is_same_v<T, typename E::value_type> && is_subset<typename E::axes, DL> &&
-                                   mismatch_position<typename E::axes, DL> == npos;
+inline constexpr bool assignable =
+    !std::is_same_v<E, invalid_expression> && std::is_same_v<T, typename E::value_type> &&
+    is_subset<typename E::axes, DL> && mismatch_position<typename E::axes, DL> == npos;
 
 /// Instantiates the diagnostic that explains why `destination = expression` is rejected.
 template <class Call, class T, class DL, class E>
@@ -59,10 +59,10 @@ void report_unassignable() {
                                                   typename E::value_type>);
     } else if constexpr (!is_subset<EA, DL>) {
         using A = axis_at_t<first_missing_axis<EA, DL>(), EA>;
-        (void)sizeof(error::axis_not_in_destination<
-                     missing_axis_message<Call, A>(" is in the expression but not in the destination",
-                                                   "; reduce over it or assign to a tensor that has it"),
-                     Call, A, DL>);
+        (void)sizeof(error::axis_not_in_destination<missing_axis_message<Call, A>(
+                                                        " is in the expression but not in the destination",
+                                                        "; reduce over it or assign to a tensor that has it"),
+                                                    Call, A, DL>);
     } else {
         using A = axis_at_t<mismatch_position<EA, DL>, EA>;
         using B = find_axis_t<A, DL>;
@@ -244,23 +244,29 @@ template <class T, class Arch>
 NF_ALWAYS_INLINE void stream_store(T* p, const xsimd::batch<T, Arch>& v) {
 #if defined(__AVX512F__)
     if constexpr (std::is_base_of_v<xsimd::avx512f, Arch>) {
-        if constexpr (std::is_same_v<T, float>) _mm512_stream_ps(p, v);
-        else _mm512_stream_pd(p, v);
+        if constexpr (std::is_same_v<T, float>)
+            _mm512_stream_ps(p, v);
+        else
+            _mm512_stream_pd(p, v);
         return;
     }
 #endif
 #if defined(__AVX__)
     if constexpr (std::is_base_of_v<xsimd::avx, Arch> && !std::is_base_of_v<xsimd::avx512f, Arch>) {
-        if constexpr (std::is_same_v<T, float>) _mm256_stream_ps(p, v);
-        else _mm256_stream_pd(p, v);
+        if constexpr (std::is_same_v<T, float>)
+            _mm256_stream_ps(p, v);
+        else
+            _mm256_stream_pd(p, v);
         return;
     }
 #endif
 #if defined(__SSE2__)
     if constexpr (std::is_base_of_v<xsimd::sse2, Arch> && !std::is_base_of_v<xsimd::avx, Arch> &&
                   !std::is_base_of_v<xsimd::avx512f, Arch>) {
-        if constexpr (std::is_same_v<T, float>) _mm_stream_ps(p, v);
-        else _mm_stream_pd(p, v);
+        if constexpr (std::is_same_v<T, float>)
+            _mm_stream_ps(p, v);
+        else
+            _mm_stream_pd(p, v);
         return;
     }
 #endif
@@ -274,47 +280,57 @@ inline void store_fence() noexcept {
 #endif
 }
 
+/// Scalar positions [begin, end) of a run (the head before the first aligned batch and the tail
+/// after the last full one), `phase` being that of `begin`. Kept out of line: one copy of the
+/// expression's scalar code per loop nest, however many places need it.
+template <bool Periodic, class T, class Bound>
+NF_NOINLINE void run_scalar(T* NF_RESTRICT out, std::size_t begin, std::size_t end, const Bound& root,
+                            std::size_t phase, std::size_t chunk) {
+    for (std::size_t i = begin; i < end; ++i) {
+        out[i] = root.load_scalar(i, phase);
+        if constexpr (Periodic)
+            if (++phase == chunk) phase = 0;
+    }
+}
+
 /// Positions [begin, end) of one run of contiguous destination elements. `phase` follows the
 /// position modulo `chunk` (the tile length of periodic leaves; tiles hold one extra batch, so a
-/// batch may start at any phase below `chunk`).
-template <bool Periodic, bool Stream, class T, class Arch, class Bound>
-NF_ALWAYS_INLINE void run(T* NF_RESTRICT out, std::size_t begin, std::size_t end, const Bound& root,
-                          std::size_t chunk) {
+/// batch may start at any phase below `chunk`). With `stream`, full batches are written with
+/// aligned non-temporal stores after a scalar head up to the first aligned address.
+template <bool Periodic, class T, class Arch, class Bound>
+NF_ALWAYS_INLINE void run(T* NF_RESTRICT out, std::size_t begin, std::size_t end, const Bound& root, std::size_t chunk,
+                          bool stream) {
     using batch = xsimd::batch<T, Arch>;
     constexpr std::size_t B = batch::size;
     std::size_t i = begin;
     std::size_t phase = Periodic ? begin % chunk : 0;
-    auto advance = [&](std::size_t by) {
+    auto advance = [&](std::size_t by) { // by <= chunk
         if constexpr (Periodic) {
             phase += by;
             if (phase >= chunk) phase -= chunk;
         }
     };
-    if constexpr (Stream) {
-        // Scalar steps up to a batch-aligned address, then aligned streaming stores.
+    if (stream) {
         const std::size_t misalign = reinterpret_cast<std::uintptr_t>(out + i) % sizeof(batch);
-        std::size_t peel = misalign ? (sizeof(batch) - misalign) / sizeof(T) : 0;
-        for (; peel > 0 && i < end; --peel, ++i, advance(1)) out[i] = root.load_scalar(i, phase);
-        for (; i + B <= end; i += B, advance(B)) stream_store<T, Arch>(out + i, root.load(i, phase));
-    } else if constexpr (!Periodic) {
-        for (; i + 4 * B <= end; i += 4 * B) {
-            const batch a = root.load(i, 0), b = root.load(i + B, 0), c = root.load(i + 2 * B, 0),
-                        d = root.load(i + 3 * B, 0);
-            a.store_unaligned(out + i);
-            b.store_unaligned(out + i + B);
-            c.store_unaligned(out + i + 2 * B);
-            d.store_unaligned(out + i + 3 * B);
+        const std::size_t peel = std::min(end - i, misalign ? (sizeof(batch) - misalign) / sizeof(T) : 0);
+        if (peel > 0) {
+            run_scalar<Periodic>(out, i, i + peel, root, phase, chunk);
+            i += peel;
+            advance(peel);
         }
+        for (; i + B <= end; i += B, advance(B)) stream_store<T, Arch>(out + i, root.load(i, phase));
+    } else {
+        for (; i + B <= end; i += B, advance(B)) root.load(i, phase).store_unaligned(out + i);
     }
-    for (; i + B <= end; i += B, advance(B)) root.load(i, phase).store_unaligned(out + i);
-    for (; i < end; ++i, advance(1)) out[i] = root.load_scalar(i, phase);
+    if (i < end) run_scalar<Periodic>(out, i, end, root, phase, chunk);
 }
 
 /// Runs `o_begin .. o_end` of the loop nest (whole runs), or, with one run, its positions
 /// `i_begin .. i_end`: the unit of work of one thread.
-template <class P, bool Stream, class T, class Bound>
+template <class P, class T, class Bound>
 void run_block(T* dst, const std::array<std::size_t, P::rank>& ext, const Bound& bound, std::size_t length,
-               std::size_t chunk, std::size_t o_begin, std::size_t o_end, std::size_t i_begin, std::size_t i_end) {
+               std::size_t chunk, bool stream, std::size_t o_begin, std::size_t o_end, std::size_t i_begin,
+               std::size_t i_end) {
     constexpr std::size_t K = P::outer;
     Bound root = bound; // seek changes the cursor; the copy keeps the caller's untouched
     outer_index<K> index{};
@@ -325,7 +341,7 @@ void run_block(T* dst, const std::array<std::size_t, P::rank>& ext, const Bound&
     }
     for (std::size_t o = o_begin; o < o_end; ++o) {
         root.seek(index);
-        run<P::periodic, Stream, T, typename P::arch>(dst + o * length, i_begin, i_end, root, chunk);
+        run<P::periodic, T, typename P::arch>(dst + o * length, i_begin, i_end, root, chunk, stream);
         for (std::size_t d = K; d-- > 0;) {
             if (++index[d] < ext[d]) break;
             index[d] = 0;
@@ -347,11 +363,10 @@ void evaluate_into(T* dst, const std::array<std::size_t, DL::size>& ext, const E
     bind_context<P> ctx{ext, chunk_length<P>(ext, typename P::layouts{}), arena};
     const auto root = bind(e, ctx);
     const std::size_t total = outer_count * length;
-    const bool stream = total * sizeof(T) >= streaming_threshold() &&
-                        reinterpret_cast<std::uintptr_t>(dst) % sizeof(T) == 0;
+    const bool stream =
+        total * sizeof(T) >= streaming_threshold() && reinterpret_cast<std::uintptr_t>(dst) % sizeof(T) == 0;
     auto block = [&](const auto& r, std::size_t ob, std::size_t oe, std::size_t ib, std::size_t ie) {
-        if (stream) run_block<P, true>(dst, ext, r, length, ctx.chunk, ob, oe, ib, ie);
-        else run_block<P, false>(dst, ext, r, length, ctx.chunk, ob, oe, ib, ie);
+        run_block<P>(dst, ext, r, length, ctx.chunk, stream, ob, oe, ib, ie);
     };
 #if defined(_OPENMP)
     // A thread's copy of the bound expression, with tiles of its own.

@@ -37,8 +37,9 @@ template <std::size_t Dims, class XL>
 inline constexpr bool batch_norm_axes_ok = false;
 template <class... As>
 inline constexpr bool batch_norm_axes_ok<1, axis_list<As...>> =
-    (sizeof...(As) == 2 || sizeof...(As) == 3) && contains<axes::N<>, axis_list<As...>> &&
-    contains<axes::C<>, axis_list<As...>> && (sizeof...(As) == 2 || contains<axes::L<>, axis_list<As...>>);
+    (sizeof...(As) == 2 || sizeof...(As) == 3) &&
+    contains<axes::N<>, axis_list<As...>>&& contains<axes::C<>, axis_list<As...>> &&
+    (sizeof...(As) == 2 || contains<axes::L<>, axis_list<As...>>);
 template <class... As>
 inline constexpr bool batch_norm_axes_ok<2, axis_list<As...>> =
     sizeof...(As) == 4 && (contains<As, axis_list<axes::N<>, axes::C<>, axes::H<>, axes::W<>>> && ...);
@@ -56,8 +57,9 @@ constexpr bool check_channels() {
     if constexpr (contains<axes::C<>, XL>) {
         using XC = find_axis_t<axes::C<>, XL>;
         if constexpr (XC::is_static && Channels != dynamic_extent && XC::extent != Channels) {
-            (void)sizeof(nf::error::axis_extent_mismatch<
-                         nf::detail::extent_mismatch_message<Call, axes::C<Channels>, XC>(), Call, axes::C<Channels>, XC>);
+            (void)sizeof(
+                nf::error::axis_extent_mismatch<nf::detail::extent_mismatch_message<Call, axes::C<Channels>, XC>(),
+                                                Call, axes::C<Channels>, XC>);
             return false;
         }
     }
@@ -87,8 +89,9 @@ public:
         : num_features_(num_features), options_(options) {
         if constexpr (Channels != dynamic_extent)
             if (num_features != Channels)
-                throw std::invalid_argument("normfuse: nn::batch_norm: num_features is " + std::to_string(num_features) +
-                                            " but the layer type fixes " + std::to_string(Channels) + " channels");
+                throw std::invalid_argument("normfuse: nn::batch_norm: num_features is " +
+                                            std::to_string(num_features) + " but the layer type fixes " +
+                                            std::to_string(Channels) + " channels");
         if (num_features == 0) throw std::invalid_argument("normfuse: nn::batch_norm: num_features must be positive");
         const auto e = channel_vector::extents_type::from_all({num_features});
         if (options_.affine) {
@@ -101,9 +104,7 @@ public:
         }
         reserve(num_features);
     }
-    batch_norm()
-        requires(Channels != dynamic_extent)
-        : batch_norm(Channels) {}
+    batch_norm() requires(Channels != dynamic_extent) : batch_norm(Channels) {}
 
     /// Training mode (the default after construction), as `module.train(on)`.
     void train(bool on = true) noexcept { training_ = on; }
@@ -134,6 +135,14 @@ public:
     /// check runs before anything is written, the running statistics included.
     template <class Arch = xsimd::default_arch, Array X, Array Out>
     void forward(const X& x, Out&& out) {
+        forward_views<Arch>(nf::nn::detail::input_view(x), nf::nn::detail::output_view(out));
+    }
+
+private:
+    // The body of forward(), instantiated for views only: a forward on tensors and one on views of the
+    // same layouts share this code (see nn::detail::input_view).
+    template <class Arch, class X, class Out>
+    void forward_views(const X& x, Out&& out) {
         using XL = typename X::axes;
         static_assert(detail::batch_norm_axes_ok<Dims, XL>,
                       "normfuse: nn::batch_norm::forward: the input must have the axes (N, C) or (N, C, L) for "
@@ -147,11 +156,14 @@ public:
             const std::size_t m = c ? x.size() / c : 0;
             if (batch_stats && m <= 1)
                 throw std::invalid_argument("normfuse: nn::batch_norm: expected more than 1 value per channel when "
-                                            "training, got input size " + nf::nn::detail::describe(x));
+                                            "training, got input size " +
+                                            nf::nn::detail::describe(x));
             nf::nn::detail::check_output("nn::batch_norm::forward", x, out);
             reserve(c);
-            if (batch_stats) batch_coefficients<Arch>(x, c, m);
-            else running_coefficients(c);
+            if (batch_stats)
+                batch_coefficients<Arch>(x, c, m);
+            else
+                running_coefficients(c);
             using CL = axis_list<axes::C<Channels>>;
             const auto k = nf::nn::detail::slot_view<CL>(buffers_.hi.data(), x);
             const auto scale = nf::nn::detail::slot_view<CL>(buffers_.scale.data(), x);
@@ -160,6 +172,7 @@ public:
         }
     }
 
+public:
     /// Returns the normalized `x` as a new tensor of the same shape.
     template <class U, class S>
     tensor<U, S> operator()(const tensor<U, S>& x) {

@@ -47,9 +47,8 @@ void check_output(std::string_view call, const X& x, const Out& out) {
         auto one = [&]<class A>(A*) {
             if (x.template extent<A>() != out.template extent<A>())
                 throw extent_error("normfuse: " + std::string(call) + ": axis " + std::string(A::name) +
-                                   " has extent " + std::to_string(x.template extent<A>()) +
-                                   " in the input and " + std::to_string(out.template extent<A>()) +
-                                   " in the output; nothing was written");
+                                   " has extent " + std::to_string(x.template extent<A>()) + " in the input and " +
+                                   std::to_string(out.template extent<A>()) + " in the output; nothing was written");
         };
         (one(static_cast<As*>(nullptr)), ...);
     }(typename X::axes{});
@@ -61,8 +60,7 @@ template <class P>
 void check_parameter(std::string_view layer, const char* name, const P& p, std::size_t expected) {
     if (p.size() != expected)
         throw extent_error("normfuse: " + std::string(layer) + ": " + name + " has " + std::to_string(p.size()) +
-                           " elements but the layer expects " + std::to_string(expected) +
-                           "; nothing was written");
+                           " elements but the layer expects " + std::to_string(expected) + "; nothing was written");
 }
 
 /// Per-slot working memory of a layer, kept between calls so that a forward allocates only when
@@ -85,6 +83,24 @@ struct slot_buffers {
     }
 };
 
+/// The input of a forward as a read-only view, whatever the caller passed (tensor or view): the
+/// layers compile their kernels for views only, so a program that feeds one layer tensors in
+/// some places and views in others compiles each kernel once per layout, not once per kind.
+template <Array X>
+auto input_view(const X& x) {
+    return view<const typename X::value_type, typename X::shape_type>(x.data(), x.extents());
+}
+
+/// The output of a forward as a writable view.
+template <Array X>
+auto output_view(X&& out) {
+    using A = std::remove_cvref_t<X>;
+    static_assert(!std::is_const_v<std::remove_pointer_t<decltype(out.data())>>,
+                  "normfuse: nn layer forward: the output is read-only (a view of const elements or a const "
+                  "tensor); pass a writable tensor or view");
+    return view<typename A::value_type, typename A::shape_type>(out.data(), out.extents());
+}
+
 /// Read-only view of `data` laid out as the axes `KL` with the extents the array `x` gives them.
 template <class KL, class T, class X>
 view<T, shape_from<KL>> slot_view(T* data, const X& x) {
@@ -93,7 +109,9 @@ view<T, shape_from<KL>> slot_view(T* data, const X& x) {
     return view<T, S>(data, nf::extents<S>::from_all(kext));
 }
 
-inline std::string dtype_name(std::size_t bytes) { return bytes == 4 ? "float" : "double"; }
+inline std::string dtype_name(std::size_t bytes) {
+    return bytes == 4 ? "float" : "double";
+}
 
 } // namespace detail
 } // namespace nf::nn

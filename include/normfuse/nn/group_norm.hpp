@@ -83,13 +83,15 @@ public:
     using value_type = T;
     using channel_vector = tensor<T, shape<axes::C<Channels>>>;
     using group_axis = axes::G<Groups>;
-    using within_axis = axes::K<(Groups != dynamic_extent && Channels != dynamic_extent) ? Channels / Groups
-                                                                                          : dynamic_extent>;
+    using within_axis =
+        axes::K<(Groups != dynamic_extent && Channels != dynamic_extent) ? Channels / Groups : dynamic_extent>;
 
     group_norm(std::size_t num_groups, std::size_t num_channels, group_norm_options options = {})
         : groups_(num_groups), channels_(num_channels), options_(options) {
-        if ((Groups != dynamic_extent && num_groups != Groups) || (Channels != dynamic_extent && num_channels != Channels))
-            throw std::invalid_argument("normfuse: nn::group_norm: num_groups/num_channels differ from the layer type's");
+        if ((Groups != dynamic_extent && num_groups != Groups) ||
+            (Channels != dynamic_extent && num_channels != Channels))
+            throw std::invalid_argument(
+                "normfuse: nn::group_norm: num_groups/num_channels differ from the layer type's");
         if (num_groups == 0 || num_channels % num_groups != 0)
             throw std::invalid_argument("normfuse: nn::group_norm: num_channels must be divisible by num_groups (got " +
                                         std::to_string(num_channels) + " channels and " + std::to_string(num_groups) +
@@ -100,9 +102,7 @@ public:
             bias_ = channel_vector(e, T(0));
         }
     }
-    group_norm()
-        requires(Groups != dynamic_extent && Channels != dynamic_extent)
-        : group_norm(Groups, Channels) {}
+    group_norm() requires(Groups != dynamic_extent && Channels != dynamic_extent) : group_norm(Groups, Channels) {}
 
     void train(bool on = true) noexcept { training_ = on; }
     void eval() noexcept { training_ = false; }
@@ -114,6 +114,14 @@ public:
 
     template <class Arch = xsimd::default_arch, Array X, Array Out>
     void forward(const X& x, Out&& out) {
+        forward_views<Arch>(nf::nn::detail::input_view(x), nf::nn::detail::output_view(out));
+    }
+
+private:
+    // The body of forward(), instantiated for views only: a forward on tensors and one on views of the
+    // same layouts share this code (see nn::detail::input_view).
+    template <class Arch, class X, class Out>
+    void forward_views(const X& x, Out&& out) {
         using XL = typename X::axes;
         static_assert(contains<axes::N<>, XL> && contains<axes::C<>, XL>,
                       "normfuse: nn::group_norm::forward: the input must have the axes N and C (and any others)");
@@ -123,8 +131,8 @@ public:
             const std::size_t n = x.template extent<axes::N<>>();
             if (c % groups_ != 0)
                 throw extent_error("normfuse: nn::group_norm: expected number of channels in input to be divisible "
-                                   "by num_groups, but got input of shape " + detail::describe(x) +
-                                   " and num_groups=" + std::to_string(groups_));
+                                   "by num_groups, but got input of shape " +
+                                   detail::describe(x) + " and num_groups=" + std::to_string(groups_));
             if (options_.affine && c != channels_)
                 throw extent_error("normfuse: nn::group_norm: expected weight to be a vector of size equal to the "
                                    "number of channels in input, but got weight of shape [" +
@@ -137,22 +145,23 @@ public:
             const std::size_t count = slots ? x.size() / slots : 0;
             if (count <= 1 && x.size() != 0)
                 throw std::invalid_argument("normfuse: nn::group_norm: expected more than 1 value per group, got "
-                                            "input size " + detail::describe(x) +
-                                            " and num_groups=" + std::to_string(groups_));
+                                            "input size " +
+                                            detail::describe(x) + " and num_groups=" + std::to_string(groups_));
             detail::check_output("nn::group_norm::forward", x, out);
 
             const auto xg = detail::grouped<group_axis, within_axis>(x, groups_);
             const auto og = detail::grouped<group_axis, within_axis>(out, groups_);
             using GL = typename std::remove_cvref_t<decltype(xg)>::axes;
-            using SL = axis_restrict<GL, axis_list<axes::N<>, axes::G<>>>;                // statistics: (n, g)
-            using CL = axis_restrict<GL, axis_list<axes::N<>, axes::G<>, axes::K<>>>;    // coefficients: (n, c)
+            using SL = axis_restrict<GL, axis_list<axes::N<>, axes::G<>>>;            // statistics: (n, g)
+            using CL = axis_restrict<GL, axis_list<axes::N<>, axes::G<>, axes::K<>>>; // coefficients: (n, c)
             buffers_.reserve(slots, n * c);
             auto& buf = buffers_;
             nf::detail::scratch_arena arena;
             nf::detail::slot_moments<Arch, SL>(xg, buf.shift.data(), buf.centered.data(), buf.variance.data(), arena);
 
             // Coefficients per (n, g, k), laid out as CL; statistics per (n, g), laid out as SL.
-            constexpr std::size_t pn = index_of<axes::N<>, CL>, pg = index_of<axes::G<>, CL>, pk = index_of<axes::K<>, CL>;
+            constexpr std::size_t pn = index_of<axes::N<>, CL>, pg = index_of<axes::G<>, CL>,
+                                  pk = index_of<axes::K<>, CL>;
             constexpr bool n_before_g = index_of<axes::N<>, SL> == 0;
             const std::size_t kk = c / groups_;
             std::array<std::size_t, 3> ext{}, idx{};
@@ -179,6 +188,7 @@ public:
         }
     }
 
+public:
     template <class U, class S>
     tensor<U, S> operator()(const tensor<U, S>& x) {
         tensor<U, S> out(x.extents());

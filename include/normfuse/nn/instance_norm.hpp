@@ -31,14 +31,14 @@ struct instance_norm_options {
 
 namespace detail {
 template <std::size_t Dims>
-using instance_spatial = std::conditional_t<Dims == 1, axis_list<axes::L<>>,
-                                            std::conditional_t<Dims == 2, axis_list<axes::H<>, axes::W<>>,
-                                                               axis_list<axes::D<>, axes::H<>, axes::W<>>>>;
+using instance_spatial = std::conditional_t<
+    Dims == 1, axis_list<axes::L<>>,
+    std::conditional_t<Dims == 2, axis_list<axes::H<>, axes::W<>>, axis_list<axes::D<>, axes::H<>, axes::W<>>>>;
 template <std::size_t Dims, class XL>
 inline constexpr bool instance_axes_ok = false;
 template <std::size_t Dims, class... As>
 inline constexpr bool instance_axes_ok<Dims, axis_list<As...>> =
-    contains<axes::C<>, axis_list<As...>> && is_subset<instance_spatial<Dims>, axis_list<As...>> &&
+    contains<axes::C<>, axis_list<As...>>&& is_subset<instance_spatial<Dims>, axis_list<As...>> &&
     (sizeof...(As) == Dims + 1 || (sizeof...(As) == Dims + 2 && contains<axes::N<>, axis_list<As...>>));
 struct instance_norm_call {
     static constexpr std::string_view name = "nn::instance_norm::forward";
@@ -95,6 +95,14 @@ public:
     /// Normalizes `x` into `out` (same axes and extents, any layouts; `out` may be `x`).
     template <class Arch = xsimd::default_arch, Array X, Array Out>
     void forward(const X& x, Out&& out) {
+        forward_views<Arch>(nf::nn::detail::input_view(x), nf::nn::detail::output_view(out));
+    }
+
+private:
+    // The body of forward(), instantiated for views only: a forward on tensors and one on views of the
+    // same layouts share this code (see nn::detail::input_view).
+    template <class Arch, class X, class Out>
+    void forward_views(const X& x, Out&& out) {
         using XL = typename X::axes;
         static_assert(detail::instance_axes_ok<Dims, XL>,
                       "normfuse: nn::instance_norm::forward: the input must have the axes (N, C, L) or (C, L) for "
@@ -109,8 +117,8 @@ public:
             const std::size_t slots = n * c;
             const std::size_t spatial = slots ? x.size() / slots : 0;
             if (options_.track_running_stats && c != num_features_)
-                throw extent_error("normfuse: nn::instance_norm: running_mean should contain " +
-                                   std::to_string(n * c) + " elements not " + std::to_string(n * num_features_));
+                throw extent_error("normfuse: nn::instance_norm: running_mean should contain " + std::to_string(n * c) +
+                                   " elements not " + std::to_string(n * num_features_));
             if (options_.affine && c != num_features_)
                 throw extent_error("normfuse: nn::instance_norm: weight should contain " + std::to_string(n * c) +
                                    " elements not " + std::to_string(n * num_features_));
@@ -125,7 +133,8 @@ public:
             const bool instance_stats = training_ || !options_.track_running_stats;
             if (instance_stats && spatial <= 1)
                 throw std::invalid_argument("normfuse: nn::instance_norm: expected more than 1 spatial element when "
-                                            "training, got input size " + nf::nn::detail::describe(x));
+                                            "training, got input size " +
+                                            nf::nn::detail::describe(x));
             nf::nn::detail::check_output("nn::instance_norm::forward", x, out);
             buffers_.reserve(slots, slots);
             auto& buf = buffers_;
@@ -148,8 +157,8 @@ public:
                 for (std::size_t s = 0; s < slots; ++s) {
                     const std::size_t ch = channel_of(s);
                     buf.hi[s] = running_mean_.data()[ch];
-                    buf.scale[s] = static_cast<T>(
-                        w(ch) / std::sqrt(static_cast<double>(running_var_.data()[ch]) + options_.eps));
+                    buf.scale[s] =
+                        static_cast<T>(w(ch) / std::sqrt(static_cast<double>(running_var_.data()[ch]) + options_.eps));
                     buf.offset[s] = static_cast<T>(b(ch));
                 }
             }
@@ -160,6 +169,7 @@ public:
         }
     }
 
+public:
     template <class U, class S>
     tensor<U, S> operator()(const tensor<U, S>& x) {
         tensor<U, S> out(x.extents());

@@ -70,9 +70,7 @@ public:
     }
     layer_norm(std::initializer_list<std::size_t> dynamic_extents, layer_norm_options options = {})
         : layer_norm(nf::extents<NormShape>(dynamic_extents), options) {}
-    layer_norm()
-        requires(NormShape::dynamic_count == 0)
-        : layer_norm(nf::extents<NormShape>()) {}
+    layer_norm() requires(NormShape::dynamic_count == 0) : layer_norm(nf::extents<NormShape>()) {}
 
     void train(bool on = true) noexcept { training_ = on; }
     void eval() noexcept { training_ = false; }
@@ -84,6 +82,14 @@ public:
 
     template <class Arch = xsimd::default_arch, Array X, Array Out>
     void forward(const X& x, Out&& out) {
+        forward_views<Arch>(nf::nn::detail::input_view(x), nf::nn::detail::output_view(out));
+    }
+
+private:
+    // The body of forward(), instantiated for views only: a forward on tensors and one on views of the
+    // same layouts share this code (see nn::detail::input_view).
+    template <class Arch, class X, class Out>
+    void forward_views(const X& x, Out&& out) {
         using XL = typename X::axes;
         static_assert(is_subset<norm_axes, XL>,
                       "normfuse: nn::layer_norm::forward: the input lacks an axis of the normalized shape");
@@ -118,6 +124,7 @@ public:
         }
     }
 
+public:
     template <class U, class S>
     tensor<U, S> operator()(const tensor<U, S>& x) {
         tensor<U, S> out(x.extents());

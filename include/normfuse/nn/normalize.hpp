@@ -74,8 +74,10 @@ public:
     /// Writes the normalized `x` into `out` (same axes, any layouts). `out` may be `x` itself.
     template <class X, class Out>
     void forward(const X& x, Out&& out) const {
-        if (mean_.size() == 1) out = (x - mean_.data()[0]) / std_.data()[0];
-        else out = (x - mean_) / std_;
+        if (mean_.size() == 1)
+            out = (x - mean_.data()[0]) / std_.data()[0];
+        else
+            out = (x - mean_) / std_;
     }
 
     /// torchvision's `inplace=False`: returns a new tensor; `x` is unchanged.

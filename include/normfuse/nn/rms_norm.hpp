@@ -50,19 +50,26 @@ public:
     }
     rms_norm(std::initializer_list<std::size_t> dynamic_extents, rms_norm_options options = {})
         : rms_norm(nf::extents<NormShape>(dynamic_extents), options) {}
-    rms_norm()
-        requires(NormShape::dynamic_count == 0)
-        : rms_norm(nf::extents<NormShape>()) {}
+    rms_norm() requires(NormShape::dynamic_count == 0) : rms_norm(nf::extents<NormShape>()) {}
 
     double eps() const noexcept { return eps_; }
     parameter_tensor& weight() {
         if (!options_.elementwise_affine)
-            throw std::logic_error("normfuse: nn::rms_norm: the layer has no weight (built without elementwise_affine)");
+            throw std::logic_error(
+                "normfuse: nn::rms_norm: the layer has no weight (built without elementwise_affine)");
         return weight_;
     }
 
     template <class Arch = xsimd::default_arch, Array X, Array Out>
     void forward(const X& x, Out&& out) {
+        forward_views<Arch>(nf::nn::detail::input_view(x), nf::nn::detail::output_view(out));
+    }
+
+private:
+    // The body of forward(), instantiated for views only: a forward on tensors and one on views of the
+    // same layouts share this code (see nn::detail::input_view).
+    template <class Arch, class X, class Out>
+    void forward_views(const X& x, Out&& out) {
         using XL = typename X::axes;
         static_assert(is_subset<norm_axes, XL>,
                       "normfuse: nn::rms_norm::forward: the input lacks an axis of the normalized shape");
@@ -82,11 +89,14 @@ public:
             for (std::size_t s = 0; s < slots; ++s)
                 buf.scale[s] = static_cast<T>(1.0 / std::sqrt(buf.variance[s] + eps_));
             const auto r = nf::nn::detail::slot_view<SL>(buf.scale.data(), x);
-            if (options_.elementwise_affine) out.template assign<Arch>(x * r * weight_);
-            else out.template assign<Arch>(x * r);
+            if (options_.elementwise_affine)
+                out.template assign<Arch>(x * r * weight_);
+            else
+                out.template assign<Arch>(x * r);
         }
     }
 
+public:
     template <class U, class S>
     tensor<U, S> operator()(const tensor<U, S>& x) {
         tensor<U, S> out(x.extents());

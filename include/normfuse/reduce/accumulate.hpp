@@ -96,29 +96,42 @@ void accumulate_block(const Bound& bound, const std::array<std::size_t, DL::size
         for (std::size_t d = 0; d < K; ++d) s0 += static_cast<std::ptrdiff_t>(index[d]) * kouter[d];
 
         if constexpr (mode == leaf_mode::invariant) {
+            // U independent sets of lane-wise partial sums: one set would make every batch wait
+            // for the previous add (4 cycles), which bounds a run in cache far below its read speed.
+            constexpr std::size_t U = 4;
             const double k = shift ? shift[s0] : 0.0;
             const DB kb(k);
-            DB a1[halves], a2[halves];
-            for (std::size_t h = 0; h < halves; ++h) a1[h] = a2[h] = DB(0.0);
+            DB a1[U][halves], a2[U][halves];
+            for (std::size_t u = 0; u < U; ++u)
+                for (std::size_t h = 0; h < halves; ++h) a1[u][h] = a2[u][h] = DB(0.0);
+            auto add = [&](std::size_t u, const TB& v) {
+                const auto hv = split(v);
+                for (std::size_t h = 0; h < halves; ++h) {
+                    const DB dv = hv[h] - kb;
+                    a1[u][h] += dv;
+                    if constexpr (Moments) a2[u][h] = xsimd::fma(dv, dv, a2[u][h]);
+                }
+            };
+            std::size_t i = i_begin;
+            if constexpr (!P::periodic) // (periodic operand leaves need the tile phase: walk_run)
+                for (; i + U * B <= i_end; i += U * B)
+                    for (std::size_t u = 0; u < U; ++u) add(u, root.load(i + u * B, 0));
             double r1 = 0, r2 = 0;
             walk_run<P::periodic, B>(
-                i_begin, i_end, chunk,
-                [&](std::size_t at, std::size_t ph) {
-                    const auto hv = split(root.load(at, ph));
-                    for (std::size_t h = 0; h < halves; ++h) {
-                        const DB dv = hv[h] - kb;
-                        a1[h] += dv;
-                        if constexpr (Moments) a2[h] = xsimd::fma(dv, dv, a2[h]);
-                    }
-                },
+                i, i_end, chunk, [&](std::size_t at, std::size_t ph) { add(0, root.load(at, ph)); },
                 [&](std::size_t at, std::size_t ph) {
                     const double dv = static_cast<double>(root.load_scalar(at, ph)) - k;
                     r1 += dv;
                     r2 += dv * dv;
                 });
             for (std::size_t h = 0; h < halves; ++h) {
-                r1 += lane_sum(a1[h]);
-                if constexpr (Moments) r2 += lane_sum(a2[h]);
+                DB t1 = a1[0][h], t2 = a2[0][h];
+                for (std::size_t u = 1; u < U; ++u) {
+                    t1 += a1[u][h];
+                    t2 += a2[u][h];
+                }
+                r1 += lane_sum(t1);
+                if constexpr (Moments) r2 += lane_sum(t2);
             }
             s1[s0] += r1;
             if constexpr (Moments) s2[s0] += r2;
@@ -190,8 +203,8 @@ void accumulate_block(const Bound& bound, const std::array<std::size_t, DL::size
 /// order of `DL` (its axes, extents `ext`); `shift` may be null (no shift). With
 /// nf::set_num_threads(n > 1) under OpenMP, threads sum into private slots, added up at the end.
 template <class Arch, class DL, class KL, bool Moments, class E>
-void accumulate(const E& e, const std::array<std::size_t, DL::size>& ext, const double* shift, double* s1,
-                double* s2, scratch_arena& arena) {
+void accumulate(const E& e, const std::array<std::size_t, DL::size>& ext, const double* shift, double* s1, double* s2,
+                scratch_arena& arena) {
     using T = typename E::value_type;
     using P = plan<T, Arch, DL, E, layout_list<KL>>;
     constexpr std::size_t K = P::outer;
@@ -238,8 +251,8 @@ void accumulate(const E& e, const std::array<std::size_t, DL::size>& ext, const 
             if constexpr (Moments) std::fill_n(p2, slots, 0.0);
             if (by_runs) {
                 accumulate_block<Arch, DL, KL, Moments, P>(mine, ext, kouter, kinner, length, chunk, shift, p1, p2,
-                                                           local, outer_count * t / nt, outer_count * (t + 1) / nt,
-                                                           0, length);
+                                                           local, outer_count * t / nt, outer_count * (t + 1) / nt, 0,
+                                                           length);
             } else {
                 const std::size_t units = (length + chunk - 1) / chunk;
                 const std::size_t ib = std::min(length, units * t / nt * chunk);
