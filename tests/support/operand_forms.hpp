@@ -1,7 +1,7 @@
 // tests/support/operand_forms.hpp: the same operation written with every kind of operand (tensor,
 // view, expression, number on either side), checked against the double reference; shared by the
-// operator and function tests. Arrays are N=2, C=3, H=5, W=7: 210 elements, so every run has an
-// unrolled part, single batches and a scalar tail, whatever the SIMD width.
+// operator and function tests. Arrays are N=2, C=3, H=5, W=7: 210 elements, so every run has full
+// batches and a scalar tail, whatever the SIMD width.
 #pragma once
 
 #include <catch2/catch.hpp>
