@@ -165,8 +165,57 @@ void accumulate_block(const Bound& bound, const std::array<std::size_t, DL::size
                     tk[j] = shift ? shift[s0 + static_cast<std::ptrdiff_t>(j % period)] : 0.0;
                 }
             }
+            std::size_t i = i_begin; // a multiple of chunk
+            constexpr std::size_t R = 4;
+            if (chunk <= R * B) {
+                // A tile of at most R batches (e.g. 64 float channels with AVX-512): its sums stay
+                // in registers for the whole run and go to the tiles once at the end.
+                const std::size_t nb = chunk / B;
+                DB a1[R][halves], a2[R][halves], kb[R][halves];
+                for (std::size_t j = 0; j < R; ++j)
+                    for (std::size_t h = 0; h < halves; ++h) {
+                        a1[j][h] = a2[j][h] = DB(0.0);
+                        kb[j][h] = j < nb ? DB::load_aligned(tk + j * B + h * BD) : DB(0.0);
+                    }
+                for (; i + chunk <= i_end; i += chunk)
+                    for (std::size_t j = 0; j < R; ++j) {
+                        if (j >= nb) break;
+                        const auto hv = split(root.load(i + j * B, j * B));
+                        for (std::size_t h = 0; h < halves; ++h) {
+                            const DB dv = hv[h] - kb[j][h];
+                            a1[j][h] += dv;
+                            if constexpr (Moments) a2[j][h] = xsimd::fma(dv, dv, a2[j][h]);
+                        }
+                    }
+                for (std::size_t j = 0; j < nb; ++j)
+                    for (std::size_t h = 0; h < halves; ++h) {
+                        const std::size_t q = j * B + h * BD;
+                        (DB::load_aligned(t1 + q) + a1[j][h]).store_aligned(t1 + q);
+                        if constexpr (Moments) (DB::load_aligned(t2 + q) + a2[j][h]).store_aligned(t2 + q);
+                    }
+            } else {
+                // Longer tiles: R consecutive tiles at a time, so that each tiled sum is loaded and
+                // stored once per R batches of x instead of once per batch.
+                for (; i + R * chunk <= i_end; i += R * chunk)
+                    for (std::size_t ph = 0; ph < chunk; ph += B) {
+                        std::array<std::array<DB, halves>, R> hv;
+                        for (std::size_t u = 0; u < R; ++u) hv[u] = split(root.load(i + u * chunk + ph, ph));
+                        for (std::size_t h = 0; h < halves; ++h) {
+                            const std::size_t q = ph + h * BD;
+                            const DB k = DB::load_aligned(tk + q);
+                            DB b1 = DB::load_aligned(t1 + q), b2 = DB::load_aligned(t2 + q);
+                            for (std::size_t u = 0; u < R; ++u) {
+                                const DB dv = hv[u][h] - k;
+                                b1 += dv;
+                                if constexpr (Moments) b2 = xsimd::fma(dv, dv, b2);
+                            }
+                            b1.store_aligned(t1 + q);
+                            if constexpr (Moments) b2.store_aligned(t2 + q);
+                        }
+                    }
+            }
             walk_run<true, B>(
-                i_begin, i_end, chunk,
+                i, i_end, chunk,
                 [&](std::size_t at, std::size_t ph) {
                     const auto hv = split(root.load(at, ph));
                     for (std::size_t h = 0; h < halves; ++h) {
