@@ -76,7 +76,7 @@ constexpr bool check_channels() {
 /// offset: k is an element of the channel, so `x - k` is exact and the result stays within a few
 /// float ulps of a float64 computation even when |mean| >> std.
 template <class T, std::size_t Dims, std::size_t Channels = dynamic_extent>
-class batch_norm {
+class batch_norm : public detail::layer_calls<batch_norm<T, Dims, Channels>> {
     static_assert(std::is_same_v<T, float> || std::is_same_v<T, double>,
                   "normfuse: nn::batch_norm<T, ...>: T must be float or double");
     static_assert(Dims >= 1 && Dims <= 3, "normfuse: nn::batch_norm<T, Dims>: Dims is 1, 2 or 3");
@@ -131,14 +131,9 @@ public:
     std::int64_t num_batches_tracked() const noexcept { return num_batches_tracked_; }
     void set_num_batches_tracked(std::int64_t n) noexcept { num_batches_tracked_ = n; }
 
-    /// Normalizes `x` into `out` (same axes and extents, any layouts; `out` may be `x`). Every
-    /// check runs before anything is written, the running statistics included.
-    template <class Arch = xsimd::default_arch, Array X, Array Out>
-    void forward(const X& x, Out&& out) {
-        forward_views<Arch>(nf::nn::detail::input_view(x), nf::nn::detail::output_view(out));
-    }
-
 private:
+    friend class detail::layer_calls<batch_norm<T, Dims, Channels>>;
+
     // The body of forward(), instantiated for views only: a forward on tensors and one on views of the
     // same layouts share this code (see nn::detail::input_view).
     template <class Arch, class X, class Out>
@@ -172,22 +167,6 @@ private:
         }
     }
 
-public:
-    /// Returns the normalized `x` as a new tensor of the same shape.
-    template <class U, class S>
-    tensor<U, S> operator()(const tensor<U, S>& x) {
-        tensor<U, S> out(x.extents());
-        forward(x, out);
-        return out;
-    }
-    /// Normalizes `x` in place and returns it.
-    template <Array X>
-    X&& operator()(X&& x, in_place_t) {
-        forward(x, x);
-        return std::forward<X>(x);
-    }
-
-private:
     template <class V>
     static V& require(V& v, const char* what, bool present) {
         if (!present)

@@ -6,7 +6,10 @@
 #include <stdexcept>
 #include <string>
 #include <type_traits>
+#include <utility>
 #include <vector>
+
+#include <normfuse/core/simd.hpp>
 
 #include <normfuse/core/axis_list.hpp>
 #include <normfuse/core/shape.hpp>
@@ -112,6 +115,33 @@ view<T, shape_from<KL>> slot_view(T* data, const X& x) {
 inline std::string dtype_name(std::size_t bytes) {
     return bytes == 4 ? "float" : "double";
 }
+
+/// The calls every normalization layer offers, written once: `forward(x, out)` on any tensors or
+/// views (the layer's `forward_views` then sees views only, see input_view), `layer(x)` returning
+/// a new tensor, and `layer(x, nf::nn::in_place)`.
+template <class Layer>
+class layer_calls {
+public:
+    /// Normalizes `x` into `out` (same axes and extents, any layouts; `out` may be `x`). Every check
+    /// runs before anything is written, the layer's own state (running statistics) included.
+    template <class Arch = xsimd::default_arch, Array X, Array Out>
+    void forward(const X& x, Out&& out) {
+        static_cast<Layer&>(*this).template forward_views<Arch>(input_view(x), output_view(out));
+    }
+    /// Returns the normalized `x` as a new tensor of the same shape.
+    template <class U, class S>
+    tensor<U, S> operator()(const tensor<U, S>& x) {
+        tensor<U, S> out(x.extents());
+        forward(x, out);
+        return out;
+    }
+    /// Normalizes `x` in place and returns it.
+    template <Array X>
+    X&& operator()(X&& x, in_place_t) {
+        forward(x, x);
+        return std::forward<X>(x);
+    }
+};
 
 } // namespace detail
 } // namespace nf::nn

@@ -72,7 +72,7 @@ struct group_norm_call {
 /// static `Groups` and `Channels`, divisibility is checked at compile time. Input: (N, C, ...) in
 /// any order.
 template <class T, std::size_t Groups = dynamic_extent, std::size_t Channels = dynamic_extent>
-class group_norm {
+class group_norm : public detail::layer_calls<group_norm<T, Groups, Channels>> {
     static_assert(std::is_same_v<T, float> || std::is_same_v<T, double>,
                   "normfuse: nn::group_norm<T, ...>: T must be float or double");
     static_assert(Groups == dynamic_extent || Channels == dynamic_extent || (Groups != 0 && Channels % Groups == 0),
@@ -112,12 +112,9 @@ public:
     channel_vector& weight() { return require(weight_, "weight"); }
     channel_vector& bias() { return require(bias_, "bias"); }
 
-    template <class Arch = xsimd::default_arch, Array X, Array Out>
-    void forward(const X& x, Out&& out) {
-        forward_views<Arch>(nf::nn::detail::input_view(x), nf::nn::detail::output_view(out));
-    }
-
 private:
+    friend class detail::layer_calls<group_norm<T, Groups, Channels>>;
+
     // The body of forward(), instantiated for views only: a forward on tensors and one on views of the
     // same layouts share this code (see nn::detail::input_view).
     template <class Arch, class X, class Out>
@@ -188,20 +185,6 @@ private:
         }
     }
 
-public:
-    template <class U, class S>
-    tensor<U, S> operator()(const tensor<U, S>& x) {
-        tensor<U, S> out(x.extents());
-        forward(x, out);
-        return out;
-    }
-    template <Array X>
-    X&& operator()(X&& x, in_place_t) {
-        forward(x, x);
-        return std::forward<X>(x);
-    }
-
-private:
     channel_vector& require(channel_vector& v, const char* what) {
         if (!options_.affine)
             throw std::logic_error(std::string("normfuse: nn::group_norm: the layer has no ") + what +

@@ -51,7 +51,7 @@ struct instance_norm_call {
 /// (num_batches_tracked is never incremented) and eval uses them. Input: (N, C, spatial...) in any
 /// order, or unbatched (C, spatial...).
 template <class T, std::size_t Dims, std::size_t Channels = dynamic_extent>
-class instance_norm {
+class instance_norm : public detail::layer_calls<instance_norm<T, Dims, Channels>> {
     static_assert(std::is_same_v<T, float> || std::is_same_v<T, double>,
                   "normfuse: nn::instance_norm<T, ...>: T must be float or double");
     static_assert(Dims >= 1 && Dims <= 3, "normfuse: nn::instance_norm<T, Dims>: Dims is 1, 2 or 3");
@@ -92,13 +92,9 @@ public:
     /// Always 0: PyTorch's InstanceNorm never increments it.
     std::int64_t num_batches_tracked() const noexcept { return 0; }
 
-    /// Normalizes `x` into `out` (same axes and extents, any layouts; `out` may be `x`).
-    template <class Arch = xsimd::default_arch, Array X, Array Out>
-    void forward(const X& x, Out&& out) {
-        forward_views<Arch>(nf::nn::detail::input_view(x), nf::nn::detail::output_view(out));
-    }
-
 private:
+    friend class detail::layer_calls<instance_norm<T, Dims, Channels>>;
+
     // The body of forward(), instantiated for views only: a forward on tensors and one on views of the
     // same layouts share this code (see nn::detail::input_view).
     template <class Arch, class X, class Out>
@@ -169,20 +165,6 @@ private:
         }
     }
 
-public:
-    template <class U, class S>
-    tensor<U, S> operator()(const tensor<U, S>& x) {
-        tensor<U, S> out(x.extents());
-        forward(x, out);
-        return out;
-    }
-    template <Array X>
-    X&& operator()(X&& x, in_place_t) {
-        forward(x, x);
-        return std::forward<X>(x);
-    }
-
-private:
     template <class V>
     static V& require(V& v, const char* what, bool present) {
         if (!present)

@@ -50,7 +50,7 @@ void check_normalized_extents(std::string_view call, const X& x, const E& norm_e
 /// other axes, then an element-wise affine `* weight + bias` with weight and bias laid out as
 /// NormShape. The mode has no effect and there are no running statistics.
 template <class T, class NormShape>
-class layer_norm {
+class layer_norm : public detail::layer_calls<layer_norm<T, NormShape>> {
     static_assert(std::is_same_v<T, float> || std::is_same_v<T, double>,
                   "normfuse: nn::layer_norm<T, ...>: T must be float or double");
 
@@ -80,12 +80,9 @@ public:
     parameter_tensor& weight() { return require(weight_, "weight"); }
     parameter_tensor& bias() { return require(bias_, "bias"); }
 
-    template <class Arch = xsimd::default_arch, Array X, Array Out>
-    void forward(const X& x, Out&& out) {
-        forward_views<Arch>(nf::nn::detail::input_view(x), nf::nn::detail::output_view(out));
-    }
-
 private:
+    friend class detail::layer_calls<layer_norm<T, NormShape>>;
+
     // The body of forward(), instantiated for views only: a forward on tensors and one on views of the
     // same layouts share this code (see nn::detail::input_view).
     template <class Arch, class X, class Out>
@@ -124,20 +121,6 @@ private:
         }
     }
 
-public:
-    template <class U, class S>
-    tensor<U, S> operator()(const tensor<U, S>& x) {
-        tensor<U, S> out(x.extents());
-        forward(x, out);
-        return out;
-    }
-    template <Array X>
-    X&& operator()(X&& x, in_place_t) {
-        forward(x, x);
-        return std::forward<X>(x);
-    }
-
-private:
     parameter_tensor& require(parameter_tensor& v, const char* what) {
         if (!options_.elementwise_affine)
             throw std::logic_error(std::string("normfuse: nn::layer_norm: the layer has no ") + what +

@@ -32,7 +32,7 @@ struct rms_norm_options {
 /// the axes of `NormShape` (one value per value of the other axes); no mean subtraction, no bias.
 /// The mean of squares is accumulated in double.
 template <class T, class NormShape>
-class rms_norm {
+class rms_norm : public detail::layer_calls<rms_norm<T, NormShape>> {
     static_assert(std::is_same_v<T, float> || std::is_same_v<T, double>,
                   "normfuse: nn::rms_norm<T, ...>: T must be float or double");
 
@@ -60,12 +60,9 @@ public:
         return weight_;
     }
 
-    template <class Arch = xsimd::default_arch, Array X, Array Out>
-    void forward(const X& x, Out&& out) {
-        forward_views<Arch>(nf::nn::detail::input_view(x), nf::nn::detail::output_view(out));
-    }
-
 private:
+    friend class detail::layer_calls<rms_norm<T, NormShape>>;
+
     // The body of forward(), instantiated for views only: a forward on tensors and one on views of the
     // same layouts share this code (see nn::detail::input_view).
     template <class Arch, class X, class Out>
@@ -96,20 +93,6 @@ private:
         }
     }
 
-public:
-    template <class U, class S>
-    tensor<U, S> operator()(const tensor<U, S>& x) {
-        tensor<U, S> out(x.extents());
-        forward(x, out);
-        return out;
-    }
-    template <Array X>
-    X&& operator()(X&& x, in_place_t) {
-        forward(x, x);
-        return std::forward<X>(x);
-    }
-
-private:
     nf::extents<NormShape> extents_;
     rms_norm_options options_;
     double eps_;
