@@ -12,10 +12,12 @@
 #define NF_ALWAYS_INLINE inline __attribute__((always_inline))
 #define NF_RESTRICT __restrict__
 #define NF_NOINLINE __attribute__((noinline))
+#define NF_COLD __attribute__((cold, noinline))
 #else
 #define NF_ALWAYS_INLINE inline
 #define NF_RESTRICT
 #define NF_NOINLINE
+#define NF_COLD
 #endif
 
 namespace nf {

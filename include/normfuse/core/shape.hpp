@@ -9,6 +9,7 @@
 
 #include <normfuse/core/axis_list.hpp>
 #include <normfuse/core/diagnostics.hpp>
+#include <normfuse/core/errors.hpp>
 
 namespace nf {
 
@@ -59,14 +60,6 @@ struct shape_of_list<axis_list<As...>> {
 template <class L>
 using shape_from = typename detail::shape_of_list<L>::type;
 
-/// Thrown when run-time extents do not fit: a dynamic extent that disagrees between operands, a
-/// static extent given a different run-time value, a null pointer with elements. Nothing has been
-/// written when it is thrown.
-class extent_error : public std::invalid_argument {
-public:
-    using std::invalid_argument::invalid_argument;
-};
-
 /// The run-time extents of every axis of a shape, static ones included.
 template <class Shape>
 class extents {
@@ -90,16 +83,11 @@ public:
             auto it = dynamic_values.begin();
             for (std::size_t i = 0; i < rank; ++i, ++it) {
                 if (Shape::static_extents[i] != dynamic_extent && *it != Shape::static_extents[i])
-                    throw extent_error("normfuse: extents: axis " + axis_name(i) + " is declared with extent " +
-                                       std::to_string(Shape::static_extents[i]) + " but was given " +
-                                       std::to_string(*it));
+                    detail::raise_static_extent(names()[i], Shape::static_extents[i], *it);
                 values_[i] = *it;
             }
         } else {
-            throw extent_error("normfuse: extents: the shape has " + std::to_string(Shape::dynamic_count) +
-                               " dynamic axes (and " + std::to_string(rank) + " axes in all) but " +
-                               std::to_string(dynamic_values.size()) +
-                               " extents were given; give the dynamic extents in axis order");
+            detail::raise_extent_count(Shape::dynamic_count, rank, dynamic_values.size());
         }
     }
 
@@ -108,9 +96,7 @@ public:
         extents e;
         for (std::size_t i = 0; i < rank; ++i) {
             if (Shape::static_extents[i] != dynamic_extent && all[i] != Shape::static_extents[i])
-                throw extent_error("normfuse: extents: axis " + axis_name(i) + " is declared with extent " +
-                                   std::to_string(Shape::static_extents[i]) + " but was given " +
-                                   std::to_string(all[i]));
+                detail::raise_static_extent(names()[i], Shape::static_extents[i], all[i]);
             e.values_[i] = all[i];
         }
         return e;
@@ -135,11 +121,12 @@ public:
 
     /// Name of the i-th axis, for messages.
     static std::string axis_name(std::size_t i) { return std::string(names()[i]); }
+    /// Names of the axes in order, for messages.
+    static constexpr std::array<std::string_view, rank> names() { return names_of(typename Shape::axes{}); }
 
     friend constexpr bool operator==(const extents&, const extents&) = default;
 
 private:
-    static constexpr std::array<std::string_view, rank> names() { return names_of(typename Shape::axes{}); }
     template <class... As>
     static constexpr std::array<std::string_view, rank> names_of(axis_list<As...>) {
         return {As::name...};

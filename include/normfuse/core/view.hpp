@@ -34,8 +34,8 @@ public:
     /// Over `data` with the given extents. A null pointer with elements is rejected.
     view(T* data, const extents_type& e) : data_(data), extents_(e) {
         if (data_ == nullptr && extents_.size() != 0)
-            throw extent_error("normfuse: nf::view: null pointer with " + std::to_string(extents_.size()) +
-                               " elements; pass the address of the data or extents with a zero");
+            detail::raise_extent("nf::view: null pointer with " + std::to_string(extents_.size()) +
+                                 " elements; pass the address of the data or extents with a zero");
     }
     /// Over `data` with the dynamic extents in axis order: `view<float, nhwc>(p, {n, h, w})`.
     view(T* data, std::initializer_list<std::size_t> dynamic_extents) : view(data, extents_type(dynamic_extents)) {}

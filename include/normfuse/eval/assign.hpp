@@ -17,6 +17,7 @@
 
 #include <normfuse/core/axis_list.hpp>
 #include <normfuse/core/diagnostics.hpp>
+#include <normfuse/core/errors.hpp>
 #include <normfuse/core/shape.hpp>
 #include <normfuse/eval/bound.hpp>
 #include <normfuse/eval/plan.hpp>
@@ -75,7 +76,7 @@ template <class All>
 struct extent_table {
     std::array<std::size_t, All::size> value;
     std::array<bool, All::size> from_destination{};
-    std::string call;
+    std::string_view call;
 
     template <class A>
     void record(std::size_t extent) {
@@ -83,10 +84,7 @@ struct extent_table {
         if (value[i] == npos) {
             value[i] = extent;
         } else if (value[i] != extent) {
-            throw extent_error("normfuse: " + call + ": axis " + std::string(A::name) + " has extent " +
-                               std::to_string(value[i]) +
-                               (from_destination[i] ? " in the destination and " : " in one operand and ") +
-                               std::to_string(extent) + " in an operand; nothing was written");
+            raise_assignment_mismatch(call, A::name, value[i], from_destination[i], extent);
         }
     }
 };

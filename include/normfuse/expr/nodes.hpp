@@ -8,6 +8,7 @@
 
 #include <normfuse/core/axis_list.hpp>
 #include <normfuse/core/diagnostics.hpp>
+#include <normfuse/core/errors.hpp>
 #include <normfuse/core/shape.hpp>
 #include <normfuse/expr/expression.hpp>
 
@@ -39,10 +40,7 @@ template <class Call, class X, class L, class R>
 void check_shared_axis(const L& l, const R& r) {
     if constexpr (contains<X, typename R::axes>) {
         const std::size_t le = l.template extent<X>(), re = r.template extent<X>();
-        if (le != re)
-            throw extent_error("normfuse: " + std::string(Call::name) + ": axis " + std::string(X::name) +
-                               " has extent " + std::to_string(le) + " on the left and " + std::to_string(re) +
-                               " on the right");
+        if (le != re) raise_operand_mismatch(Call::name, X::name, le, re);
     }
 }
 

@@ -89,10 +89,9 @@ public:
         : num_features_(num_features), options_(options) {
         if constexpr (Channels != dynamic_extent)
             if (num_features != Channels)
-                throw std::invalid_argument("normfuse: nn::batch_norm: num_features is " +
-                                            std::to_string(num_features) + " but the layer type fixes " +
-                                            std::to_string(Channels) + " channels");
-        if (num_features == 0) throw std::invalid_argument("normfuse: nn::batch_norm: num_features must be positive");
+                nf::detail::raise_invalid("nn::batch_norm: num_features is " + std::to_string(num_features) +
+                                          " but the layer type fixes " + std::to_string(Channels) + " channels");
+        if (num_features == 0) nf::detail::raise_invalid("nn::batch_norm: num_features must be positive");
         const auto e = channel_vector::extents_type::from_all({num_features});
         if (options_.affine) {
             weight_ = channel_vector(e, T(1));
@@ -150,28 +149,25 @@ private:
             const bool batch_stats = training_ || !options_.track_running_stats;
             const std::size_t m = c ? x.size() / c : 0;
             if (batch_stats && m <= 1)
-                throw std::invalid_argument("normfuse: nn::batch_norm: expected more than 1 value per channel when "
-                                            "training, got input size " +
-                                            nf::nn::detail::describe(x));
+                nf::detail::raise_invalid("nn::batch_norm: expected more than 1 value per channel when "
+                                          "training, got input size " +
+                                          nf::nn::detail::describe(x));
             nf::nn::detail::check_output("nn::batch_norm::forward", x, out);
             reserve(c);
             if (batch_stats)
                 batch_coefficients<Arch>(x, c, m);
             else
                 running_coefficients(c);
-            using CL = axis_list<axes::C<Channels>>;
-            const auto k = nf::nn::detail::slot_view<CL>(buffers_.hi.data(), x);
-            const auto scale = nf::nn::detail::slot_view<CL>(buffers_.scale.data(), x);
-            const auto offset = nf::nn::detail::slot_view<CL>(buffers_.offset.data(), x);
-            out.template assign<Arch>((x - k) * scale + offset);
+            nf::nn::detail::apply_slot_affine<Arch, axis_list<axes::C<Channels>>>(
+                x, out, buffers_.hi.data(), buffers_.scale.data(), buffers_.offset.data());
         }
     }
 
     template <class V>
     static V& require(V& v, const char* what, bool present) {
         if (!present)
-            throw std::logic_error(std::string("normfuse: nn::batch_norm: the layer has no ") + what +
-                                   " (it was built without affine / track_running_stats)");
+            nf::detail::raise_logic(std::string("nn::batch_norm: the layer has no ") + what +
+                                    " (it was built without affine / track_running_stats)");
         return v;
     }
     template <class V>
@@ -189,11 +185,11 @@ private:
             nf::nn::detail::check_parameter("nn::batch_norm", "running_var", running_var_, num_features_);
         }
         if (options_.track_running_stats && c != num_features_)
-            throw extent_error("normfuse: nn::batch_norm: running_mean should contain " + std::to_string(c) +
-                               " elements not " + std::to_string(num_features_));
+            nf::detail::raise_extent("nn::batch_norm: running_mean should contain " + std::to_string(c) +
+                                     " elements not " + std::to_string(num_features_));
         if (!options_.track_running_stats && options_.affine && c != num_features_)
-            throw extent_error("normfuse: nn::batch_norm: weight should contain " + std::to_string(c) +
-                               " elements not " + std::to_string(num_features_));
+            nf::detail::raise_extent("nn::batch_norm: weight should contain " + std::to_string(c) + " elements not " +
+                                     std::to_string(num_features_));
     }
     void reserve(std::size_t c) { buffers_.reserve(c, c); }
     double w(std::size_t c) const { return options_.affine ? static_cast<double>(weight_.data()[c]) : 1.0; }

@@ -12,7 +12,9 @@
 #include <normfuse/core/simd.hpp>
 
 #include <normfuse/core/axis_list.hpp>
+#include <normfuse/core/errors.hpp>
 #include <normfuse/core/shape.hpp>
+#include <normfuse/core/slot_layout.hpp>
 #include <normfuse/core/tensor.hpp>
 #include <normfuse/core/view.hpp>
 
@@ -33,12 +35,8 @@ namespace detail {
 /// "[N=2, C=4, H=5, W=5]": the extents of an array with its axis names, for messages.
 template <class X>
 std::string describe(const X& x) {
-    std::string s = "[";
-    [&]<class... As>(axis_list<As...>) {
-        std::size_t i = 0;
-        ((s += (i ? ", " : "") + std::string(As::name) + "=" + std::to_string(x.extents()[i]), ++i), ...);
-    }(typename X::axes{});
-    return s + "]";
+    constexpr auto names = X::extents_type::names();
+    return nf::detail::describe_extents(names.data(), x.extents().values().data(), names.size());
 }
 
 /// Throws unless `out` has the axes of `x` with the same extents (before anything is written).
@@ -48,10 +46,8 @@ void check_output(std::string_view call, const X& x, const Out& out) {
                   "normfuse: layer forward: the output must have the same axes as the input (in any order)");
     [&]<class... As>(axis_list<As...>) {
         auto one = [&]<class A>(A*) {
-            if (x.template extent<A>() != out.template extent<A>())
-                throw extent_error("normfuse: " + std::string(call) + ": axis " + std::string(A::name) +
-                                   " has extent " + std::to_string(x.template extent<A>()) + " in the input and " +
-                                   std::to_string(out.template extent<A>()) + " in the output; nothing was written");
+            const std::size_t in = x.template extent<A>(), o = out.template extent<A>();
+            if (in != o) nf::detail::raise_output_mismatch(call, A::name, in, o);
         };
         (one(static_cast<As*>(nullptr)), ...);
     }(typename X::axes{});
@@ -61,25 +57,23 @@ void check_output(std::string_view call, const X& x, const Out& out) {
 /// elements: they can be reassigned whole, with another length.
 template <class P>
 void check_parameter(std::string_view layer, const char* name, const P& p, std::size_t expected) {
-    if (p.size() != expected)
-        throw extent_error("normfuse: " + std::string(layer) + ": " + name + " has " + std::to_string(p.size()) +
-                           " elements but the layer expects " + std::to_string(expected) + "; nothing was written");
+    if (p.size() != expected) nf::detail::raise_parameter_length(layer, name, p.size(), expected);
 }
 
 /// Per-slot working memory of a layer, kept between calls so that a forward allocates only when
 /// the number of slots grows.
 template <class T>
 struct slot_buffers {
-    std::vector<double> shift, centered, variance;
-    std::vector<T> hi, scale, offset;
+    std::vector<double> shift, centered, variance; // per slot of the statistics
+    std::vector<T> hi, scale, offset;              // per slot of the coefficients
     void reserve(std::size_t slots, std::size_t coefficient_slots) {
         if (shift.size() < slots) {
             shift.resize(slots);
             centered.resize(slots);
             variance.resize(slots);
-            hi.resize(slots);
         }
         if (scale.size() < coefficient_slots) {
+            hi.resize(coefficient_slots);
             scale.resize(coefficient_slots);
             offset.resize(coefficient_slots);
         }
@@ -110,6 +104,25 @@ view<T, shape_from<KL>> slot_view(T* data, const X& x) {
     using S = shape_from<KL>;
     const auto kext = nf::detail::restrict_extents<KL, typename X::axes>(x.extents().values());
     return view<T, S>(data, nf::extents<S>::from_all(kext));
+}
+
+/// `out = (x - k) * scale + offset` with k, scale and offset given per slot of the kept axes KL
+/// (arrays in slot order): the per-slot affine that BatchNorm, InstanceNorm, GroupNorm and
+/// LayerNorm end with. When x and out have the same axis order it runs on their canonical slot
+/// layout (core/slot_layout.hpp): one kernel for all the layouts that fold to the same shape.
+template <class Arch, class KL, class X, class Out, class T>
+void apply_slot_affine(const X& x, Out out, const T* k, const T* scale, const T* offset) {
+    using XL = typename X::axes;
+    if constexpr (!std::is_same_v<KL, nf::detail::slot_kept> && std::is_same_v<XL, typename Out::axes> &&
+                  nf::detail::slot_canonical_ok<XL, KL>) {
+        apply_slot_affine<Arch, nf::detail::slot_kept>(nf::detail::slot_canonical<KL>(x),
+                                                       nf::detail::slot_canonical<KL>(out), k, scale, offset);
+    } else {
+        const auto kv = slot_view<KL>(k, x);
+        const auto sv = slot_view<KL>(scale, x);
+        const auto ov = slot_view<KL>(offset, x);
+        out.template assign<Arch>((x - kv) * sv + ov);
+    }
 }
 
 inline std::string dtype_name(std::size_t bytes) {

@@ -90,12 +90,11 @@ public:
         : groups_(num_groups), channels_(num_channels), options_(options) {
         if ((Groups != dynamic_extent && num_groups != Groups) ||
             (Channels != dynamic_extent && num_channels != Channels))
-            throw std::invalid_argument(
-                "normfuse: nn::group_norm: num_groups/num_channels differ from the layer type's");
+            nf::detail::raise_invalid("nn::group_norm: num_groups/num_channels differ from the layer type's");
         if (num_groups == 0 || num_channels % num_groups != 0)
-            throw std::invalid_argument("normfuse: nn::group_norm: num_channels must be divisible by num_groups (got " +
-                                        std::to_string(num_channels) + " channels and " + std::to_string(num_groups) +
-                                        " groups)");
+            nf::detail::raise_invalid("nn::group_norm: num_channels must be divisible by num_groups (got " +
+                                      std::to_string(num_channels) + " channels and " + std::to_string(num_groups) +
+                                      " groups)");
         if (options_.affine) {
             const auto e = channel_vector::extents_type::from_all({num_channels});
             weight_ = channel_vector(e, T(1));
@@ -127,13 +126,13 @@ private:
             const std::size_t c = x.template extent<axes::C<>>();
             const std::size_t n = x.template extent<axes::N<>>();
             if (c % groups_ != 0)
-                throw extent_error("normfuse: nn::group_norm: expected number of channels in input to be divisible "
-                                   "by num_groups, but got input of shape " +
-                                   detail::describe(x) + " and num_groups=" + std::to_string(groups_));
+                nf::detail::raise_extent("nn::group_norm: expected number of channels in input to be divisible "
+                                         "by num_groups, but got input of shape " +
+                                         detail::describe(x) + " and num_groups=" + std::to_string(groups_));
             if (options_.affine && c != channels_)
-                throw extent_error("normfuse: nn::group_norm: expected weight to be a vector of size equal to the "
-                                   "number of channels in input, but got weight of shape [" +
-                                   std::to_string(channels_) + "] and input of shape " + detail::describe(x));
+                nf::detail::raise_extent("nn::group_norm: expected weight to be a vector of size equal to the "
+                                         "number of channels in input, but got weight of shape [" +
+                                         std::to_string(channels_) + "] and input of shape " + detail::describe(x));
             if (options_.affine) {
                 detail::check_parameter("nn::group_norm", "weight", weight_, channels_);
                 detail::check_parameter("nn::group_norm", "bias", bias_, channels_);
@@ -141,54 +140,48 @@ private:
             const std::size_t slots = n * groups_;
             const std::size_t count = slots ? x.size() / slots : 0;
             if (count <= 1 && x.size() != 0)
-                throw std::invalid_argument("normfuse: nn::group_norm: expected more than 1 value per group, got "
-                                            "input size " +
-                                            detail::describe(x) + " and num_groups=" + std::to_string(groups_));
+                nf::detail::raise_invalid("nn::group_norm: expected more than 1 value per group, got "
+                                          "input size " +
+                                          detail::describe(x) + " and num_groups=" + std::to_string(groups_));
             detail::check_output("nn::group_norm::forward", x, out);
 
             const auto xg = detail::grouped<group_axis, within_axis>(x, groups_);
-            const auto og = detail::grouped<group_axis, within_axis>(out, groups_);
             using GL = typename std::remove_cvref_t<decltype(xg)>::axes;
-            using SL = axis_restrict<GL, axis_list<axes::N<>, axes::G<>>>;            // statistics: (n, g)
-            using CL = axis_restrict<GL, axis_list<axes::N<>, axes::G<>, axes::K<>>>; // coefficients: (n, c)
+            using SL = axis_restrict<GL, axis_list<axes::N<>, axes::G<>>>; // statistics per (n, g)
             buffers_.reserve(slots, n * c);
-            auto& buf = buffers_;
             nf::detail::scratch_arena arena;
-            nf::detail::slot_moments<Arch, SL>(xg, buf.shift.data(), buf.centered.data(), buf.variance.data(), arena);
+            nf::detail::slot_moments<Arch, SL>(xg, buffers_.shift.data(), buffers_.centered.data(),
+                                               buffers_.variance.data(), arena);
+            constexpr bool n_first = index_of<axes::N<>, XL> < index_of<axes::C<>, XL>;
+            coefficients(n_first, n, c);
+            // Applied per (n, c) on x itself, C not split.
+            using XC = axis_restrict<XL, axis_list<axes::N<>, axes::C<>>>;
+            detail::apply_slot_affine<Arch, XC>(x, out, buffers_.hi.data(), buffers_.scale.data(),
+                                                buffers_.offset.data());
+        }
+    }
 
-            // Coefficients per (n, g, k), laid out as CL; statistics per (n, g), laid out as SL.
-            constexpr std::size_t pn = index_of<axes::N<>, CL>, pg = index_of<axes::G<>, CL>,
-                                  pk = index_of<axes::K<>, CL>;
-            constexpr bool n_before_g = index_of<axes::N<>, SL> == 0;
-            const std::size_t kk = c / groups_;
-            std::array<std::size_t, 3> ext{}, idx{};
-            ext[pn] = n;
-            ext[pg] = groups_;
-            ext[pk] = kk;
-            for (std::size_t s = 0; s < slots; ++s) buf.hi[s] = static_cast<T>(buf.shift[s]);
-            for (std::size_t q = 0; q < n * c; ++q) {
-                const std::size_t in = idx[pn], ig = idx[pg], ik = idx[pk];
-                const std::size_t slot = n_before_g ? in * groups_ + ig : ig * n + in;
-                const std::size_t ch = ig * kk + ik;
-                const double a = w(ch) / std::sqrt(buf.variance[slot] + options_.eps);
-                buf.scale[q] = static_cast<T>(a);
-                buf.offset[q] = static_cast<T>(b(ch) - buf.centered[slot] * a);
-                for (std::size_t j = 3; j-- > 0;) {
-                    if (++idx[j] < ext[j]) break;
-                    idx[j] = 0;
-                }
-            }
-            const auto k = detail::slot_view<SL>(buf.hi.data(), xg);
-            const auto scale = detail::slot_view<CL>(buf.scale.data(), xg);
-            const auto offset = detail::slot_view<CL>(buf.offset.data(), xg);
-            og.template assign<Arch>((xg - k) * scale + offset);
+    // hi, scale and offset per (n, c), in the order of the input's N and C (N first or last), from
+    // the statistics per (n, g) (in the same order of N and G).
+    void coefficients(bool n_first, std::size_t n, std::size_t c) {
+        auto& buf = buffers_;
+        const std::size_t kk = c / groups_;
+        for (std::size_t q = 0; q < n * c; ++q) {
+            const std::size_t in = n_first ? q / c : q % n;
+            const std::size_t ch = n_first ? q % c : q / n;
+            const std::size_t g = ch / kk;
+            const std::size_t slot = n_first ? in * groups_ + g : g * n + in;
+            const double a = w(ch) / std::sqrt(buf.variance[slot] + options_.eps);
+            buf.hi[q] = static_cast<T>(buf.shift[slot]);
+            buf.scale[q] = static_cast<T>(a);
+            buf.offset[q] = static_cast<T>(b(ch) - buf.centered[slot] * a);
         }
     }
 
     channel_vector& require(channel_vector& v, const char* what) {
         if (!options_.affine)
-            throw std::logic_error(std::string("normfuse: nn::group_norm: the layer has no ") + what +
-                                   " (it was built without affine)");
+            nf::detail::raise_logic(std::string("nn::group_norm: the layer has no ") + what +
+                                    " (it was built without affine)");
         return v;
     }
     double w(std::size_t c) const { return options_.affine ? static_cast<double>(weight_.data()[c]) : 1.0; }

@@ -64,11 +64,9 @@ public:
         : num_features_(num_features), options_(options) {
         if constexpr (Channels != dynamic_extent)
             if (num_features != Channels)
-                throw std::invalid_argument("normfuse: nn::instance_norm: num_features is " +
-                                            std::to_string(num_features) + " but the layer type fixes " +
-                                            std::to_string(Channels) + " channels");
-        if (num_features == 0)
-            throw std::invalid_argument("normfuse: nn::instance_norm: num_features must be positive");
+                nf::detail::raise_invalid("nn::instance_norm: num_features is " + std::to_string(num_features) +
+                                          " but the layer type fixes " + std::to_string(Channels) + " channels");
+        if (num_features == 0) nf::detail::raise_invalid("nn::instance_norm: num_features must be positive");
         const auto e = channel_vector::extents_type::from_all({num_features});
         if (options_.affine) {
             weight_ = channel_vector(e, T(1));
@@ -112,64 +110,75 @@ private:
             if constexpr (contains<axes::N<>, XL>) n = x.template extent<axes::N<>>();
             const std::size_t slots = n * c;
             const std::size_t spatial = slots ? x.size() / slots : 0;
-            if (options_.track_running_stats && c != num_features_)
-                throw extent_error("normfuse: nn::instance_norm: running_mean should contain " + std::to_string(n * c) +
-                                   " elements not " + std::to_string(n * num_features_));
-            if (options_.affine && c != num_features_)
-                throw extent_error("normfuse: nn::instance_norm: weight should contain " + std::to_string(n * c) +
-                                   " elements not " + std::to_string(n * num_features_));
-            if (options_.affine) {
-                detail::check_parameter("nn::instance_norm", "weight", weight_, num_features_);
-                detail::check_parameter("nn::instance_norm", "bias", bias_, num_features_);
-            }
-            if (options_.track_running_stats) {
-                detail::check_parameter("nn::instance_norm", "running_mean", running_mean_, num_features_);
-                detail::check_parameter("nn::instance_norm", "running_var", running_var_, num_features_);
-            }
+            check_state(n, c);
             const bool instance_stats = training_ || !options_.track_running_stats;
             if (instance_stats && spatial <= 1)
-                throw std::invalid_argument("normfuse: nn::instance_norm: expected more than 1 spatial element when "
-                                            "training, got input size " +
-                                            nf::nn::detail::describe(x));
+                nf::detail::raise_invalid("nn::instance_norm: expected more than 1 spatial element when "
+                                          "training, got input size " +
+                                          nf::nn::detail::describe(x));
             nf::nn::detail::check_output("nn::instance_norm::forward", x, out);
             buffers_.reserve(slots, slots);
             auto& buf = buffers_;
-            constexpr bool c_last = index_of<axes::C<>, SL> + 1 == SL::size;
-            auto channel_of = [&](std::size_t s) { return c_last ? s % c : s / n; };
-            auto slot_of = [&](std::size_t i, std::size_t ch) { return c_last ? i * c + ch : ch * n + i; };
             if (instance_stats) {
                 nf::detail::scratch_arena arena;
                 nf::detail::slot_moments<Arch, SL>(x, buf.shift.data(), buf.centered.data(), buf.variance.data(),
                                                    arena);
-                if (training_ && options_.track_running_stats) update_running(c, n, spatial, slot_of);
-                for (std::size_t s = 0; s < slots; ++s) {
-                    const std::size_t ch = channel_of(s);
-                    const double a = w(ch) / std::sqrt(buf.variance[s] + options_.eps);
-                    buf.hi[s] = static_cast<T>(buf.shift[s]);
-                    buf.scale[s] = static_cast<T>(a);
-                    buf.offset[s] = static_cast<T>(b(ch) - buf.centered[s] * a);
-                }
-            } else {
-                for (std::size_t s = 0; s < slots; ++s) {
-                    const std::size_t ch = channel_of(s);
-                    buf.hi[s] = running_mean_.data()[ch];
-                    buf.scale[s] =
-                        static_cast<T>(w(ch) / std::sqrt(static_cast<double>(running_var_.data()[ch]) + options_.eps));
-                    buf.offset[s] = static_cast<T>(b(ch));
-                }
             }
-            const auto k = nf::nn::detail::slot_view<SL>(buf.hi.data(), x);
-            const auto scale = nf::nn::detail::slot_view<SL>(buf.scale.data(), x);
-            const auto offset = nf::nn::detail::slot_view<SL>(buf.offset.data(), x);
-            out.template assign<Arch>((x - k) * scale + offset);
+            coefficients(index_of<axes::C<>, SL> + 1 == SL::size, n, c, spatial, instance_stats);
+            nf::nn::detail::apply_slot_affine<Arch, SL>(x, out, buf.hi.data(), buf.scale.data(), buf.offset.data());
+        }
+    }
+
+    // Checks of the layer's own state against an input with n instances of c channels.
+    void check_state(std::size_t n, std::size_t c) const {
+        if (options_.track_running_stats && c != num_features_)
+            nf::detail::raise_extent("nn::instance_norm: running_mean should contain " + std::to_string(n * c) +
+                                     " elements not " + std::to_string(n * num_features_));
+        if (options_.affine && c != num_features_)
+            nf::detail::raise_extent("nn::instance_norm: weight should contain " + std::to_string(n * c) +
+                                     " elements not " + std::to_string(n * num_features_));
+        if (options_.affine) {
+            detail::check_parameter("nn::instance_norm", "weight", weight_, num_features_);
+            detail::check_parameter("nn::instance_norm", "bias", bias_, num_features_);
+        }
+        if (options_.track_running_stats) {
+            detail::check_parameter("nn::instance_norm", "running_mean", running_mean_, num_features_);
+            detail::check_parameter("nn::instance_norm", "running_var", running_var_, num_features_);
+        }
+    }
+
+    // hi, scale and offset per slot (n * c of them, in the order of the input's N and C: C last
+    // or first), from the instance statistics or from the running ones; updates the running ones.
+    void coefficients(bool c_last, std::size_t n, std::size_t c, std::size_t spatial, bool instance_stats) {
+        auto& buf = buffers_;
+        const std::size_t slots = n * c;
+        auto channel_of = [&](std::size_t s) { return c_last ? s % c : s / n; };
+        auto slot_of = [&](std::size_t i, std::size_t ch) { return c_last ? i * c + ch : ch * n + i; };
+        if (instance_stats) {
+            if (training_ && options_.track_running_stats) update_running(c, n, spatial, slot_of);
+            for (std::size_t s = 0; s < slots; ++s) {
+                const std::size_t ch = channel_of(s);
+                const double a = w(ch) / std::sqrt(buf.variance[s] + options_.eps);
+                buf.hi[s] = static_cast<T>(buf.shift[s]);
+                buf.scale[s] = static_cast<T>(a);
+                buf.offset[s] = static_cast<T>(b(ch) - buf.centered[s] * a);
+            }
+        } else {
+            for (std::size_t s = 0; s < slots; ++s) {
+                const std::size_t ch = channel_of(s);
+                buf.hi[s] = running_mean_.data()[ch];
+                buf.scale[s] =
+                    static_cast<T>(w(ch) / std::sqrt(static_cast<double>(running_var_.data()[ch]) + options_.eps));
+                buf.offset[s] = static_cast<T>(b(ch));
+            }
         }
     }
 
     template <class V>
     static V& require(V& v, const char* what, bool present) {
         if (!present)
-            throw std::logic_error(std::string("normfuse: nn::instance_norm: the layer has no ") + what +
-                                   " (it was built without affine / track_running_stats)");
+            nf::detail::raise_logic(std::string("nn::instance_norm: the layer has no ") + what +
+                                    " (it was built without affine / track_running_stats)");
         return v;
     }
     double w(std::size_t c) const { return options_.affine ? static_cast<double>(weight_.data()[c]) : 1.0; }

@@ -34,13 +34,10 @@ void check_normalized_extents(std::string_view call, const X& x, const E& norm_e
         ((ok = ok && x.template extent<As>() == norm_extents[i++]), ...);
     }(NormAxes{});
     if (!ok) {
-        std::string want = "[";
-        [&]<class... As>(axis_list<As...>) {
-            std::size_t i = 0;
-            ((want += (i ? ", " : "") + std::string(As::name) + "=" + std::to_string(norm_extents[i]), ++i), ...);
-        }(NormAxes{});
-        throw extent_error("normfuse: " + std::string(call) + ": given normalized shape " + want +
-                           "], expected input with those extents, but got input of size " + describe(x));
+        constexpr auto names = extents<shape_from<NormAxes>>::names();
+        nf::detail::raise_extent(std::string(call) + ": given normalized shape " +
+                                 nf::detail::describe_extents(names.data(), norm_extents.data(), names.size()) +
+                                 ", expected input with those extents, but got input of size " + describe(x));
     }
 }
 } // namespace detail
@@ -62,7 +59,7 @@ public:
     explicit layer_norm(const nf::extents<NormShape>& normalized_shape, layer_norm_options options = {})
         : extents_(normalized_shape), options_(options) {
         if (extents_.size() == 0)
-            throw std::invalid_argument("normfuse: nn::layer_norm: the normalized shape must have no zero extent");
+            nf::detail::raise_invalid("nn::layer_norm: the normalized shape must have no zero extent");
         if (options_.elementwise_affine) {
             weight_ = parameter_tensor(extents_, T(1));
             bias_ = parameter_tensor(extents_, T(0));
@@ -111,20 +108,21 @@ private:
                 buf.scale[s] = static_cast<T>(a);
                 buf.offset[s] = static_cast<T>(-buf.centered[s] * a);
             }
-            const auto k = nf::nn::detail::slot_view<SL>(buf.hi.data(), x);
-            const auto scale = nf::nn::detail::slot_view<SL>(buf.scale.data(), x);
-            const auto offset = nf::nn::detail::slot_view<SL>(buf.offset.data(), x);
-            if (options_.elementwise_affine)
+            if (options_.elementwise_affine) {
+                const auto k = nf::nn::detail::slot_view<SL>(buf.hi.data(), x);
+                const auto scale = nf::nn::detail::slot_view<SL>(buf.scale.data(), x);
+                const auto offset = nf::nn::detail::slot_view<SL>(buf.offset.data(), x);
                 out.template assign<Arch>(((x - k) * scale + offset) * weight_ + bias_);
-            else
-                out.template assign<Arch>((x - k) * scale + offset);
+            } else {
+                nf::nn::detail::apply_slot_affine<Arch, SL>(x, out, buf.hi.data(), buf.scale.data(), buf.offset.data());
+            }
         }
     }
 
     parameter_tensor& require(parameter_tensor& v, const char* what) {
         if (!options_.elementwise_affine)
-            throw std::logic_error(std::string("normfuse: nn::layer_norm: the layer has no ") + what +
-                                   " (it was built without elementwise_affine)");
+            nf::detail::raise_logic(std::string("nn::layer_norm: the layer has no ") + what +
+                                    " (it was built without elementwise_affine)");
         return v;
     }
 

@@ -38,27 +38,26 @@ public:
 
     normalize(std::span<const double> mean, std::span<const double> std) {
         if (mean.size() != std.size() && mean.size() != 1 && std.size() != 1)
-            throw std::invalid_argument("normfuse: nn::normalize: mean has " + std::to_string(mean.size()) +
-                                        " values and std " + std::to_string(std.size()) +
-                                        "; give one value per channel (or one for all)");
+            nf::detail::raise_invalid("nn::normalize: mean has " + std::to_string(mean.size()) + " values and std " +
+                                      std::to_string(std.size()) + "; give one value per channel (or one for all)");
         if (mean.empty() || std.empty())
-            throw std::invalid_argument("normfuse: nn::normalize: mean and std need at least one value");
+            nf::detail::raise_invalid("nn::normalize: mean and std need at least one value");
         const std::size_t n = std::max(mean.size(), std.size());
         if constexpr (Channel::is_static)
             if (n != 1 && n != Channel::extent)
-                throw std::invalid_argument("normfuse: nn::normalize: the channel axis has extent " +
-                                            std::to_string(Channel::extent) + " but " + std::to_string(n) +
-                                            " mean/std values were given");
+                nf::detail::raise_invalid("nn::normalize: the channel axis has extent " +
+                                          std::to_string(Channel::extent) + " but " + std::to_string(n) +
+                                          " mean/std values were given");
         mean_ = channel_vector(channel_vector::extents_type::from_all({n}));
         std_ = channel_vector(channel_vector::extents_type::from_all({n}));
         for (std::size_t c = 0; c < n; ++c) {
             mean_.data()[c] = static_cast<T>(mean[mean.size() == 1 ? 0 : c]);
             std_.data()[c] = static_cast<T>(std[std.size() == 1 ? 0 : c]);
             if (std_.data()[c] == T(0))
-                throw std::invalid_argument(std::string("normfuse: nn::normalize: std evaluated to zero after "
-                                                        "conversion to ") +
-                                            (sizeof(T) == 4 ? "float" : "double") + " (channel " + std::to_string(c) +
-                                            "), leading to division by zero");
+                nf::detail::raise_invalid(std::string("nn::normalize: std evaluated to zero after "
+                                                      "conversion to ") +
+                                          (sizeof(T) == 4 ? "float" : "double") + " (channel " + std::to_string(c) +
+                                          "), leading to division by zero");
         }
     }
     normalize(std::initializer_list<double> mean, std::initializer_list<double> std)

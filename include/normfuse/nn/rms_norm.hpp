@@ -45,7 +45,7 @@ public:
         : extents_(normalized_shape), options_(options),
           eps_(options.eps ? *options.eps : static_cast<double>(std::numeric_limits<T>::epsilon())) {
         if (extents_.size() == 0)
-            throw std::invalid_argument("normfuse: nn::rms_norm: the normalized shape must have no zero extent");
+            nf::detail::raise_invalid("nn::rms_norm: the normalized shape must have no zero extent");
         if (options_.elementwise_affine) weight_ = parameter_tensor(extents_, T(1));
     }
     rms_norm(std::initializer_list<std::size_t> dynamic_extents, rms_norm_options options = {})
@@ -55,8 +55,7 @@ public:
     double eps() const noexcept { return eps_; }
     parameter_tensor& weight() {
         if (!options_.elementwise_affine)
-            throw std::logic_error(
-                "normfuse: nn::rms_norm: the layer has no weight (built without elementwise_affine)");
+            nf::detail::raise_logic("nn::rms_norm: the layer has no weight (built without elementwise_affine)");
         return weight_;
     }
 

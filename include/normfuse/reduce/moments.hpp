@@ -20,6 +20,7 @@
 
 #include <normfuse/core/axis_list.hpp>
 #include <normfuse/core/shape.hpp>
+#include <normfuse/core/slot_layout.hpp>
 #include <normfuse/core/tensor.hpp>
 #include <normfuse/eval/scratch.hpp>
 #include <normfuse/expr/expression.hpp>
@@ -64,10 +65,13 @@ void first_of_slots(const T* data, const std::array<std::size_t, XL::size>& ext,
 /// Per-slot statistics of an array (tensor or view) over the axes it has beyond KL, in one read:
 /// `shift[s]` (an element of slot s), `centered[s] = mean - shift`, `variance[s]` (biased), all
 /// in double. Returns the number of values per slot. With `Squares`, only `variance[s]` is
-/// filled, with the mean of x^2 (RMSNorm), and no shift is used.
+/// filled, with the mean of x^2 (RMSNorm), and no shift is used. Runs on the canonical slot
+/// layout of x (see core/slot_layout.hpp) when it has one, so that layouts share the kernel.
 template <class Arch, class KL, bool MeanOfSquares = false, class X>
 std::size_t slot_moments(const X& x, double* shift, double* centered, double* variance, scratch_arena& arena) {
     using XL = typename X::axes;
+    if constexpr (!std::is_same_v<KL, slot_kept> && slot_canonical_ok<XL, KL>)
+        return slot_moments<Arch, slot_kept, MeanOfSquares>(slot_canonical<KL>(x), shift, centered, variance, arena);
     const auto& ext = x.extents().values();
     std::size_t slots = 1;
     constexpr auto pos = positions_in<KL, XL>::value;
