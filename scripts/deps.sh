@@ -14,8 +14,10 @@ demo_packages=(g++ cmake ninja-build libboost1.81-dev libxsimd-dev xtl-dev)
 # The sanitizer build uses g++, whose ASan/UBSan runtimes come with gcc; clang only needs
 # libclang-rt-14-dev for sanitizers, so it is not installed.
 test_packages=("${demo_packages[@]}" clang catch2)
-bench_packages=("${test_packages[@]}" libbenchmark-dev libeigen3-dev xtensor-dev libdnnl-dev
-                python3-torch)
+# ocl-icd-opencl-dev: Debian's dnnl CMake package needs OpenCL, which libdnnl-dev only recommends.
+# libtorch-dev: libtorch's headers and CMake package (python3-torch only recommends it).
+bench_packages=("${test_packages[@]}" libbenchmark-dev libeigen3-dev xtensor-dev libdnnl-dev ocl-icd-opencl-dev
+                python3-torch libtorch-dev)
 
 case "${1:-}" in
     demo) wanted=("${demo_packages[@]}") ;;

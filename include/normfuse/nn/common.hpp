@@ -1,6 +1,7 @@
 // normfuse/nn/common.hpp: what the layers share: the in-place tag, shape messages, checks before writing, slot buffers.
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <cstddef>
 #include <stdexcept>
@@ -11,12 +12,17 @@
 
 #include <normfuse/core/simd.hpp>
 
+#if defined(_OPENMP)
+#include <omp.h>
+#endif
+
 #include <normfuse/core/axis_list.hpp>
 #include <normfuse/core/errors.hpp>
 #include <normfuse/core/shape.hpp>
 #include <normfuse/core/slot_layout.hpp>
 #include <normfuse/core/tensor.hpp>
 #include <normfuse/core/view.hpp>
+#include <normfuse/eval/settings.hpp>
 
 namespace nf::nn {
 
@@ -106,22 +112,102 @@ view<T, shape_from<KL>> slot_view(T* data, const X& x) {
     return view<T, S>(data, nf::extents<S>::from_all(kext));
 }
 
+/// `out = e` with the given choice of stores.
+template <class Arch, class Out, class E>
+void write(const Out& out, const E& e, store_kind store) {
+    nf::assign_expression<Arch>(out.data(), out.extents().values(), e, typename Out::axes{}, store);
+}
+
 /// `out = (x - k) * scale + offset` with k, scale and offset given per slot of the kept axes KL
 /// (arrays in slot order): the per-slot affine that BatchNorm, InstanceNorm, GroupNorm and
 /// LayerNorm end with. When x and out have the same axis order it runs on their canonical slot
 /// layout (core/slot_layout.hpp): one kernel for all the layouts that fold to the same shape.
 template <class Arch, class KL, class X, class Out, class T>
-void apply_slot_affine(const X& x, Out out, const T* k, const T* scale, const T* offset) {
+void apply_slot_affine(const X& x, Out out, const T* k, const T* scale, const T* offset,
+                       store_kind store = store_kind::automatic) {
     using XL = typename X::axes;
     if constexpr (!std::is_same_v<KL, nf::detail::slot_kept> && std::is_same_v<XL, typename Out::axes> &&
                   nf::detail::slot_canonical_ok<XL, KL>) {
         apply_slot_affine<Arch, nf::detail::slot_kept>(nf::detail::slot_canonical<KL>(x),
-                                                       nf::detail::slot_canonical<KL>(out), k, scale, offset);
+                                                       nf::detail::slot_canonical<KL>(out), k, scale, offset, store);
     } else {
         const auto kv = slot_view<KL>(k, x);
         const auto sv = slot_view<KL>(scale, x);
         const auto ov = slot_view<KL>(offset, x);
-        out.template assign<Arch>((x - kv) * sv + ov);
+        write<Arch>(out, (x - kv) * sv + ov, store);
+    }
+}
+
+/// True when the axes `Sub` appear in `XL` in the same order (a parameter laid out as Sub is then
+/// laid out as the array's own axes are).
+template <class Sub, class XL>
+constexpr bool same_order() {
+    constexpr auto pos = nf::detail::positions_in<Sub, XL>::value;
+    for (std::size_t i = 1; i < pos.size(); ++i)
+        if (pos[i] <= pos[i - 1]) return false;
+    return true;
+}
+
+/// Bytes of input a layer's two passes (statistics, then output) share in cache when it works
+/// block by block (see for_slot_blocks): a quarter of a typical 1 MiB L2, leaving room for the
+/// output and the coefficients.
+inline constexpr std::size_t slot_block_bytes = std::size_t{256} << 10;
+
+/// Runs a layer whose statistics are per slot (InstanceNorm, LayerNorm, RMSNorm) as
+/// `body(x_part, out_part, first_slot, end_slot, KL2{}, store)`: the statistics of the slots
+/// [first_slot, end_slot) are taken from x_part, then out_part is written from them, with the
+/// slots of the part laid out as KL2. When x and out share their axis order (and `Canonical`),
+/// the parts are canonical slot views (KL2 = slot_kept), so layouts share the kernels; when
+/// every slot is a contiguous row (kept axes leading, e.g. LayerNorm over (C, H, W) of NCHW,
+/// RMSNorm over C of NLC), the parts are blocks of whole rows of about slot_block_bytes, so the
+/// output pass re-reads x from cache instead of memory, one block after another, or spread over
+/// the threads (nf::set_num_threads). Otherwise the body runs once over all slots.
+template <class KL, bool Canonical, class X, class Out, class Body>
+void for_slot_blocks(const X& x, const Out& out, Body&& body) {
+    using XL = typename X::axes;
+    namespace d = nf::detail;
+    if constexpr (Canonical && std::is_same_v<XL, typename Out::axes> && d::slot_canonical_ok<XL, KL>) {
+        using CA = d::slot_canonical_axes<XL, KL>;
+        const auto xc = d::slot_canonical<KL>(x);
+        const auto oc = d::slot_canonical<KL>(out);
+        const auto& e = xc.extents().values();
+        constexpr bool ends_reduced = std::is_same_v<CA, d::slot_ends_reduced>;
+        const std::size_t slots = ends_reduced ? e[0] * e[2] : e[1] * e[3];
+        if constexpr (ends_reduced) {
+            using V = typename X::value_type;
+            const std::size_t row = e[3];
+            const std::size_t rows_per_block = std::max<std::size_t>(1, slot_block_bytes / (row * sizeof(V) + 1));
+            if (e[1] == 1 && row != 0 && rows_per_block < slots) {
+                // Slot s is the row [s * row, (s + 1) * row) of x and of out.
+                const std::size_t blocks = (slots + rows_per_block - 1) / rows_per_block;
+                const store_kind store =
+                    xc.size() * sizeof(V) >= streaming_threshold() ? store_kind::streaming : store_kind::regular;
+                using S = shape_from<CA>;
+                auto one = [&](std::size_t b) {
+                    const std::size_t s0 = b * rows_per_block, s1 = std::min(slots, s0 + rows_per_block);
+                    const auto be = nf::extents<S>::from_all({1, 1, s1 - s0, row});
+                    body(view<const V, S>(xc.data() + s0 * row, be), view<V, S>(oc.data() + s0 * row, be), s0, s1,
+                         d::slot_kept{}, store);
+                };
+#if defined(_OPENMP)
+                const int threads = num_threads();
+                if (threads > 1 && !omp_in_parallel() && blocks > 1) {
+                    const std::ptrdiff_t nb = static_cast<std::ptrdiff_t>(blocks);
+#pragma omp parallel for num_threads(threads) schedule(static)
+                    for (std::ptrdiff_t b = 0; b < nb; ++b) one(static_cast<std::size_t>(b));
+                    return;
+                }
+#endif
+                for (std::size_t b = 0; b < blocks; ++b) one(b);
+                return;
+            }
+        }
+        body(xc, oc, std::size_t{0}, slots, d::slot_kept{}, store_kind::automatic);
+    } else {
+        std::size_t slots = 1;
+        constexpr auto pos = d::positions_in<KL, XL>::value;
+        for (std::size_t j = 0; j < KL::size; ++j) slots *= x.extents()[pos[j]];
+        body(x, out, std::size_t{0}, slots, KL{}, store_kind::automatic);
     }
 }
 
