@@ -15,6 +15,7 @@
 #include <normfuse/nn/group_norm.hpp>
 #include <normfuse/nn/instance_norm.hpp>
 #include <normfuse/nn/layer_norm.hpp>
+#include <normfuse/nn/rms_norm.hpp>
 
 #include "support/test_layers_util.hpp"
 
@@ -174,4 +175,109 @@ TEST_CASE("layouts: layer_norm over (H, W) of NHWC keeps (N, C): kept groups on 
     const auto y = layer(laid_out<nchw, nf::shape<N<>, H<>, W<>, C<>>>(x, {n, c, h, w}));
     check_values(to_logical(y, axis_names<nf::tensor<float, nchw>>()), want, output_tolerance<float>(scale_of(want)),
                  "NHWC", "layouts");
+}
+
+namespace {
+/// Logical values of (rows, cols) data: rows offset from each other, so that a row mix-up shows.
+std::vector<double> make_rows(std::size_t rows, std::size_t cols) {
+    std::vector<double> v(rows * cols);
+    for (std::size_t i = 0; i < v.size(); ++i)
+        v[i] = static_cast<double>(static_cast<int>((i * 7919) % 97) - 48) / 16.0 +
+               0.5 * static_cast<double>(i / cols % 13);
+    return v;
+}
+
+/// Per row of `cols` values: `(x - mean) / sqrt(var + eps) * w[j] + b[j]` (centered) or
+/// `x / sqrt(mean(x^2) + eps) * w[j]` (RMS), in float64, j the position in the row.
+std::vector<double> row_reference(const std::vector<double>& x, std::size_t cols, bool centered,
+                                  const std::vector<double>& w, const std::vector<double>& b, double eps) {
+    std::vector<double> y(x.size());
+    for (std::size_t r = 0; r < x.size() / cols; ++r) {
+        const double* p = x.data() + r * cols;
+        double mean = 0, m2 = 0;
+        for (std::size_t j = 0; j < cols; ++j) mean += p[j];
+        mean = centered ? mean / static_cast<double>(cols) : 0.0;
+        for (std::size_t j = 0; j < cols; ++j) m2 += (p[j] - mean) * (p[j] - mean);
+        const double inv = 1.0 / std::sqrt(m2 / static_cast<double>(cols) + eps);
+        for (std::size_t j = 0; j < cols; ++j) y[r * cols + j] = (p[j] - mean) * inv * w[j] + (centered ? b[j] : 0.0);
+    }
+    return y;
+}
+
+template <class Layer, class S>
+std::vector<double> run_rows(Layer& layer, const std::vector<double>& x, const nf::extents<S>& e) {
+    nf::tensor<float, S> t(e);
+    for (std::size_t i = 0; i < x.size(); ++i) t.data()[i] = static_cast<float>(x[i]);
+    nf::tensor<float, S> y(e);
+    layer.forward(t, y);
+    return std::vector<double>(y.data(), y.data() + y.size());
+}
+} // namespace
+
+// Above 256 KiB, layers whose slots are contiguous rows work in blocks of whole rows (statistics
+// of a block, then its output, while it is in cache), one block after another or spread over the
+// threads: the results must not depend on it.
+TEST_CASE("layouts: layers in cache-sized blocks of rows match float64, serial and threaded", "[layers][layouts]") {
+    auto all = [] {
+        {
+            INFO("rms_norm over C of (N, L, C): rows of 96, 1200 of them");
+            const std::size_t n = 4, l = 300, c = 96;
+            const auto x = make_rows(n * l, c);
+            nf::nn::rms_norm<float, nf::shape<C<>>> layer({c});
+            const auto wv = weights(c, 0.5);
+            set(layer.weight(), wv);
+            const auto want = row_reference(x, c, false, wv, {}, layer.eps());
+            const auto got = run_rows(layer, x, nf::extents<nf::shape<N<>, L<>, C<>>>({n, l, c}));
+            check_values(got, want, output_tolerance<float>(scale_of(want)), "rms_norm", "layouts blocks");
+        }
+        {
+            INFO("layer_norm over (C, H, W) of NCHW: rows of 100000 values, longer than a block");
+            const std::size_t n = 3, c = 4, h = 100, w = 250, cols = c * h * w;
+            const auto x = make_rows(n, cols);
+            nf::nn::layer_norm<float, nf::shape<C<>, H<>, W<>>> layer({c, h, w});
+            std::vector<double> wv(cols), bv(cols);
+            for (std::size_t j = 0; j < cols; ++j) {
+                wv[j] = 0.5 + static_cast<double>(j % 7) * 0.25;
+                bv[j] = static_cast<double>(j % 5) - 2.0;
+            }
+            set(layer.weight(), wv);
+            set(layer.bias(), bv);
+            const auto want = row_reference(x, cols, true, wv, bv, 1e-5);
+            const auto got = run_rows(layer, x, nf::extents<nchw>({n, c, h, w}));
+            check_values(got, want, output_tolerance<float>(scale_of(want)), "layer_norm", "layouts blocks");
+        }
+        {
+            INFO("instance_norm2d on NCHW: rows of 1600, 128 of them, running statistics");
+            const std::size_t n = 8, c = 16, h = 40, w = 40, spatial = h * w;
+            const auto x = make_input(n, c, spatial);
+            nf::nn::instance_norm_options o;
+            o.affine = true;
+            o.track_running_stats = true;
+            nf::nn::instance_norm2d<float> layer(c, o);
+            const auto wv = weights(c, 0.5), bv = weights(c, -1.0);
+            set(layer.weight(), wv);
+            set(layer.bias(), bv);
+            const auto want = reference(
+                x, c, spatial, n * c, [&](std::size_t i, std::size_t ch) { return i * c + ch; }, wv, bv, o.eps);
+            const auto got = run_rows(layer, x, nf::extents<nchw>({n, c, h, w}));
+            check_values(got, want, output_tolerance<float>(scale_of(want)), "instance_norm2d", "layouts blocks");
+            // Running mean: momentum 0.1 from 0 towards the mean over instances of each channel.
+            for (std::size_t ch = 0; ch < c; ++ch) {
+                double mean = 0;
+                for (std::size_t i = 0; i < n; ++i)
+                    for (std::size_t s = 0; s < spatial; ++s) mean += x[(i * c + ch) * spatial + s];
+                mean /= static_cast<double>(n * spatial);
+                const double got_mean = layer.running_mean().data()[ch];
+                INFO("channel " << ch);
+                CHECK(std::abs(got_mean - 0.1 * mean) <= 4 * ulp<float>(0.1 * mean));
+            }
+        }
+    };
+    const int threads_before = nf::num_threads();
+    for (const int threads : {1, 2}) {
+        nf::set_num_threads(threads);
+        INFO("threads: " << threads);
+        all();
+    }
+    nf::set_num_threads(threads_before);
 }

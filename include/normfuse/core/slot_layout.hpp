@@ -73,6 +73,8 @@ using slot_ends_kept =
     axis_list<slot_axes::reduced_outer<>, slot_axes::slot_outer<>, slot_axes::reduced_inner<>, slot_axes::slot_inner<>>;
 /// The kept axes of both canonical shapes, in slot order.
 using slot_kept = axis_list<slot_axes::slot_outer<>, slot_axes::slot_inner<>>;
+/// The reduced axes of both canonical shapes, in the order of the array's reduced axes.
+using slot_reduced = axis_list<slot_axes::reduced_outer<>, slot_axes::reduced_inner<>>;
 
 /// The canonical axes of arrays over `XL` with `KL` kept.
 template <class XL, class KL>

@@ -189,7 +189,8 @@ auto bind_memory(const typename Plan::value_type* data, const std::array<std::si
 }
 
 template <class Arch, class T, class DL, class E>
-void evaluate_into(T* dst, const std::array<std::size_t, DL::size>& ext, const E& e, scratch_arena& arena);
+void evaluate_into(T* dst, const std::array<std::size_t, DL::size>& ext, const E& e, scratch_arena& arena,
+                   store_kind store = store_kind::automatic);
 
 template <class Plan, class E>
 auto bind(const E& e, bind_context<Plan>& ctx) {
@@ -348,10 +349,12 @@ void run_block(T* dst, const std::array<std::size_t, P::rank>& ext, const Bound&
 }
 
 /// The loop nest of `dst = e` over destination axes DL (checks already done). Large destinations
-/// get streaming stores; with nf::set_num_threads(n > 1) under OpenMP, runs (or the positions of a
-/// single long run) are shared among threads, each with its own copy of the bound expression.
+/// get streaming stores (unless `store` says otherwise); with nf::set_num_threads(n > 1) under
+/// OpenMP, runs (or the positions of a single long run) are shared among threads, each with its
+/// own copy of the bound expression. Inside a parallel region it runs serially.
 template <class Arch, class T, class DL, class E>
-void evaluate_into(T* dst, const std::array<std::size_t, DL::size>& ext, const E& e, scratch_arena& arena) {
+void evaluate_into(T* dst, const std::array<std::size_t, DL::size>& ext, const E& e, scratch_arena& arena,
+                   store_kind store) {
     using P = plan<T, Arch, DL, E>;
     constexpr std::size_t K = P::outer;
     std::size_t outer_count = 1, length = 1;
@@ -361,8 +364,9 @@ void evaluate_into(T* dst, const std::array<std::size_t, DL::size>& ext, const E
     bind_context<P> ctx{ext, chunk_length<P>(ext, typename P::layouts{}), arena};
     const auto root = bind(e, ctx);
     const std::size_t total = outer_count * length;
+    const bool by_size = store == store_kind::automatic && total * sizeof(T) >= streaming_threshold();
     const bool stream =
-        total * sizeof(T) >= streaming_threshold() && reinterpret_cast<std::uintptr_t>(dst) % sizeof(T) == 0;
+        (by_size || store == store_kind::streaming) && reinterpret_cast<std::uintptr_t>(dst) % sizeof(T) == 0;
     auto block = [&](const auto& r, std::size_t ob, std::size_t oe, std::size_t ib, std::size_t ie) {
         run_block<P>(dst, ext, r, length, ctx.chunk, stream, ob, oe, ib, ie);
     };
@@ -374,7 +378,7 @@ void evaluate_into(T* dst, const std::array<std::size_t, DL::size>& ext, const E
         return r;
     };
     const int threads = num_threads();
-    if (threads > 1 && total >= (std::size_t{1} << 15)) {
+    if (threads > 1 && !omp_in_parallel() && total >= (std::size_t{1} << 15)) {
         if (outer_count >= static_cast<std::size_t>(threads)) {
 #pragma omp parallel num_threads(threads)
             {
@@ -411,11 +415,12 @@ void evaluate_into(T* dst, const std::array<std::size_t, DL::size>& ext, const E
 /// compile-time rules first, then every run-time extent, then one fused loop. Nothing is
 /// written if a check fails.
 template <class Arch = xsimd::default_arch, class T, class DL, class E>
-void assign_expression(T* dst, const std::array<std::size_t, DL::size>& ext, const E& e, DL = {}) {
+void assign_expression(T* dst, const std::array<std::size_t, DL::size>& ext, const E& e, DL = {},
+                       store_kind store = store_kind::automatic) {
     if constexpr (detail::assignable<T, DL, E>) {
         detail::check_extents<DL>(e, ext, "assignment");
         detail::scratch_arena arena;
-        detail::evaluate_into<Arch, T, DL>(dst, ext, e, arena);
+        detail::evaluate_into<Arch, T, DL>(dst, ext, e, arena, store);
     } else {
         detail::report_unassignable<detail::assignment_call, T, DL, E>();
     }

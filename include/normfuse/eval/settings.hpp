@@ -42,7 +42,7 @@ inline settings_store& settings() {
 } // namespace detail
 
 /// Number of threads an assignment or a layer may use (default 1: serial). Takes effect only when
-/// the program is compiled with OpenMP (-fopenmp, or the CMake option NORMFUSE_OPENMP); results
+/// the program is compiled with OpenMP (-fopenmp; in CMake, link OpenMP::OpenMP_CXX); results
 /// are the same as the serial ones up to the order of additions in reductions.
 inline void set_num_threads(int n) noexcept {
     detail::settings().threads.store(n < 1 ? 1 : n);
@@ -50,6 +50,11 @@ inline void set_num_threads(int n) noexcept {
 inline int num_threads() noexcept {
     return detail::settings().threads.load(std::memory_order_relaxed);
 }
+
+/// Which stores an assignment writes with: chosen by the destination's size against
+/// streaming_threshold() (`automatic`), or fixed by a caller that knows better, such as a layer
+/// that writes a large output in cache-sized blocks (`regular`, `streaming`).
+enum class store_kind { automatic, regular, streaming };
 
 /// Destinations of at least this many bytes are written with non-temporal (streaming) stores,
 /// which bypass the cache: faster once the data no longer fits in it, slower while it does.

@@ -119,13 +119,20 @@ private:
             nf::nn::detail::check_output("nn::instance_norm::forward", x, out);
             buffers_.reserve(slots, slots);
             auto& buf = buffers_;
-            if (instance_stats) {
-                nf::detail::scratch_arena arena;
-                nf::detail::slot_moments<Arch, SL>(x, buf.shift.data(), buf.centered.data(), buf.variance.data(),
-                                                   arena);
-            }
-            coefficients(index_of<axes::C<>, SL> + 1 == SL::size, n, c, spatial, instance_stats);
-            nf::nn::detail::apply_slot_affine<Arch, SL>(x, out, buf.hi.data(), buf.scale.data(), buf.offset.data());
+            const bool c_last = index_of<axes::C<>, SL> + 1 == SL::size;
+            nf::nn::detail::for_slot_blocks<SL, true>(
+                x, out,
+                [&]<class KL>(const auto& xv, const auto& ov, std::size_t s0, std::size_t s1, KL, store_kind store) {
+                    if (instance_stats) {
+                        nf::detail::scratch_arena arena;
+                        nf::detail::slot_moments<Arch, KL>(xv, buf.shift.data() + s0, buf.centered.data() + s0,
+                                                           buf.variance.data() + s0, arena);
+                    }
+                    coefficients(c_last, n, c, instance_stats, s0, s1);
+                    nf::nn::detail::apply_slot_affine<Arch, KL>(xv, ov, buf.hi.data() + s0, buf.scale.data() + s0,
+                                                                buf.offset.data() + s0, store);
+                });
+            if (instance_stats && training_ && options_.track_running_stats) update_running(c_last, c, n, spatial);
         }
     }
 
@@ -147,16 +154,13 @@ private:
         }
     }
 
-    // hi, scale and offset per slot (n * c of them, in the order of the input's N and C: C last
-    // or first), from the instance statistics or from the running ones; updates the running ones.
-    void coefficients(bool c_last, std::size_t n, std::size_t c, std::size_t spatial, bool instance_stats) {
+    // hi, scale and offset of the slots [s0, s1) (of n * c, in the order of the input's N and C: C
+    // last or first), from the instance statistics or from the running ones.
+    void coefficients(bool c_last, std::size_t n, std::size_t c, bool instance_stats, std::size_t s0, std::size_t s1) {
         auto& buf = buffers_;
-        const std::size_t slots = n * c;
         auto channel_of = [&](std::size_t s) { return c_last ? s % c : s / n; };
-        auto slot_of = [&](std::size_t i, std::size_t ch) { return c_last ? i * c + ch : ch * n + i; };
         if (instance_stats) {
-            if (training_ && options_.track_running_stats) update_running(c, n, spatial, slot_of);
-            for (std::size_t s = 0; s < slots; ++s) {
+            for (std::size_t s = s0; s < s1; ++s) {
                 const std::size_t ch = channel_of(s);
                 const double a = w(ch) / std::sqrt(buf.variance[s] + options_.eps);
                 buf.hi[s] = static_cast<T>(buf.shift[s]);
@@ -164,7 +168,7 @@ private:
                 buf.offset[s] = static_cast<T>(b(ch) - buf.centered[s] * a);
             }
         } else {
-            for (std::size_t s = 0; s < slots; ++s) {
+            for (std::size_t s = s0; s < s1; ++s) {
                 const std::size_t ch = channel_of(s);
                 buf.hi[s] = running_mean_.data()[ch];
                 buf.scale[s] =
@@ -184,8 +188,9 @@ private:
     double w(std::size_t c) const { return options_.affine ? static_cast<double>(weight_.data()[c]) : 1.0; }
     double b(std::size_t c) const { return options_.affine ? static_cast<double>(bias_.data()[c]) : 0.0; }
 
-    template <class SlotOf>
-    void update_running(std::size_t c, std::size_t n, std::size_t spatial, SlotOf slot_of) {
+    // The running statistics' update from the statistics of every instance.
+    void update_running(bool c_last, std::size_t c, std::size_t n, std::size_t spatial) {
+        auto slot_of = [&](std::size_t i, std::size_t ch) { return c_last ? i * c + ch : ch * n + i; };
         auto& buf = buffers_;
         const double m = options_.momentum;
         const double unbias = static_cast<double>(spatial) / static_cast<double>(spatial - 1);

@@ -100,22 +100,37 @@ private:
             const std::size_t slots = x.size() / count;
             buffers_.reserve(slots, slots);
             auto& buf = buffers_;
-            nf::detail::scratch_arena arena;
-            nf::detail::slot_moments<Arch, SL>(x, buf.shift.data(), buf.centered.data(), buf.variance.data(), arena);
-            for (std::size_t s = 0; s < slots; ++s) {
-                const double a = 1.0 / std::sqrt(buf.variance[s] + options_.eps);
-                buf.hi[s] = static_cast<T>(buf.shift[s]);
-                buf.scale[s] = static_cast<T>(a);
-                buf.offset[s] = static_cast<T>(-buf.centered[s] * a);
-            }
-            if (options_.elementwise_affine) {
-                const auto k = nf::nn::detail::slot_view<SL>(buf.hi.data(), x);
-                const auto scale = nf::nn::detail::slot_view<SL>(buf.scale.data(), x);
-                const auto offset = nf::nn::detail::slot_view<SL>(buf.offset.data(), x);
-                out.template assign<Arch>(((x - k) * scale + offset) * weight_ + bias_);
-            } else {
-                nf::nn::detail::apply_slot_affine<Arch, SL>(x, out, buf.hi.data(), buf.scale.data(), buf.offset.data());
-            }
+            // Canonical slot views need weight and bias laid out as the input's own axes.
+            constexpr bool canonical = nf::nn::detail::same_order<norm_axes, XL>();
+            nf::nn::detail::for_slot_blocks<SL, canonical>(
+                x, out,
+                [&]<class KL>(const auto& xv, const auto& ov, std::size_t s0, std::size_t s1, KL, store_kind store) {
+                    nf::detail::scratch_arena arena;
+                    nf::detail::slot_moments<Arch, KL>(xv, buf.shift.data() + s0, buf.centered.data() + s0,
+                                                       buf.variance.data() + s0, arena);
+                    for (std::size_t s = s0; s < s1; ++s) {
+                        const double a = 1.0 / std::sqrt(buf.variance[s] + options_.eps);
+                        buf.hi[s] = static_cast<T>(buf.shift[s]);
+                        buf.scale[s] = static_cast<T>(a);
+                        buf.offset[s] = static_cast<T>(-buf.centered[s] * a);
+                    }
+                    if (!options_.elementwise_affine) {
+                        nf::nn::detail::apply_slot_affine<Arch, KL>(xv, ov, buf.hi.data() + s0, buf.scale.data() + s0,
+                                                                    buf.offset.data() + s0, store);
+                        return;
+                    }
+                    const auto k = nf::nn::detail::slot_view<KL>(buf.hi.data() + s0, xv);
+                    const auto scale = nf::nn::detail::slot_view<KL>(buf.scale.data() + s0, xv);
+                    const auto offset = nf::nn::detail::slot_view<KL>(buf.offset.data() + s0, xv);
+                    if constexpr (std::is_same_v<KL, nf::detail::slot_kept>) {
+                        using RL = nf::detail::slot_reduced;
+                        const auto w = nf::nn::detail::slot_view<RL>(weight_.data(), xv);
+                        const auto b = nf::nn::detail::slot_view<RL>(bias_.data(), xv);
+                        nf::nn::detail::write<Arch>(ov, ((xv - k) * scale + offset) * w + b, store);
+                    } else {
+                        nf::nn::detail::write<Arch>(ov, ((xv - k) * scale + offset) * weight_ + bias_, store);
+                    }
+                });
         }
     }
 

@@ -80,15 +80,26 @@ private:
             const std::size_t slots = x.size() / extents_.size();
             buffers_.reserve(slots, slots);
             auto& buf = buffers_;
-            nf::detail::scratch_arena arena;
-            nf::detail::slot_moments<Arch, SL, true>(x, nullptr, buf.centered.data(), buf.variance.data(), arena);
-            for (std::size_t s = 0; s < slots; ++s)
-                buf.scale[s] = static_cast<T>(1.0 / std::sqrt(buf.variance[s] + eps_));
-            const auto r = nf::nn::detail::slot_view<SL>(buf.scale.data(), x);
-            if (options_.elementwise_affine)
-                out.template assign<Arch>(x * r * weight_);
-            else
-                out.template assign<Arch>(x * r);
+            // Canonical slot views need the weight laid out as the input's own axes.
+            constexpr bool canonical = nf::nn::detail::same_order<norm_axes, XL>();
+            nf::nn::detail::for_slot_blocks<SL, canonical>(
+                x, out,
+                [&]<class KL>(const auto& xv, const auto& ov, std::size_t s0, std::size_t s1, KL, store_kind store) {
+                    nf::detail::scratch_arena arena;
+                    nf::detail::slot_moments<Arch, KL, true>(xv, nullptr, buf.centered.data() + s0,
+                                                             buf.variance.data() + s0, arena);
+                    for (std::size_t s = s0; s < s1; ++s)
+                        buf.scale[s] = static_cast<T>(1.0 / std::sqrt(buf.variance[s] + eps_));
+                    const auto r = nf::nn::detail::slot_view<KL>(buf.scale.data() + s0, xv);
+                    if (!options_.elementwise_affine) {
+                        nf::nn::detail::write<Arch>(ov, xv * r, store);
+                    } else if constexpr (std::is_same_v<KL, nf::detail::slot_kept>) {
+                        const auto w = nf::nn::detail::slot_view<nf::detail::slot_reduced>(weight_.data(), xv);
+                        nf::nn::detail::write<Arch>(ov, xv * r * w, store);
+                    } else {
+                        nf::nn::detail::write<Arch>(ov, xv * r * weight_, store);
+                    }
+                });
         }
     }
 

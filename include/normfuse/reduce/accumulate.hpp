@@ -285,7 +285,7 @@ void accumulate(const E& e, const std::array<std::size_t, DL::size>& ext, const 
 #if defined(_OPENMP)
     const int threads = num_threads();
     const std::size_t total = outer_count * length;
-    if (threads > 1 && total >= (std::size_t{1} << 15)) {
+    if (threads > 1 && !omp_in_parallel() && total >= (std::size_t{1} << 15)) {
         const bool by_runs = outer_count >= static_cast<std::size_t>(threads);
 #pragma omp parallel num_threads(threads)
         {
