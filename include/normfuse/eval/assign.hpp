@@ -19,6 +19,7 @@
 #include <normfuse/core/diagnostics.hpp>
 #include <normfuse/core/errors.hpp>
 #include <normfuse/core/shape.hpp>
+#include <normfuse/eval/blocked.hpp>
 #include <normfuse/eval/bound.hpp>
 #include <normfuse/eval/plan.hpp>
 #include <normfuse/eval/scratch.hpp>
@@ -190,7 +191,7 @@ auto bind_memory(const typename Plan::value_type* data, const std::array<std::si
 
 template <class Arch, class T, class DL, class E>
 void evaluate_into(T* dst, const std::array<std::size_t, DL::size>& ext, const E& e, scratch_arena& arena,
-                   store_kind store = store_kind::automatic);
+                   store_kind store);
 
 template <class Plan, class E>
 auto bind(const E& e, bind_context<Plan>& ctx) {
@@ -206,7 +207,7 @@ auto bind(const E& e, bind_context<Plan>& ctx) {
         if constexpr (E::kind == node_kind::reduction)
             e.template materialize<typename Plan::arch, LA>(buffer, ext, ctx.arena);
         else
-            evaluate_into<typename Plan::arch, T, LA>(buffer, ext, e, ctx.arena);
+            evaluate_into<typename Plan::arch, T, LA>(buffer, ext, e, ctx.arena, store_kind::regular);
         return bind_memory<Plan, LA>(buffer, ext, ctx);
     } else if constexpr (E::kind == node_kind::terminal) {
         return bind_memory<Plan, typename E::axes>(e.data(), e.extents().values(), ctx);
@@ -419,8 +420,12 @@ void assign_expression(T* dst, const std::array<std::size_t, DL::size>& ext, con
                        store_kind store = store_kind::automatic) {
     if constexpr (detail::assignable<T, DL, E>) {
         detail::check_extents<DL>(e, ext, "assignment");
-        detail::scratch_arena arena;
-        detail::evaluate_into<Arch, T, DL>(dst, ext, e, arena, store);
+        if constexpr (constexpr std::size_t p = detail::block_prefix<DL, E>(); p > 0) {
+            detail::evaluate_blocked<p, Arch, T, DL>(dst, ext, e, store);
+        } else {
+            detail::scratch_arena arena;
+            detail::evaluate_into<Arch, T, DL>(dst, ext, e, arena, store);
+        }
     } else {
         detail::report_unassignable<detail::assignment_call, T, DL, E>();
     }

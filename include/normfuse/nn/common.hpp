@@ -148,18 +148,13 @@ constexpr bool same_order() {
     return true;
 }
 
-/// Bytes of input a layer's two passes (statistics, then output) share in cache when it works
-/// block by block (see for_slot_blocks): a quarter of a typical 1 MiB L2, leaving room for the
-/// output and the coefficients.
-inline constexpr std::size_t slot_block_bytes = std::size_t{256} << 10;
-
 /// Runs a layer whose statistics are per slot (InstanceNorm, LayerNorm, RMSNorm) as
 /// `body(x_part, out_part, first_slot, end_slot, KL2{}, store)`: the statistics of the slots
 /// [first_slot, end_slot) are taken from x_part, then out_part is written from them, with the
 /// slots of the part laid out as KL2. When x and out share their axis order (and `Canonical`),
 /// the parts are canonical slot views (KL2 = slot_kept), so layouts share the kernels; when
 /// every slot is a contiguous row (kept axes leading, e.g. LayerNorm over (C, H, W) of NCHW,
-/// RMSNorm over C of NLC), the parts are blocks of whole rows of about slot_block_bytes, so the
+/// RMSNorm over C of NLC), the parts are blocks of whole rows of about nf::detail::block_bytes, so the
 /// output pass re-reads x from cache instead of memory, one block after another, or spread over
 /// the threads (nf::set_num_threads). Otherwise the body runs once over all slots.
 template <class KL, bool Canonical, class X, class Out, class Body>
@@ -176,7 +171,8 @@ void for_slot_blocks(const X& x, const Out& out, Body&& body) {
         if constexpr (ends_reduced) {
             using V = typename X::value_type;
             const std::size_t row = e[3];
-            const std::size_t rows_per_block = std::max<std::size_t>(1, slot_block_bytes / (row * sizeof(V) + 1));
+            const std::size_t rows_per_block =
+                std::max<std::size_t>(1, nf::detail::block_bytes / (row * sizeof(V) + 1));
             if (e[1] == 1 && row != 0 && rows_per_block < slots) {
                 // Slot s is the row [s * row, (s + 1) * row) of x and of out.
                 const std::size_t blocks = (slots + rows_per_block - 1) / rows_per_block;

@@ -50,6 +50,12 @@ struct reduce_expr : detail::expression_tag {
         return arg.template extent<X>();
     }
 
+    /// The same reduction of another operand (eval/blocked.hpp cuts operands into boxes).
+    template <Expression A2>
+    reduce_expr<R, Reduced, A2> with_arg(A2 a) const {
+        return {{}, std::move(a), correction};
+    }
+
     /// Writes the result into `out`, laid out as `LA` (this node's axes, in any order).
     template <class Arch, class LA>
     void materialize(value_type* out, const std::array<std::size_t, LA::size>& lext,

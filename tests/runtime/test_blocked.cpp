@@ -1,0 +1,149 @@
+// Runtime tests of assignments that hold reductions and are evaluated in boxes of the destination's
+// leading axes (eval/blocked.hpp): inputs above the box size, cut along one axis, along two (one
+// index of the first and a range of the second), with operands that lead with only the second
+// axis, serial and with two threads, against float64 references computed here.
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <cstddef>
+#include <vector>
+
+#include <normfuse/normfuse.hpp>
+
+using namespace nf::axes;
+
+namespace {
+
+constexpr double unit = 0x1p-24;
+
+double max_abs(const std::vector<double>& v) {
+    double m = 1;
+    for (double a : v) m = std::max(m, std::abs(a));
+    return m;
+}
+
+template <class V>
+void check_close(const V& got, const std::vector<double>& want, double tolerance) {
+    REQUIRE(got.size() == want.size());
+    double worst = 0;
+    std::size_t at = 0;
+    for (std::size_t i = 0; i < want.size(); ++i) {
+        const double e = std::abs(static_cast<double>(got.data()[i]) - want[i]);
+        if (!(e <= worst)) {
+            worst = e;
+            at = i;
+        }
+    }
+    INFO("max error " << worst << " at " << at << ", tolerance " << tolerance);
+    CHECK(worst <= tolerance);
+}
+
+float value(std::size_t i, std::size_t row_len) {
+    return static_cast<float>(static_cast<int>((i * 7919) % 101) - 50) / 32.0f +
+           0.25f * static_cast<float>(i / row_len % 11);
+}
+
+template <class F>
+void serial_and_threaded(F&& f) {
+    const int before = nf::num_threads();
+    for (const int threads : {1, 2}) {
+        nf::set_num_threads(threads);
+        INFO("threads: " << threads);
+        f();
+    }
+    nf::set_num_threads(before);
+}
+
+} // namespace
+
+// Static: which assignments are cut, and along how many leading axes.
+namespace {
+using nlc = nf::shape<N<>, L<>, C<>>;
+using ngkhw = nf::shape<N<>, G<>, K<>, H<>, W<>>;
+using x_nlc = nf::view<const float, nlc>;
+using x_ngkhw = nf::view<const float, ngkhw>;
+using rms_expr = decltype(std::declval<x_nlc>() * nf::rsqrt(nf::mean<C>(nf::square(std::declval<x_nlc>())) + 1.0f));
+using over_n_expr = decltype(std::declval<x_nlc>() - nf::mean<N>(std::declval<x_nlc>()));
+using plain_expr = decltype(std::declval<x_nlc>() * 2.0f);
+static_assert(nf::detail::block_prefix<nlc::axes, rms_expr>() == 2);
+static_assert(nf::detail::block_prefix<nlc::axes, over_n_expr>() == 0); // reduces over the leading axis
+static_assert(nf::detail::block_prefix<nlc::axes, plain_expr>() == 0);  // no reduction: one pass already
+} // namespace
+
+TEST_CASE("blocked: RMSNorm written as an expression over (N, L, C), cut along N and L", "[blocked]") {
+    const std::size_t n = 3, l = 200, c = 384; // 900 KiB: boxes of 170 rows of one n
+    std::vector<float> x(n * l * c), w(c);
+    for (std::size_t i = 0; i < x.size(); ++i) x[i] = value(i, c);
+    for (std::size_t j = 0; j < c; ++j) w[j] = 0.5f + static_cast<float>(j % 9) * 0.125f;
+    std::vector<double> want(x.size());
+    for (std::size_t r = 0; r < n * l; ++r) {
+        double s = 0;
+        for (std::size_t j = 0; j < c; ++j) s += static_cast<double>(x[r * c + j]) * x[r * c + j];
+        const double inv = 1 / std::sqrt(s / static_cast<double>(c) + 1e-6);
+        for (std::size_t j = 0; j < c; ++j) want[r * c + j] = x[r * c + j] * inv * w[j];
+    }
+    serial_and_threaded([&] {
+        nf::tensor<float, nlc> y({n, l, c});
+        const x_nlc xv(x.data(), {n, l, c});
+        const nf::view<const float, nf::shape<C<>>> wv(w.data(), {c});
+        y = xv * nf::rsqrt(nf::mean<C>(nf::square(xv)) + 1e-6f) * wv;
+        // rounding: the mean of squares (double), rsqrt, two products: a few units of max|y|
+        check_close(y, want, 8 * unit * max_abs(want));
+    });
+}
+
+TEST_CASE("blocked: GroupNorm written as an expression over (N, G, K, H, W), gamma over (G, K)", "[blocked]") {
+    const std::size_t n = 2, g = 6, k = 4, h = 20, w = 20, inner = k * h * w; // 75 KiB: one box
+    std::vector<float> x(n * g * inner), gamma(g * k), beta(g * k);
+    for (std::size_t i = 0; i < x.size(); ++i) x[i] = value(i, inner) + 1000.0f * static_cast<float>(i / inner % 3);
+    for (std::size_t j = 0; j < g * k; ++j) {
+        gamma[j] = 0.75f + 0.0625f * static_cast<float>(j);
+        beta[j] = static_cast<float>(j % 5) - 2.0f;
+    }
+    std::vector<double> want(x.size());
+    for (std::size_t s = 0; s < n * g; ++s) {
+        double mean = 0, m2 = 0;
+        for (std::size_t j = 0; j < inner; ++j) mean += x[s * inner + j];
+        mean /= static_cast<double>(inner);
+        for (std::size_t j = 0; j < inner; ++j) m2 += (x[s * inner + j] - mean) * (x[s * inner + j] - mean);
+        const double inv = 1 / std::sqrt(m2 / static_cast<double>(inner) + 1e-5);
+        for (std::size_t j = 0; j < inner; ++j) {
+            const std::size_t p = s % g * k + j / (h * w);
+            want[s * inner + j] = (x[s * inner + j] - mean) * inv * gamma[p] + beta[p];
+        }
+    }
+    serial_and_threaded([&] {
+        nf::tensor<float, ngkhw> y({n, g, k, h, w});
+        const x_ngkhw xv(x.data(), {n, g, k, h, w});
+        const nf::view<const float, nf::shape<G<>, K<>>> gv(gamma.data(), {g, k}), bv(beta.data(), {g, k});
+        y = (xv - nf::mean<K, H, W>(xv)) * nf::rsqrt(nf::var<K, H, W>(xv) + 1e-5f) * gv + bv;
+        // |mean| up to 2000 >> std: the expression rounds the mean to float (half a unit of 2000),
+        // and that error is carried into y times 1/std * gamma (below 3 here); plus a few units of
+        // max|y| for the other roundings.
+        check_close(y, want, 8 * unit * max_abs(want) + 0.5 * unit * 2000 * 3);
+    });
+}
+
+TEST_CASE("blocked: GroupNorm expression cut into pieces of one sample (groups of 25 KiB)", "[blocked]") {
+    const std::size_t n = 3, g = 32, k = 8, h = 28, w = 28, inner = k * h * w; // 2.4 MiB, 10 groups a box
+    std::vector<float> x(n * g * inner), gamma(g * k, 1.5f), beta(g * k);
+    for (std::size_t i = 0; i < x.size(); ++i) x[i] = value(i, inner);
+    for (std::size_t j = 0; j < g * k; ++j) beta[j] = static_cast<float>(j % 3);
+    std::vector<double> want(x.size());
+    for (std::size_t s = 0; s < n * g; ++s) {
+        double mean = 0, m2 = 0;
+        for (std::size_t j = 0; j < inner; ++j) mean += x[s * inner + j];
+        mean /= static_cast<double>(inner);
+        for (std::size_t j = 0; j < inner; ++j) m2 += (x[s * inner + j] - mean) * (x[s * inner + j] - mean);
+        const double inv = 1 / std::sqrt(m2 / static_cast<double>(inner) + 1e-5);
+        for (std::size_t j = 0; j < inner; ++j)
+            want[s * inner + j] = (x[s * inner + j] - mean) * inv * 1.5 + beta[s % g * k + j / (h * w)];
+    }
+    serial_and_threaded([&] {
+        nf::tensor<float, ngkhw> y({n, g, k, h, w});
+        const x_ngkhw xv(x.data(), {n, g, k, h, w});
+        const nf::view<const float, nf::shape<G<>, K<>>> gv(gamma.data(), {g, k}), bv(beta.data(), {g, k});
+        y = (xv - nf::mean<K, H, W>(xv)) * nf::rsqrt(nf::var<K, H, W>(xv) + 1e-5f) * gv + bv;
+        check_close(y, want, 8 * unit * max_abs(want));
+    });
+}
