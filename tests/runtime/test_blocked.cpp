@@ -4,6 +4,7 @@
 // axis, serial and with two threads, against float64 references computed here.
 #include <catch2/catch.hpp>
 
+#include <array>
 #include <cmath>
 #include <cstddef>
 #include <vector>
@@ -92,6 +93,42 @@ TEST_CASE("blocked: RMSNorm written as an expression over (N, L, C), cut along N
     });
 }
 
+namespace {
+/// GroupNorm in float64 over logical (N, G, K, H, W) data with gamma and beta over (G, K).
+std::vector<double> group_norm_reference(const std::vector<float>& x, std::size_t g, std::size_t k, std::size_t hw,
+                                         const std::vector<float>& gamma, const std::vector<float>& beta) {
+    const std::size_t inner = k * hw;
+    std::vector<double> want(x.size());
+    for (std::size_t s = 0; s < x.size() / inner; ++s) {
+        const float* p = x.data() + s * inner;
+        double mean = 0, m2 = 0;
+        for (std::size_t j = 0; j < inner; ++j) mean += p[j];
+        mean /= static_cast<double>(inner);
+        for (std::size_t j = 0; j < inner; ++j) m2 += (p[j] - mean) * (p[j] - mean);
+        const double inv = 1 / std::sqrt(m2 / static_cast<double>(inner) + 1e-5);
+        for (std::size_t j = 0; j < inner; ++j) {
+            const std::size_t q = s % g * k + j / hw;
+            want[s * inner + j] = (p[j] - mean) * inv * gamma[q] + beta[q];
+        }
+    }
+    return want;
+}
+
+/// The GroupNorm expression on (N, G, K, H, W) = e, serial and threaded, against the reference.
+void check_group_norm_expression(const std::array<std::size_t, 5>& e, const std::vector<float>& x,
+                                 const std::vector<float>& gamma, const std::vector<float>& beta, double tolerance) {
+    const auto want = group_norm_reference(x, e[1], e[2], e[3] * e[4], gamma, beta);
+    serial_and_threaded([&] {
+        const auto ext = nf::extents<ngkhw>::from_all(e);
+        nf::tensor<float, ngkhw> y(ext);
+        const x_ngkhw xv(x.data(), ext);
+        const nf::view<const float, nf::shape<G<>, K<>>> gv(gamma.data(), {e[1], e[2]}), bv(beta.data(), {e[1], e[2]});
+        y = (xv - nf::mean<K, H, W>(xv)) * nf::rsqrt(nf::var<K, H, W>(xv) + 1e-5f) * gv + bv;
+        check_close(y, want, tolerance + 8 * unit * max_abs(want));
+    });
+}
+} // namespace
+
 TEST_CASE("blocked: GroupNorm written as an expression over (N, G, K, H, W), gamma over (G, K)", "[blocked]") {
     const std::size_t n = 2, g = 6, k = 4, h = 20, w = 20, inner = k * h * w; // 75 KiB: one box
     std::vector<float> x(n * g * inner), gamma(g * k), beta(g * k);
@@ -100,28 +137,10 @@ TEST_CASE("blocked: GroupNorm written as an expression over (N, G, K, H, W), gam
         gamma[j] = 0.75f + 0.0625f * static_cast<float>(j);
         beta[j] = static_cast<float>(j % 5) - 2.0f;
     }
-    std::vector<double> want(x.size());
-    for (std::size_t s = 0; s < n * g; ++s) {
-        double mean = 0, m2 = 0;
-        for (std::size_t j = 0; j < inner; ++j) mean += x[s * inner + j];
-        mean /= static_cast<double>(inner);
-        for (std::size_t j = 0; j < inner; ++j) m2 += (x[s * inner + j] - mean) * (x[s * inner + j] - mean);
-        const double inv = 1 / std::sqrt(m2 / static_cast<double>(inner) + 1e-5);
-        for (std::size_t j = 0; j < inner; ++j) {
-            const std::size_t p = s % g * k + j / (h * w);
-            want[s * inner + j] = (x[s * inner + j] - mean) * inv * gamma[p] + beta[p];
-        }
-    }
-    serial_and_threaded([&] {
-        nf::tensor<float, ngkhw> y({n, g, k, h, w});
-        const x_ngkhw xv(x.data(), {n, g, k, h, w});
-        const nf::view<const float, nf::shape<G<>, K<>>> gv(gamma.data(), {g, k}), bv(beta.data(), {g, k});
-        y = (xv - nf::mean<K, H, W>(xv)) * nf::rsqrt(nf::var<K, H, W>(xv) + 1e-5f) * gv + bv;
-        // |mean| up to 2000 >> std: the expression rounds the mean to float (half a unit of 2000),
-        // and that error is carried into y times 1/std * gamma (below 3 here); plus a few units of
-        // max|y| for the other roundings.
-        check_close(y, want, 8 * unit * max_abs(want) + 0.5 * unit * 2000 * 3);
-    });
+    // |mean| up to 2000 >> std: the expression rounds the mean to float (half a unit of 2000), and
+    // that error is carried into y times 1/std * gamma (below 3 here); check_group_norm_expression
+    // adds a few units of max|y| for the other roundings.
+    check_group_norm_expression({n, g, k, h, w}, x, gamma, beta, 0.5 * unit * 2000 * 3);
 }
 
 TEST_CASE("blocked: GroupNorm expression cut into pieces of one sample (groups of 25 KiB)", "[blocked]") {
@@ -129,21 +148,5 @@ TEST_CASE("blocked: GroupNorm expression cut into pieces of one sample (groups o
     std::vector<float> x(n * g * inner), gamma(g * k, 1.5f), beta(g * k);
     for (std::size_t i = 0; i < x.size(); ++i) x[i] = value(i, inner);
     for (std::size_t j = 0; j < g * k; ++j) beta[j] = static_cast<float>(j % 3);
-    std::vector<double> want(x.size());
-    for (std::size_t s = 0; s < n * g; ++s) {
-        double mean = 0, m2 = 0;
-        for (std::size_t j = 0; j < inner; ++j) mean += x[s * inner + j];
-        mean /= static_cast<double>(inner);
-        for (std::size_t j = 0; j < inner; ++j) m2 += (x[s * inner + j] - mean) * (x[s * inner + j] - mean);
-        const double inv = 1 / std::sqrt(m2 / static_cast<double>(inner) + 1e-5);
-        for (std::size_t j = 0; j < inner; ++j)
-            want[s * inner + j] = (x[s * inner + j] - mean) * inv * 1.5 + beta[s % g * k + j / (h * w)];
-    }
-    serial_and_threaded([&] {
-        nf::tensor<float, ngkhw> y({n, g, k, h, w});
-        const x_ngkhw xv(x.data(), {n, g, k, h, w});
-        const nf::view<const float, nf::shape<G<>, K<>>> gv(gamma.data(), {g, k}), bv(beta.data(), {g, k});
-        y = (xv - nf::mean<K, H, W>(xv)) * nf::rsqrt(nf::var<K, H, W>(xv) + 1e-5f) * gv + bv;
-        check_close(y, want, 8 * unit * max_abs(want));
-    });
+    check_group_norm_expression({n, g, k, h, w}, x, gamma, beta, 0);
 }

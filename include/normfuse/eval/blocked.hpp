@@ -103,6 +103,22 @@ constexpr std::size_t block_prefix() {
         return 0;
 }
 
+/// Calls `f(k)` for every block k in [0, count): in order, or, with nf::set_num_threads(n > 1)
+/// under OpenMP and outside a parallel region, spread over the threads in contiguous shares.
+template <class F>
+void for_each_block(std::size_t count, F&& f) {
+#if defined(_OPENMP)
+    const int threads = num_threads();
+    if (threads > 1 && !omp_in_parallel() && count > 1) {
+        const std::ptrdiff_t n = static_cast<std::ptrdiff_t>(count);
+#pragma omp parallel for num_threads(threads) schedule(static)
+        for (std::ptrdiff_t k = 0; k < n; ++k) f(static_cast<std::size_t>(k));
+        return;
+    }
+#endif
+    for (std::size_t k = 0; k < count; ++k) f(k);
+}
+
 /// A box of the destination: indices [i0, i1) of its first axis and [j0, j1) of its second.
 struct block_box {
     std::size_t i0, i1, j0, j1;
@@ -205,16 +221,7 @@ void evaluate_blocked(T* dst, const std::array<std::size_t, DL::size>& ext, cons
         scratch_arena arena;
         evaluate_into<Arch, T, DL2>(dst + offset, ext2, slice<Pre>(e, b), arena, store);
     };
-#if defined(_OPENMP)
-    const int threads = num_threads();
-    if (threads > 1 && !omp_in_parallel() && boxes > 1) {
-        const std::ptrdiff_t nb = static_cast<std::ptrdiff_t>(boxes);
-#pragma omp parallel for num_threads(threads) schedule(static)
-        for (std::ptrdiff_t k = 0; k < nb; ++k) one(static_cast<std::size_t>(k));
-        return;
-    }
-#endif
-    for (std::size_t k = 0; k < boxes; ++k) one(k);
+    for_each_block(boxes, one);
 }
 
 } // namespace nf::detail

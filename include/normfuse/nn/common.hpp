@@ -12,10 +12,6 @@
 
 #include <normfuse/core/simd.hpp>
 
-#if defined(_OPENMP)
-#include <omp.h>
-#endif
-
 #include <normfuse/core/axis_list.hpp>
 #include <normfuse/core/errors.hpp>
 #include <normfuse/core/shape.hpp>
@@ -185,16 +181,7 @@ void for_slot_blocks(const X& x, const Out& out, Body&& body) {
                     body(view<const V, S>(xc.data() + s0 * row, be), view<V, S>(oc.data() + s0 * row, be), s0, s1,
                          d::slot_kept{}, store);
                 };
-#if defined(_OPENMP)
-                const int threads = num_threads();
-                if (threads > 1 && !omp_in_parallel() && blocks > 1) {
-                    const std::ptrdiff_t nb = static_cast<std::ptrdiff_t>(blocks);
-#pragma omp parallel for num_threads(threads) schedule(static)
-                    for (std::ptrdiff_t b = 0; b < nb; ++b) one(static_cast<std::size_t>(b));
-                    return;
-                }
-#endif
-                for (std::size_t b = 0; b < blocks; ++b) one(b);
+                d::for_each_block(blocks, one);
                 return;
             }
         }
