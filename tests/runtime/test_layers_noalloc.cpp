@@ -18,11 +18,13 @@
 
 #include <normfuse/core/tensor.hpp>
 #include <normfuse/core/view.hpp>
+#include <normfuse/expr/functions.hpp>
 #include <normfuse/nn/batch_norm.hpp>
 #include <normfuse/nn/group_norm.hpp>
 #include <normfuse/nn/instance_norm.hpp>
 #include <normfuse/nn/layer_norm.hpp>
 #include <normfuse/nn/rms_norm.hpp>
+#include <normfuse/reduce/reductions.hpp>
 
 #include "support/test_layers_util.hpp"
 
@@ -241,4 +243,24 @@ TEST_CASE("noalloc: the other layers' forward, after the first call", "[layers][
     SECTION("NHWC") {
         run(static_cast<nhwc*>(nullptr));
     }
+}
+
+TEST_CASE("noalloc: layers and expressions that work in blocks of rows (inputs above 256 KiB)", "[layers][noalloc]") {
+    // 8 x 64 x 16 x 16 floats, 512 KiB: InstanceNorm on NCHW (rows of 256), LayerNorm over
+    // (C, H, W) (rows of 16384) and RMSNorm over C of NHWC (rows of 64) run block by block, and so
+    // does the RMSNorm expression (boxes of N and H).
+    const auto x = data_like<float, nchw>(nf::extents<nchw>({8, 64, 16, 16}));
+    nf::tensor<float, nchw> y(x.extents());
+    nf::nn::instance_norm2d<float> in(64, {.affine = true, .track_running_stats = true});
+    in.forward(x, y);
+    CHECK(allocations_of([&] { in.forward(x, y); }) == 0);
+    nf::nn::layer_norm<float, nf::shape<C<>, H<>, W<>>> ln({64, 16, 16});
+    ln.forward(x, y);
+    CHECK(allocations_of([&] { ln.forward(x, y); }) == 0);
+    const auto xl = data_like<float, nhwc>(nf::extents<nhwc>({8, 16, 16, 64}));
+    nf::tensor<float, nhwc> yl(xl.extents());
+    nf::nn::rms_norm<float, nf::shape<C<>>> rn({64});
+    rn.forward(xl, yl);
+    CHECK(allocations_of([&] { rn.forward(xl, yl); }) == 0);
+    CHECK(allocations_of([&] { yl = xl * nf::rsqrt(nf::mean<C>(nf::square(xl)) + 1e-6f); }) == 0);
 }
