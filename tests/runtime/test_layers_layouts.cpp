@@ -92,19 +92,32 @@ void set(P& p, const std::vector<double>& v) {
     for (std::size_t i = 0; i < v.size(); ++i) p.data()[i] = static_cast<float>(v[i]);
 }
 
+/// An affine InstanceNorm over c channels with weight weights(c, 0.5) and bias weights(c, -1).
+template <std::size_t Dims>
+nf::nn::instance_norm<float, Dims> affine_instance_norm(std::size_t c, bool track) {
+    nf::nn::instance_norm_options o;
+    o.affine = true;
+    o.track_running_stats = track;
+    nf::nn::instance_norm<float, Dims> layer(c, o);
+    set(layer.weight(), weights(c, 0.5));
+    set(layer.bias(), weights(c, -1.0));
+    return layer;
+}
+
+/// What affine_instance_norm gives on logical (N, C, spatial) data, in float64.
+std::vector<double> instance_reference(const std::vector<double>& x, std::size_t c, std::size_t spatial) {
+    const std::size_t slots = x.size() / spatial;
+    return reference(
+        x, c, spatial, slots, [&](std::size_t i, std::size_t ch) { return i * c + ch; }, weights(c, 0.5),
+        weights(c, -1.0), 1e-5);
+}
 } // namespace
 
 TEST_CASE("layouts: instance_norm3d on (D, N, H, C, W), five groups, matches float64", "[layers][layouts]") {
     const std::size_t n = 2, c = 3, d = 2, h = 3, w = 5, spatial = d * h * w;
     const auto x = make_input(n, c, spatial);
-    nf::nn::instance_norm_options o;
-    o.affine = true;
-    nf::nn::instance_norm3d<float> layer(c, o);
-    const auto wv = weights(c, 0.5), bv = weights(c, -1.0);
-    set(layer.weight(), wv);
-    set(layer.bias(), bv);
-    const auto want = reference(
-        x, c, spatial, n * c, [&](std::size_t i, std::size_t ch) { return i * c + ch; }, wv, bv, o.eps);
+    auto layer = affine_instance_norm<3>(c, false);
+    const auto want = instance_reference(x, c, spatial);
     const double tol = output_tolerance<float>(scale_of(want));
     const std::array<std::size_t, 5> e{n, c, d, h, w};
     const auto odd = laid_out<ncdhw, nf::shape<D<>, N<>, H<>, C<>, W<>>>(x, e);
@@ -151,14 +164,9 @@ TEST_CASE("layouts: batch_norm2d and instance_norm2d into an output of another a
     check_values(to_logical(out, names), want_bn, output_tolerance<float>(scale_of(want_bn)), "batch_norm2d",
                  "layouts");
 
-    nf::nn::instance_norm_options o;
-    o.affine = true;
-    nf::nn::instance_norm2d<float> in(c, o);
-    set(in.weight(), wv);
-    set(in.bias(), bv);
+    auto in = affine_instance_norm<2>(c, false);
     in.forward(xt, out);
-    const auto want_in = reference(
-        x, c, spatial, n * c, [&](std::size_t i, std::size_t ch) { return i * c + ch; }, wv, bv, 1e-5);
+    const auto want_in = instance_reference(x, c, spatial);
     check_values(to_logical(out, names), want_in, output_tolerance<float>(scale_of(want_in)), "instance_norm2d",
                  "layouts");
 }
@@ -250,15 +258,8 @@ TEST_CASE("layouts: layers in cache-sized blocks of rows match float64, serial a
             INFO("instance_norm2d on NCHW: rows of 1600, 128 of them, running statistics");
             const std::size_t n = 8, c = 16, h = 40, w = 40, spatial = h * w;
             const auto x = make_input(n, c, spatial);
-            nf::nn::instance_norm_options o;
-            o.affine = true;
-            o.track_running_stats = true;
-            nf::nn::instance_norm2d<float> layer(c, o);
-            const auto wv = weights(c, 0.5), bv = weights(c, -1.0);
-            set(layer.weight(), wv);
-            set(layer.bias(), bv);
-            const auto want = reference(
-                x, c, spatial, n * c, [&](std::size_t i, std::size_t ch) { return i * c + ch; }, wv, bv, o.eps);
+            auto layer = affine_instance_norm<2>(c, true);
+            const auto want = instance_reference(x, c, spatial);
             const auto got = run_rows(layer, x, nf::extents<nchw>({n, c, h, w}));
             check_values(got, want, output_tolerance<float>(scale_of(want)), "instance_norm2d", "layouts blocks");
             // Running mean: momentum 0.1 from 0 towards the mean over instances of each channel.
