@@ -282,3 +282,24 @@ TEST_CASE("layouts: layers in cache-sized blocks of rows match float64, serial a
     }
     nf::set_num_threads(threads_before);
 }
+
+TEST_CASE("layouts: group_norm on NCHW in blocks of groups (input above 256 KiB), serial and threaded",
+          "[layers][layouts]") {
+    const std::size_t n = 3, c = 64, groups = 16, h = 24, w = 24, spatial = h * w; // 432 KiB, groups of 9 KiB
+    const auto x = make_input(n, c, spatial);
+    const auto wv = weights(c, 0.75), bv = weights(c, 0.25);
+    const auto want = reference(
+        x, c, spatial, n * groups, [&](std::size_t i, std::size_t ch) { return i * groups + ch / (c / groups); }, wv,
+        bv, 1e-5);
+    const int threads_before = nf::num_threads();
+    for (const int threads : {1, 2}) {
+        nf::set_num_threads(threads);
+        INFO("threads: " << threads);
+        nf::nn::group_norm<float> layer(groups, c);
+        set(layer.weight(), wv);
+        set(layer.bias(), bv);
+        const auto got = run_rows(layer, x, nf::extents<nchw>({n, c, h, w}));
+        check_values(got, want, output_tolerance<float>(scale_of(want)), "group_norm", "layouts blocks");
+    }
+    nf::set_num_threads(threads_before);
+}

@@ -144,7 +144,7 @@ constexpr bool same_order() {
     return true;
 }
 
-/// Runs a layer whose statistics are per slot (InstanceNorm, LayerNorm, RMSNorm) as
+/// Runs a layer whose statistics are per slot (InstanceNorm, GroupNorm, LayerNorm, RMSNorm) as
 /// `body(x_part, out_part, first_slot, end_slot, KL2{}, store)`: the statistics of the slots
 /// [first_slot, end_slot) are taken from x_part, then out_part is written from them, with the
 /// slots of the part laid out as KL2. When x and out share their axis order (and `Canonical`),

@@ -146,27 +146,51 @@ private:
             detail::check_output("nn::group_norm::forward", x, out);
 
             const auto xg = detail::grouped<group_axis, within_axis>(x, groups_);
+            const auto og = detail::grouped<group_axis, within_axis>(out, groups_);
             using GL = typename std::remove_cvref_t<decltype(xg)>::axes;
             using SL = axis_restrict<GL, axis_list<axes::N<>, axes::G<>>>; // statistics per (n, g)
-            buffers_.reserve(slots, n * c);
-            nf::detail::scratch_arena arena;
-            nf::detail::slot_moments<Arch, SL>(xg, buffers_.shift.data(), buffers_.centered.data(),
-                                               buffers_.variance.data(), arena);
+            using XC = axis_restrict<XL, axis_list<axes::N<>, axes::C<>>>; // coefficients per (n, c)
             constexpr bool n_first = index_of<axes::N<>, XL> < index_of<axes::C<>, XL>;
-            coefficients(n_first, n, c);
-            // Applied per (n, c) on x itself, C not split.
-            using XC = axis_restrict<XL, axis_list<axes::N<>, axes::C<>>>;
-            detail::apply_slot_affine<Arch, XC>(x, out, buffers_.hi.data(), buffers_.scale.data(),
-                                                buffers_.offset.data());
+            buffers_.reserve(slots, n * c);
+            auto& buf = buffers_;
+            const std::size_t kk = c / groups_;
+            // Statistics per (n, g) on x seen with C split; output per (n, c) on x itself. When the
+            // rows of (n, g) follow one another (N, then C, then the rest: NCHW), the rows of their
+            // channels do too, and the layer works block by block (see for_slot_blocks).
+            detail::for_slot_blocks<SL, true>(
+                xg, og,
+                [&]<class KL>(const auto& xv, const auto& ov, std::size_t s0, std::size_t s1, KL, store_kind store) {
+                    nf::detail::scratch_arena arena;
+                    nf::detail::slot_moments<Arch, KL>(xv, buf.shift.data() + s0, buf.centered.data() + s0,
+                                                       buf.variance.data() + s0, arena);
+                    using VL = typename std::remove_cvref_t<decltype(xv)>::axes;
+                    if constexpr (std::is_same_v<VL, nf::detail::slot_ends_reduced>) {
+                        const auto& e = xv.extents().values();
+                        if (e[1] == 1 && kk != 0) { // rows of (n, g), each the rows of its kk channels
+                            using S = shape_from<VL>;
+                            const std::size_t q0 = s0 * kk, q1 = s1 * kk;
+                            const auto ce = nf::extents<S>::from_all({1, 1, q1 - q0, e[3] / kk});
+                            coefficients(true, n, c, q0, q1);
+                            detail::apply_slot_affine<Arch, nf::detail::slot_kept>(
+                                view<const T, S>(xv.data(), ce), view<T, S>(ov.data(), ce), buf.hi.data() + q0,
+                                buf.scale.data() + q0, buf.offset.data() + q0, store);
+                            return;
+                        }
+                    }
+                    // Not in rows: for_slot_blocks made one call, for every slot.
+                    coefficients(n_first, n, c, 0, n * c);
+                    detail::apply_slot_affine<Arch, XC>(x, out, buf.hi.data(), buf.scale.data(), buf.offset.data(),
+                                                        store);
+                });
         }
     }
 
-    // hi, scale and offset per (n, c), in the order of the input's N and C (N first or last), from
-    // the statistics per (n, g) (in the same order of N and G).
-    void coefficients(bool n_first, std::size_t n, std::size_t c) {
+    // hi, scale and offset of the slots [q0, q1) of (n, c), in the order of the input's N and C
+    // (N first or last), from the statistics per (n, g) (in the same order of N and G).
+    void coefficients(bool n_first, std::size_t n, std::size_t c, std::size_t q0, std::size_t q1) {
         auto& buf = buffers_;
         const std::size_t kk = c / groups_;
-        for (std::size_t q = 0; q < n * c; ++q) {
+        for (std::size_t q = q0; q < q1; ++q) {
             const std::size_t in = n_first ? q / c : q % n;
             const std::size_t ch = n_first ? q % c : q / n;
             const std::size_t g = ch / kk;
