@@ -168,8 +168,8 @@ void for_slot_blocks(const X& x, const Out& out, Body&& body) {
             using V = typename X::value_type;
             const std::size_t row = e[3];
             const std::size_t rows_per_block =
-                std::max<std::size_t>(1, nf::detail::block_bytes / (row * sizeof(V) + 1));
-            if (e[1] == 1 && row != 0 && rows_per_block < slots) {
+                row == 0 ? slots : std::max<std::size_t>(1, nf::detail::block_bytes / (row * sizeof(V)));
+            if (e[1] == 1 && rows_per_block < slots) {
                 // Slot s is the row [s * row, (s + 1) * row) of x and of out.
                 const std::size_t blocks = (slots + rows_per_block - 1) / rows_per_block;
                 const store_kind store =
