@@ -21,6 +21,7 @@ using outer_index = std::array<std::size_t, K>;
 template <class T, class Arch, leaf_mode Mode, std::size_t K>
 struct bound_leaf {
     using batch = xsimd::batch<T, Arch>;
+    static constexpr leaf_mode mode = Mode;
     const T* base = nullptr;
     std::array<std::ptrdiff_t, K> outer_stride{};
     std::ptrdiff_t inner_stride = 1; // strided mode

@@ -32,9 +32,13 @@
 
 namespace nf::detail {
 
+/// What a reduction loop sums, per slot: `plain`: s1 = sum v; `squares`: s2 = sum v^2;
+/// `moments`: s1 = sum (v - k) and s2 = sum (v - k)^2, with k the slot's shift.
+enum class sums { plain, squares, moments };
+
 /// The accumulator slots of one reduction as the loop nest sees them, and one thread's share of
 /// the work: runs [o_begin, o_end), positions [i_begin, i_end) of each run.
-template <class Arch, class DL, class KL, bool Moments, class P, class Bound>
+template <class Arch, class DL, class KL, sums What, class P, class Bound>
 void accumulate_block(const Bound& bound, const std::array<std::size_t, DL::size>& ext,
                       const std::array<std::ptrdiff_t, P::outer>& kouter, std::ptrdiff_t kinner, std::size_t length,
                       std::size_t chunk, const double* shift, double* s1, double* s2, scratch_arena& arena,
@@ -47,19 +51,31 @@ void accumulate_block(const Bound& bound, const std::array<std::size_t, DL::size
     constexpr std::size_t BD = DB::size;
     constexpr std::size_t halves = B / BD;
     constexpr leaf_mode mode = mode_of<KL, DL, K>();
+    constexpr bool First = What != sums::squares;   // s1 is summed
+    constexpr bool Second = What != sums::plain;    // s2 is summed
+    constexpr bool Shifted = What == sums::moments; // values are shifted first
     (void)length;
 
     Bound root = bound;
-    auto split = [](const TB& v) {
+    // The values at (at, ph) of the run, as `halves` double batches.
+    auto wide = [&root](std::size_t at, std::size_t ph) {
         std::array<DB, halves> h;
         if constexpr (std::is_same_v<T, float>) {
-            auto [lo, hi] = widen(v);
+            auto [lo, hi] = widen_load(root, at, ph);
             h[0] = lo;
             h[1] = hi;
         } else {
-            h[0] = v;
+            h[0] = root.load(at, ph);
         }
         return h;
+    };
+    const DB one = opaque_one<Arch>();
+    // v - k (the operand's value less its slot's shift), when shifted.
+    auto shifted = [&one](const DB& v, const DB& minus_k) {
+        if constexpr (Shifted)
+            return minus_shift(v, one, minus_k);
+        else
+            return v;
     };
 
     // Periodic mode: tiled accumulators of one block of slots, folded back when the block changes.
@@ -78,8 +94,8 @@ void accumulate_block(const Bound& bound, const std::array<std::size_t, DL::size
         if constexpr (mode == leaf_mode::periodic) {
             if (block < 0) return;
             for (std::size_t j = 0; j < chunk; ++j) {
-                s1[block + static_cast<std::ptrdiff_t>(j % period)] += t1[j];
-                if constexpr (Moments) s2[block + static_cast<std::ptrdiff_t>(j % period)] += t2[j];
+                if constexpr (First) s1[block + static_cast<std::ptrdiff_t>(j % period)] += t1[j];
+                if constexpr (Second) s2[block + static_cast<std::ptrdiff_t>(j % period)] += t2[j];
             }
         }
     };
@@ -99,30 +115,30 @@ void accumulate_block(const Bound& bound, const std::array<std::size_t, DL::size
             // U independent sets of lane-wise partial sums: one set would make every batch wait
             // for the previous add (4 cycles), which bounds a run in cache far below its read speed.
             constexpr std::size_t U = 4;
-            const double k = shift ? shift[s0] : 0.0;
-            const DB kb(k);
+            const double k = Shifted ? shift[s0] : 0.0;
+            const DB nk(-k);
             DB a1[U][halves], a2[U][halves];
             for (std::size_t u = 0; u < U; ++u)
                 for (std::size_t h = 0; h < halves; ++h) a1[u][h] = a2[u][h] = DB(0.0);
-            auto add = [&](std::size_t u, const TB& v) {
-                const auto hv = split(v);
+            auto add = [&](std::size_t u, std::size_t at, std::size_t ph) {
+                const auto hv = wide(at, ph);
                 for (std::size_t h = 0; h < halves; ++h) {
-                    const DB dv = hv[h] - kb;
-                    a1[u][h] += dv;
-                    if constexpr (Moments) a2[u][h] = xsimd::fma(dv, dv, a2[u][h]);
+                    const DB dv = shifted(hv[h], nk);
+                    if constexpr (First) a1[u][h] += dv;
+                    if constexpr (Second) a2[u][h] = xsimd::fma(dv, dv, a2[u][h]);
                 }
             };
             std::size_t i = i_begin;
             if constexpr (!P::periodic) // (periodic operand leaves need the tile phase: walk_run)
                 for (; i + U * B <= i_end; i += U * B)
-                    for (std::size_t u = 0; u < U; ++u) add(u, root.load(i + u * B, 0));
+                    for (std::size_t u = 0; u < U; ++u) add(u, i + u * B, 0);
             double r1 = 0, r2 = 0;
             walk_run<P::periodic, B>(
-                i, i_end, chunk, [&](std::size_t at, std::size_t ph) { add(0, root.load(at, ph)); },
+                i, i_end, chunk, [&](std::size_t at, std::size_t ph) { add(0, at, ph); },
                 [&](std::size_t at, std::size_t ph) {
                     const double dv = static_cast<double>(root.load_scalar(at, ph)) - k;
-                    r1 += dv;
-                    r2 += dv * dv;
+                    if constexpr (First) r1 += dv;
+                    if constexpr (Second) r2 += dv * dv;
                 });
             for (std::size_t h = 0; h < halves; ++h) {
                 DB t1 = a1[0][h], t2 = a2[0][h];
@@ -130,30 +146,30 @@ void accumulate_block(const Bound& bound, const std::array<std::size_t, DL::size
                     t1 += a1[u][h];
                     t2 += a2[u][h];
                 }
-                r1 += lane_sum(t1);
-                if constexpr (Moments) r2 += lane_sum(t2);
+                if constexpr (First) r1 += lane_sum(t1);
+                if constexpr (Second) r2 += lane_sum(t2);
             }
-            s1[s0] += r1;
-            if constexpr (Moments) s2[s0] += r2;
+            if constexpr (First) s1[s0] += r1;
+            if constexpr (Second) s2[s0] += r2;
         } else if constexpr (mode == leaf_mode::contiguous) {
-            double* p1 = s1 + s0;
-            double* p2 = Moments ? s2 + s0 : nullptr;
-            const double* pk = shift ? shift + s0 : nullptr;
+            double* p1 = First ? s1 + s0 : nullptr;
+            double* p2 = Second ? s2 + s0 : nullptr;
+            const double* pk = Shifted ? shift + s0 : nullptr;
             walk_run<P::periodic, B>(
                 i_begin, i_end, chunk,
                 [&](std::size_t at, std::size_t ph) {
-                    const auto hv = split(root.load(at, ph));
+                    const auto hv = wide(at, ph);
                     for (std::size_t h = 0; h < halves; ++h) {
                         const std::size_t q = at + h * BD;
-                        const DB dv = pk ? hv[h] - DB::load_unaligned(pk + q) : hv[h];
-                        (DB::load_unaligned(p1 + q) + dv).store_unaligned(p1 + q);
-                        if constexpr (Moments) xsimd::fma(dv, dv, DB::load_unaligned(p2 + q)).store_unaligned(p2 + q);
+                        const DB dv = Shifted ? hv[h] - DB::load_unaligned(pk + q) : hv[h];
+                        if constexpr (First) (DB::load_unaligned(p1 + q) + dv).store_unaligned(p1 + q);
+                        if constexpr (Second) xsimd::fma(dv, dv, DB::load_unaligned(p2 + q)).store_unaligned(p2 + q);
                     }
                 },
                 [&](std::size_t at, std::size_t ph) {
-                    const double dv = static_cast<double>(root.load_scalar(at, ph)) - (pk ? pk[at] : 0.0);
-                    p1[at] += dv;
-                    if constexpr (Moments) p2[at] += dv * dv;
+                    const double dv = static_cast<double>(root.load_scalar(at, ph)) - (Shifted ? pk[at] : 0.0);
+                    if constexpr (First) p1[at] += dv;
+                    if constexpr (Second) p2[at] += dv * dv;
                 });
         } else if constexpr (mode == leaf_mode::periodic) {
             if (s0 != block) {
@@ -162,7 +178,7 @@ void accumulate_block(const Bound& bound, const std::array<std::size_t, DL::size
                 for (std::size_t j = 0; j < chunk; ++j) {
                     t1[j] = 0;
                     t2[j] = 0;
-                    tk[j] = shift ? shift[s0 + static_cast<std::ptrdiff_t>(j % period)] : 0.0;
+                    tk[j] = Shifted ? shift[s0 + static_cast<std::ptrdiff_t>(j % period)] : 0.0;
                 }
             }
             std::size_t i = i_begin; // a multiple of chunk
@@ -171,27 +187,27 @@ void accumulate_block(const Bound& bound, const std::array<std::size_t, DL::size
                 // A tile of at most R batches (e.g. 64 float channels with AVX-512): its sums stay
                 // in registers for the whole run and go to the tiles once at the end.
                 const std::size_t nb = chunk / B;
-                DB a1[R][halves], a2[R][halves], kb[R][halves];
+                DB a1[R][halves], a2[R][halves], nk[R][halves];
                 for (std::size_t j = 0; j < R; ++j)
                     for (std::size_t h = 0; h < halves; ++h) {
                         a1[j][h] = a2[j][h] = DB(0.0);
-                        kb[j][h] = j < nb ? DB::load_aligned(tk + j * B + h * BD) : DB(0.0);
+                        nk[j][h] = j < nb ? -DB::load_aligned(tk + j * B + h * BD) : DB(0.0);
                     }
                 for (; i + chunk <= i_end; i += chunk)
                     for (std::size_t j = 0; j < R; ++j) {
                         if (j >= nb) break;
-                        const auto hv = split(root.load(i + j * B, j * B));
+                        const auto hv = wide(i + j * B, j * B);
                         for (std::size_t h = 0; h < halves; ++h) {
-                            const DB dv = hv[h] - kb[j][h];
-                            a1[j][h] += dv;
-                            if constexpr (Moments) a2[j][h] = xsimd::fma(dv, dv, a2[j][h]);
+                            const DB dv = shifted(hv[h], nk[j][h]);
+                            if constexpr (First) a1[j][h] += dv;
+                            if constexpr (Second) a2[j][h] = xsimd::fma(dv, dv, a2[j][h]);
                         }
                     }
                 for (std::size_t j = 0; j < nb; ++j)
                     for (std::size_t h = 0; h < halves; ++h) {
                         const std::size_t q = j * B + h * BD;
-                        (DB::load_aligned(t1 + q) + a1[j][h]).store_aligned(t1 + q);
-                        if constexpr (Moments) (DB::load_aligned(t2 + q) + a2[j][h]).store_aligned(t2 + q);
+                        if constexpr (First) (DB::load_aligned(t1 + q) + a1[j][h]).store_aligned(t1 + q);
+                        if constexpr (Second) (DB::load_aligned(t2 + q) + a2[j][h]).store_aligned(t2 + q);
                     }
             } else {
                 // Longer tiles: R consecutive tiles at a time, so that each tiled sum is loaded and
@@ -199,43 +215,43 @@ void accumulate_block(const Bound& bound, const std::array<std::size_t, DL::size
                 for (; i + R * chunk <= i_end; i += R * chunk)
                     for (std::size_t ph = 0; ph < chunk; ph += B) {
                         std::array<std::array<DB, halves>, R> hv;
-                        for (std::size_t u = 0; u < R; ++u) hv[u] = split(root.load(i + u * chunk + ph, ph));
+                        for (std::size_t u = 0; u < R; ++u) hv[u] = wide(i + u * chunk + ph, ph);
                         for (std::size_t h = 0; h < halves; ++h) {
                             const std::size_t q = ph + h * BD;
-                            const DB k = DB::load_aligned(tk + q);
+                            const DB nk = -DB::load_aligned(tk + q);
                             DB b1 = DB::load_aligned(t1 + q), b2 = DB::load_aligned(t2 + q);
                             for (std::size_t u = 0; u < R; ++u) {
-                                const DB dv = hv[u][h] - k;
-                                b1 += dv;
-                                if constexpr (Moments) b2 = xsimd::fma(dv, dv, b2);
+                                const DB dv = shifted(hv[u][h], nk);
+                                if constexpr (First) b1 += dv;
+                                if constexpr (Second) b2 = xsimd::fma(dv, dv, b2);
                             }
-                            b1.store_aligned(t1 + q);
-                            if constexpr (Moments) b2.store_aligned(t2 + q);
+                            if constexpr (First) b1.store_aligned(t1 + q);
+                            if constexpr (Second) b2.store_aligned(t2 + q);
                         }
                     }
             }
             walk_run<true, B>(
                 i, i_end, chunk,
                 [&](std::size_t at, std::size_t ph) {
-                    const auto hv = split(root.load(at, ph));
+                    const auto hv = wide(at, ph);
                     for (std::size_t h = 0; h < halves; ++h) {
                         const std::size_t q = ph + h * BD;
-                        const DB dv = hv[h] - DB::load_aligned(tk + q);
-                        (DB::load_aligned(t1 + q) + dv).store_aligned(t1 + q);
-                        if constexpr (Moments) xsimd::fma(dv, dv, DB::load_aligned(t2 + q)).store_aligned(t2 + q);
+                        const DB dv = Shifted ? hv[h] - DB::load_aligned(tk + q) : hv[h];
+                        if constexpr (First) (DB::load_aligned(t1 + q) + dv).store_aligned(t1 + q);
+                        if constexpr (Second) xsimd::fma(dv, dv, DB::load_aligned(t2 + q)).store_aligned(t2 + q);
                     }
                 },
                 [&](std::size_t at, std::size_t ph) {
                     const double dv = static_cast<double>(root.load_scalar(at, ph)) - tk[ph];
-                    t1[ph] += dv;
-                    if constexpr (Moments) t2[ph] += dv * dv;
+                    if constexpr (First) t1[ph] += dv;
+                    if constexpr (Second) t2[ph] += dv * dv;
                 });
         } else {
             for (std::size_t i = i_begin; i < i_end; ++i) {
                 const std::ptrdiff_t sl = s0 + static_cast<std::ptrdiff_t>(i) * kinner;
-                const double dv = static_cast<double>(root.load_scalar(i, 0)) - (shift ? shift[sl] : 0.0);
-                s1[sl] += dv;
-                if constexpr (Moments) s2[sl] += dv * dv;
+                const double dv = static_cast<double>(root.load_scalar(i, 0)) - (Shifted ? shift[sl] : 0.0);
+                if constexpr (First) s1[sl] += dv;
+                if constexpr (Second) s2[sl] += dv * dv;
             }
         }
 
@@ -247,11 +263,12 @@ void accumulate_block(const Bound& bound, const std::array<std::size_t, DL::size
     fold();
 }
 
-/// For every slot s of the kept layout KL: s1[s] += sum (v - shift[s]) and, with Moments,
-/// s2[s] += sum (v - shift[s])^2, over all values v of `e` that fall in s. `e` is looped in the
-/// order of `DL` (its axes, extents `ext`); `shift` may be null (no shift). With
+/// For every slot s of the kept layout KL, over all values v of `e` that fall in s: with
+/// sums::plain, s1[s] += sum v; with sums::squares, s2[s] += sum v^2; with sums::moments,
+/// s1[s] += sum (v - shift[s]) and s2[s] += sum (v - shift[s])^2. Pointers that What does not
+/// use may be null. `e` is looped in the order of `DL` (its axes, extents `ext`). With
 /// nf::set_num_threads(n > 1) under OpenMP, threads sum into private slots, added up at the end.
-template <class Arch, class DL, class KL, bool Moments, class E>
+template <class Arch, class DL, class KL, sums What, class E>
 void accumulate(const E& e, const std::array<std::size_t, DL::size>& ext, const double* shift, double* s1, double* s2,
                 scratch_arena& arena) {
     using T = typename E::value_type;
@@ -294,32 +311,34 @@ void accumulate(const E& e, const std::array<std::size_t, DL::size>& ext, const 
             scratch_arena local;
             auto mine = root;
             mine.own_tiles(local);
-            double* p1 = local.allocate<double>(slots);
-            double* p2 = Moments ? local.allocate<double>(slots) : nullptr;
-            std::fill_n(p1, slots, 0.0);
-            if constexpr (Moments) std::fill_n(p2, slots, 0.0);
+            constexpr bool First = What != sums::squares, Second = What != sums::plain;
+            double* p1 = First ? local.allocate<double>(slots) : nullptr;
+            double* p2 = Second ? local.allocate<double>(slots) : nullptr;
+            if constexpr (First) std::fill_n(p1, slots, 0.0);
+            if constexpr (Second) std::fill_n(p2, slots, 0.0);
             if (by_runs) {
-                accumulate_block<Arch, DL, KL, Moments, P>(mine, ext, kouter, kinner, length, chunk, shift, p1, p2,
+                accumulate_block<Arch, DL, KL, What, P>(mine, ext, kouter, kinner, length, chunk, shift, p1, p2,
                                                            local, outer_count * t / nt, outer_count * (t + 1) / nt, 0,
                                                            length);
             } else {
                 const std::size_t units = (length + chunk - 1) / chunk;
                 const std::size_t ib = std::min(length, units * t / nt * chunk);
                 const std::size_t ie = std::min(length, units * (t + 1) / nt * chunk);
-                accumulate_block<Arch, DL, KL, Moments, P>(mine, ext, kouter, kinner, length, chunk, shift, p1, p2,
+                accumulate_block<Arch, DL, KL, What, P>(mine, ext, kouter, kinner, length, chunk, shift, p1, p2,
                                                            local, 0, outer_count, ib, ie);
             }
 #pragma omp critical(normfuse_accumulate)
             {
-                for (std::size_t q = 0; q < slots; ++q) s1[q] += p1[q];
-                if constexpr (Moments)
+                if constexpr (First)
+                    for (std::size_t q = 0; q < slots; ++q) s1[q] += p1[q];
+                if constexpr (Second)
                     for (std::size_t q = 0; q < slots; ++q) s2[q] += p2[q];
             }
         }
         return;
     }
 #endif
-    accumulate_block<Arch, DL, KL, Moments, P>(root, ext, kouter, kinner, length, chunk, shift, s1, s2, arena, 0,
+    accumulate_block<Arch, DL, KL, What, P>(root, ext, kouter, kinner, length, chunk, shift, s1, s2, arena, 0,
                                                outer_count, 0, length);
 }
 

@@ -64,7 +64,7 @@ void first_of_slots(const T* data, const std::array<std::size_t, XL::size>& ext,
 
 /// Per-slot statistics of an array (tensor or view) over the axes it has beyond KL, in one read:
 /// `shift[s]` (an element of slot s), `centered[s] = mean - shift`, `variance[s]` (biased), all
-/// in double. Returns the number of values per slot. With `Squares`, only `variance[s]` is
+/// in double. Returns the number of values per slot. With `MeanOfSquares`, only `variance[s]` is
 /// filled, with the mean of x^2 (RMSNorm), and no shift is used. Runs on the canonical slot
 /// layout of x (see core/slot_layout.hpp) when it has one, so that layouts share the kernel.
 template <class Arch, class KL, bool MeanOfSquares = false, class X>
@@ -80,15 +80,14 @@ std::size_t slot_moments(const X& x, double* shift, double* centered, double* va
     if (slots == 0) return count;
     auto e = as_expression(x);
     if constexpr (MeanOfSquares) {
-        std::fill_n(centered, slots, 0.0);
         std::fill_n(variance, slots, 0.0);
-        accumulate<Arch, XL, KL, true>(e, ext, nullptr, centered, variance, arena);
+        accumulate<Arch, XL, KL, sums::squares>(e, ext, nullptr, nullptr, variance, arena);
         for (std::size_t s = 0; s < slots; ++s) variance[s] /= static_cast<double>(count);
     } else {
         first_of_slots<KL, XL>(x.data(), ext, shift);
         std::fill_n(centered, slots, 0.0);
         std::fill_n(variance, slots, 0.0);
-        accumulate<Arch, XL, KL, true>(e, ext, shift, centered, variance, arena);
+        accumulate<Arch, XL, KL, sums::moments>(e, ext, shift, centered, variance, arena);
         const double m = static_cast<double>(count);
         for (std::size_t s = 0; s < slots; ++s) {
             const double d = centered[s] / m;

@@ -68,7 +68,7 @@ struct reduce_expr : detail::expression_tag {
         const double count = slots ? static_cast<double>(total / slots) : 0.0;
         double* s1 = arena.template allocate<double>(slots);
         std::fill_n(s1, slots, 0.0);
-        detail::accumulate<Arch, OA, LA, false>(arg, ext, nullptr, s1, nullptr, arena);
+        detail::accumulate<Arch, OA, LA, detail::sums::plain>(arg, ext, nullptr, s1, nullptr, arena);
         if constexpr (R == detail::reduction_kind::sum) {
             for (std::size_t s = 0; s < slots; ++s) out[s] = static_cast<value_type>(s1[s]);
         } else if constexpr (R == detail::reduction_kind::mean) {
@@ -79,7 +79,7 @@ struct reduce_expr : detail::expression_tag {
             double* c2 = arena.template allocate<double>(slots);
             std::fill_n(c1, slots, 0.0);
             std::fill_n(c2, slots, 0.0);
-            detail::accumulate<Arch, OA, LA, true>(arg, ext, s1, c1, c2, arena);
+            detail::accumulate<Arch, OA, LA, detail::sums::moments>(arg, ext, s1, c1, c2, arena);
             for (std::size_t s = 0; s < slots; ++s)
                 out[s] = static_cast<value_type>(std::max(0.0, c2[s] - c1[s] * c1[s] / count) / (count - correction));
         }

@@ -8,6 +8,7 @@
 #include <normfuse/core/simd.hpp>
 
 #include <normfuse/core/config.hpp>
+#include <normfuse/eval/bound.hpp>
 
 namespace nf::detail {
 
@@ -47,6 +48,67 @@ widen(const xsimd::batch<float, Arch>& v) {
         for (std::size_t i = 0; i < xsimd::batch<float, Arch>::size; ++i) d[i] = f[i];
         return {D::load_aligned(d), D::load_aligned(d + D::size)};
     }
+}
+
+/// A float leaf read from memory (contiguous or through its tile) on an AVX-512 architecture.
+template <class Node>
+inline constexpr bool widenable_leaf = false;
+#if defined(__AVX512F__)
+template <class Arch, leaf_mode Mode, std::size_t K>
+inline constexpr bool widenable_leaf<bound_leaf<float, Arch, Mode, K>> =
+    std::is_base_of_v<xsimd::avx512f, Arch> && (Mode == leaf_mode::contiguous || Mode == leaf_mode::periodic);
+#endif
+
+/// The batch of a bound node at (i, phase), widened as `widen` does; a float leaf in memory is
+/// read as two half-width loads converted from memory, which saves g++ the extraction of the
+/// upper half (clang folds it either way).
+template <class Node>
+NF_ALWAYS_INLINE auto widen_load(const Node& node, std::size_t i, std::size_t phase) {
+#if defined(__AVX512F__)
+    if constexpr (widenable_leaf<Node>) {
+        using D = xsimd::batch<double, typename Node::batch::arch_type>;
+        const float* p = nullptr;
+        if constexpr (Node::mode == leaf_mode::contiguous)
+            p = node.current + i;
+        else
+            p = node.tile + phase;
+        return std::pair<D, D>{D(_mm512_cvtps_pd(_mm256_loadu_ps(p))), D(_mm512_cvtps_pd(_mm256_loadu_ps(p + 8)))};
+    } else
+#endif
+        return widen(node.load(i, phase));
+}
+
+/// True when the architecture has a fused multiply-add instruction for doubles.
+template <class Arch>
+inline constexpr bool has_native_fma =
+    std::is_base_of_v<xsimd::avx512f, Arch> || std::is_base_of_v<xsimd::fma3<xsimd::avx2>, Arch> ||
+    std::is_base_of_v<xsimd::fma3<xsimd::avx>, Arch> || std::is_base_of_v<xsimd::fma3<xsimd::sse4_2>, Arch>;
+
+/// A batch of ones the optimizer cannot see through (see `minus_shift`).
+template <class Arch>
+NF_ALWAYS_INLINE xsimd::batch<double, Arch> opaque_one() {
+    xsimd::batch<double, Arch> one(1.0);
+#if (defined(__GNUC__) || defined(__clang__)) && (defined(__x86_64__) || defined(__i386__))
+    typename xsimd::batch<double, Arch>::register_type r = one;
+    asm("" : "+v"(r));
+    one = r;
+#endif
+    return one;
+}
+
+/// v - k, given `one` (from opaque_one) and `minus_k` = -k. With a native FMA it is computed as
+/// fma(v, 1, -k), the same correctly rounded number, but on the multiply-add units: the sums that
+/// follow (and the conversions from float) occupy the adders, and on processors where those are
+/// separate units (AMD Zen) this balances the two; the barrier in opaque_one keeps the compiler
+/// from turning it back into a subtraction.
+template <class Arch>
+NF_ALWAYS_INLINE xsimd::batch<double, Arch> minus_shift(const xsimd::batch<double, Arch>& v,
+                                                        const xsimd::batch<double, Arch>& one,
+                                                        const xsimd::batch<double, Arch>& minus_k) {
+    if constexpr (has_native_fma<Arch>)
+        return xsimd::fma(v, one, minus_k);
+    else
+        return v + minus_k;
 }
 
 /// Sum of the lanes of a batch (in lane order, through memory: portable and warning-free).
