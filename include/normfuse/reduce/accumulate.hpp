@@ -71,11 +71,13 @@ void accumulate_block(const Bound& bound, const std::array<std::size_t, DL::size
     };
     const DB one = opaque_one<Arch>();
     // v - k (the operand's value less its slot's shift), when shifted.
-    auto shifted = [&one](const DB& v, const DB& minus_k) {
-        if constexpr (Shifted)
+    auto shifted = [&](const DB& v, const DB& minus_k) {
+        if constexpr (Shifted) {
             return minus_shift(v, one, minus_k);
-        else
+        } else {
+            (void)minus_k;
             return v;
+        }
     };
 
     // Periodic mode: tiled accumulators of one block of slots, folded back when the block changes.
