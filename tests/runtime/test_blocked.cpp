@@ -1,7 +1,9 @@
-// Runtime tests of assignments that hold reductions and are evaluated in boxes of the destination's
-// leading axes (eval/blocked.hpp): inputs above the box size, cut along one axis, along two (one
-// index of the first and a range of the second), with operands that lead with only the second
-// axis, serial and with two threads, against float64 references computed here.
+// Runtime tests of assignments that hold reductions and are evaluated in one pass, each reduction
+// computed slot by slot in the loop (eval/row_local.hpp), or in boxes of the destination's leading
+// axes (eval/blocked.hpp): inputs above the box size, cut along one axis, along two (one index of
+// the first and a range of the second), slots met in several runs, kept axes in another order than
+// the destination's, odd row lengths, serial and with two threads, against float64 references
+// computed here.
 #include <catch2/catch.hpp>
 
 #include <array>
@@ -66,13 +68,31 @@ using x_ngkhw = nf::view<const float, ngkhw>;
 using rms_expr = decltype(std::declval<x_nlc>() * nf::rsqrt(nf::mean<C>(nf::square(std::declval<x_nlc>())) + 1.0f));
 using over_n_expr = decltype(std::declval<x_nlc>() - nf::mean<N>(std::declval<x_nlc>()));
 using plain_expr = decltype(std::declval<x_nlc>() * 2.0f);
+using gn_expr = decltype((std::declval<x_ngkhw>() - nf::mean<K, H, W>(std::declval<x_ngkhw>())) *
+                         nf::rsqrt(nf::var<K, H, W>(std::declval<x_ngkhw>()) + 1.0f) *
+                         std::declval<nf::view<const float, nf::shape<G<>, K<>>>>());
+using over_kw_expr = decltype(std::declval<x_ngkhw>() - nf::mean<K, W>(std::declval<x_ngkhw>()));
 static_assert(nf::detail::block_prefix<nlc::axes, rms_expr>() == 2);
 static_assert(nf::detail::block_prefix<nlc::axes, over_n_expr>() == 0); // reduces over the leading axis
 static_assert(nf::detail::block_prefix<nlc::axes, plain_expr>() == 0);  // no reduction: one pass already
+static_assert(nf::detail::block_prefix<ngkhw::axes, over_kw_expr>() == 2);
+
+template <class S, class E>
+using plan_of = nf::detail::plan<float, xsimd::default_arch, typename S::axes, E>;
+// Row-local: the mean of squares keeps (N, L), the loop's outer axes, and reduces over its run C.
+static_assert(nf::detail::all_row_local<rms_expr, plan_of<nlc, rms_expr>>());
+// GroupNorm: gamma over (G, K) makes the run (H, W); the statistics keep (N, G), met in K runs each.
+static_assert(plan_of<ngkhw, gn_expr>::outer == 3);
+static_assert(nf::detail::all_row_local<gn_expr, plan_of<ngkhw, gn_expr>>());
+// Keeps (N, G, H): H is not a leading axis of the destination, so slots are not met one after
+// another; boxes instead.
+static_assert(!nf::detail::all_row_local<over_kw_expr, plan_of<ngkhw, over_kw_expr>>());
+// Reduces over the leading axis N: neither.
+static_assert(!nf::detail::all_row_local<over_n_expr, plan_of<nlc, over_n_expr>>());
 } // namespace
 
-TEST_CASE("blocked: RMSNorm written as an expression over (N, L, C), cut along N and L", "[blocked]") {
-    const std::size_t n = 3, l = 200, c = 384; // 900 KiB: boxes of 170 rows of one n
+TEST_CASE("row-local: RMSNorm written as an expression over (N, L, C), the mean of squares row by row", "[blocked]") {
+    const std::size_t n = 3, l = 200, c = 384; // 900 KiB
     std::vector<float> x(n * l * c), w(c);
     for (std::size_t i = 0; i < x.size(); ++i) x[i] = value(i, c);
     for (std::size_t j = 0; j < c; ++j) w[j] = 0.5f + static_cast<float>(j % 9) * 0.125f;
@@ -129,8 +149,8 @@ void check_group_norm_expression(const std::array<std::size_t, 5>& e, const std:
 }
 } // namespace
 
-TEST_CASE("blocked: GroupNorm written as an expression over (N, G, K, H, W), gamma over (G, K)", "[blocked]") {
-    const std::size_t n = 2, g = 6, k = 4, h = 20, w = 20, inner = k * h * w; // 75 KiB: one box
+TEST_CASE("row-local: GroupNorm written as an expression over (N, G, K, H, W), gamma over (G, K)", "[blocked]") {
+    const std::size_t n = 2, g = 6, k = 4, h = 20, w = 20, inner = k * h * w; // 75 KiB
     std::vector<float> x(n * g * inner), gamma(g * k), beta(g * k);
     for (std::size_t i = 0; i < x.size(); ++i) x[i] = value(i, inner) + 1000.0f * static_cast<float>(i / inner % 3);
     for (std::size_t j = 0; j < g * k; ++j) {
@@ -143,10 +163,78 @@ TEST_CASE("blocked: GroupNorm written as an expression over (N, G, K, H, W), gam
     check_group_norm_expression({n, g, k, h, w}, x, gamma, beta, 0.5 * unit * 2000 * 3);
 }
 
-TEST_CASE("blocked: GroupNorm expression cut into pieces of one sample (groups of 25 KiB)", "[blocked]") {
-    const std::size_t n = 3, g = 32, k = 8, h = 28, w = 28, inner = k * h * w; // 2.4 MiB, 10 groups a box
+TEST_CASE("row-local: GroupNorm expression on 2.4 MiB, groups of 25 KiB each met in 8 runs", "[blocked]") {
+    const std::size_t n = 3, g = 32, k = 8, h = 28, w = 28, inner = k * h * w;
     std::vector<float> x(n * g * inner), gamma(g * k, 1.5f), beta(g * k);
     for (std::size_t i = 0; i < x.size(); ++i) x[i] = value(i, inner);
     for (std::size_t j = 0; j < g * k; ++j) beta[j] = static_cast<float>(j % 3);
     check_group_norm_expression({n, g, k, h, w}, x, gamma, beta, 0);
+}
+
+TEST_CASE("blocked: a mean over (K, W) of (N, G, K, H, W) is cut along N and G", "[blocked]") {
+    const std::size_t n = 2, g = 5, k = 6, h = 24, w = 40, inner = k * h * w; // 450 KiB
+    std::vector<float> x(n * g * inner);
+    for (std::size_t i = 0; i < x.size(); ++i) x[i] = value(i, w) + 100.0f * static_cast<float>(i / inner % 4);
+    std::vector<double> want(x.size());
+    for (std::size_t s = 0; s < n * g; ++s)
+        for (std::size_t hi = 0; hi < h; ++hi) {
+            double m = 0;
+            for (std::size_t ki = 0; ki < k; ++ki)
+                for (std::size_t wi = 0; wi < w; ++wi) m += x[s * inner + (ki * h + hi) * w + wi];
+            m /= static_cast<double>(k * w);
+            for (std::size_t ki = 0; ki < k; ++ki)
+                for (std::size_t wi = 0; wi < w; ++wi) {
+                    const std::size_t i = s * inner + (ki * h + hi) * w + wi;
+                    want[i] = x[i] - m;
+                }
+        }
+    serial_and_threaded([&] {
+        const auto ext = nf::extents<ngkhw>::from_all({n, g, k, h, w});
+        nf::tensor<float, ngkhw> y(ext);
+        const x_ngkhw xv(x.data(), ext);
+        y = xv - nf::mean<K, W>(xv);
+        // the mean rounded to float (|mean| < 305: at most unit * 305), then x - mean rounded
+        check_close(y, want, unit * 305 + 2 * unit * max_abs(want));
+    });
+}
+
+TEST_CASE("row-local: kept axes in another order than the destination's, odd rows, every kind", "[blocked]") {
+    // x is stored (L, N, C) and assigned to (N, L, C): the slot of destination row (n, l) is
+    // l * N + n in the operand's loop. C = 37 leaves a scalar tail in every row.
+    const std::size_t n = 3, l = 50, c = 37;
+    using lnc = nf::shape<L<>, N<>, C<>>;
+    std::vector<float> x(l * n * c);
+    for (std::size_t i = 0; i < x.size(); ++i) x[i] = value(i, c) + 20.0f;
+    auto at = [&](std::size_t ni, std::size_t li, std::size_t ci) { return x[(li * n + ni) * c + ci]; };
+    std::vector<double> want_center(n * l * c), want_scaled(n * l * c), want_sum(n * l * c);
+    for (std::size_t ni = 0; ni < n; ++ni)
+        for (std::size_t li = 0; li < l; ++li) {
+            double s = 0;
+            for (std::size_t ci = 0; ci < c; ++ci) s += at(ni, li, ci);
+            const double m = s / static_cast<double>(c);
+            double m2 = 0;
+            for (std::size_t ci = 0; ci < c; ++ci) m2 += (at(ni, li, ci) - m) * (at(ni, li, ci) - m);
+            const double sd = std::sqrt(m2 / static_cast<double>(c - 1)); // unbiased
+            for (std::size_t ci = 0; ci < c; ++ci) {
+                const std::size_t i = (ni * l + li) * c + ci;
+                want_center[i] = at(ni, li, ci) - m;
+                want_scaled[i] = (at(ni, li, ci) - m) / sd;
+                want_sum[i] = at(ni, li, ci) * s;
+            }
+        }
+    using x_lnc = nf::view<const float, lnc>;
+    using centered_expr = decltype(std::declval<x_lnc>() - nf::mean<C>(std::declval<x_lnc>()));
+    static_assert(nf::detail::all_row_local<centered_expr, plan_of<nlc, centered_expr>>());
+    serial_and_threaded([&] {
+        const x_lnc xv(x.data(), {l, n, c});
+        nf::tensor<float, nlc> y({n, l, c});
+        y = xv - nf::mean<C>(xv);
+        // |mean| < 25: the mean rounded to float (at most unit * 25), then the difference
+        check_close(y, want_center, unit * 25 + 2 * unit * max_abs(want_center));
+        y = (xv - nf::mean<C>(xv)) / nf::sqrt(nf::var<C>(xv, nf::unbiased));
+        // the same, divided by a standard deviation above 0.5, and the roundings of sqrt and /
+        check_close(y, want_scaled, 2 * (unit * 25) + 8 * unit * max_abs(want_scaled));
+        y = xv * nf::sum<C>(xv);
+        check_close(y, want_sum, 4 * unit * max_abs(want_sum));
+    });
 }

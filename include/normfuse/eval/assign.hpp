@@ -22,6 +22,7 @@
 #include <normfuse/eval/blocked.hpp>
 #include <normfuse/eval/bound.hpp>
 #include <normfuse/eval/plan.hpp>
+#include <normfuse/eval/row_local.hpp>
 #include <normfuse/eval/scratch.hpp>
 #include <normfuse/eval/settings.hpp>
 #include <normfuse/expr/expression.hpp>
@@ -193,12 +194,31 @@ template <class Arch, class T, class DL, class E>
 void evaluate_into(T* dst, const std::array<std::size_t, DL::size>& ext, const E& e, scratch_arena& arena,
                    store_kind store);
 
-template <class Plan, class E>
+/// Binds the expression `e` to the loop nest of `Plan`. With `Inside`, `e` is part of a row-local
+/// node (eval/row_local.hpp): nothing is hoisted, reductions are computed slot by slot.
+template <class Plan, bool Inside = false, class E>
 auto bind(const E& e, bind_context<Plan>& ctx) {
     using T = typename Plan::value_type;
     using DL = typename Plan::dest_axes;
     constexpr std::size_t K = Plan::outer;
-    if constexpr (is_hoisted<E, DL>) {
+    if constexpr (!Inside && is_hoisted<E, DL> && row_local<E, Plan>()) {
+        auto sub = bind<Plan, true>(e, ctx);
+        return bound_invariant<decltype(sub)>{std::move(sub)};
+    } else if constexpr (Inside && E::kind == node_kind::reduction) {
+        using PR = slot_plan<E, Plan>;
+        using KL = typename E::axes;
+        constexpr std::size_t KR = PR::outer;
+        const auto ext = e.operand_extents();
+        bind_context<PR> rctx{ext, chunk_length<PR>(ext, typename PR::layouts{}), ctx.arena};
+        auto operand = bind(e.arg, rctx);
+        bound_slot_reduction<E, PR, decltype(operand)> node{std::move(operand)};
+        node.chunk = rctx.chunk;
+        node.correction = e.correction;
+        node.length = 1;
+        for (std::size_t d = KR; d < ext.size(); ++d) node.length *= ext[d];
+        for (std::size_t j = 0; j < KR; ++j) node.dest_pos[j] = positions_in<KL, DL>::value[j];
+        return node;
+    } else if constexpr (!Inside && is_hoisted<E, DL>) {
         using LA = hoisted_layout<E, DL>;
         const auto ext = restrict_extents<LA, DL>(ctx.extents);
         std::size_t n = 1;
@@ -215,12 +235,12 @@ auto bind(const E& e, bind_context<Plan>& ctx) {
         using batch = xsimd::batch<T, typename Plan::arch>;
         return bound_constant<T, typename Plan::arch, K>{T(e.value), batch(T(e.value))};
     } else if constexpr (E::kind == node_kind::unary) {
-        using A = decltype(bind(e.arg, ctx));
-        return bound_unary<typename E::op, A>{bind(e.arg, ctx)};
+        using A = decltype(bind<Plan, Inside>(e.arg, ctx));
+        return bound_unary<typename E::op, A>{bind<Plan, Inside>(e.arg, ctx)};
     } else {
-        using L = decltype(bind(e.left, ctx));
-        using R = decltype(bind(e.right, ctx));
-        return bound_binary<typename E::op, L, R>{bind(e.left, ctx), bind(e.right, ctx)};
+        using L = decltype(bind<Plan, Inside>(e.left, ctx));
+        using R = decltype(bind<Plan, Inside>(e.right, ctx));
+        return bound_binary<typename E::op, L, R>{bind<Plan, Inside>(e.left, ctx), bind<Plan, Inside>(e.right, ctx)};
     }
 }
 
@@ -420,7 +440,10 @@ void assign_expression(T* dst, const std::array<std::size_t, DL::size>& ext, con
                        store_kind store = store_kind::automatic) {
     if constexpr (detail::assignable<T, DL, E>) {
         detail::check_extents<DL>(e, ext, "assignment");
-        if constexpr (constexpr std::size_t p = detail::block_prefix<DL, E>(); p > 0) {
+        // Boxes only when a reduction is not computed row by row in the loop itself.
+        constexpr std::size_t p =
+            detail::all_row_local<E, detail::plan<T, Arch, DL, E>>() ? 0 : detail::block_prefix<DL, E>();
+        if constexpr (p > 0) {
             detail::evaluate_blocked<p, Arch, T, DL>(dst, ext, e, store);
         } else {
             detail::scratch_arena arena;

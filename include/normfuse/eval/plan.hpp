@@ -13,7 +13,8 @@
 //                operand into an NHWC destination); values are gathered.
 // The plan takes the longest run for which every leaf has one of these modes.
 // Sub-expressions whose axes are a strict subset of the destination's (gamma / sqrt(var + eps))
-// are "hoisted": evaluated once into scratch memory before the main loop, then read as leaves.
+// are "hoisted": evaluated once into scratch memory before the main loop, then read as leaves
+// (unless they hold reductions that can be computed row by row inside it: eval/row_local.hpp).
 #pragma once
 
 #include <array>

@@ -36,6 +36,81 @@ namespace nf::detail {
 /// `moments`: s1 = sum (v - k) and s2 = sum (v - k)^2, with k the slot's shift.
 enum class sums { plain, squares, moments };
 
+/// The values of a bound operand at (at, ph) of its run as double batches (two per float batch).
+template <class Arch, class T, class Bound>
+NF_ALWAYS_INLINE auto wide_at(const Bound& root, std::size_t at, std::size_t ph) {
+    using DB = xsimd::batch<double, Arch>;
+    std::array<DB, xsimd::batch<T, Arch>::size / DB::size> h;
+    if constexpr (std::is_same_v<T, float>) {
+        auto [lo, hi] = widen_load(root, at, ph);
+        h[0] = lo;
+        h[1] = hi;
+    } else {
+        h[0] = root.load(at, ph);
+    }
+    return h;
+}
+
+/// v - k when What shifts (`minus_k` = -k, `one` from opaque_one), else v.
+template <sums What, class DB>
+NF_ALWAYS_INLINE DB shifted_by(const DB& v, const DB& one, const DB& minus_k) {
+    if constexpr (What == sums::moments) {
+        return minus_shift(v, one, minus_k);
+    } else {
+        (void)one;
+        (void)minus_k;
+        return v;
+    }
+}
+
+/// The sums of the positions [i_begin, i_end) of the run `root` is at (seeked), all of one slot
+/// whose shift is k: r1 += sum (v - k) and r2 += sum (v - k)^2, as far as What asks for them.
+/// U independent sets of lane-wise partial sums: one set would make every batch wait for the
+/// previous add (4 cycles), which bounds a run in cache far below its read speed.
+template <class Arch, sums What, class P, class Bound>
+NF_ALWAYS_INLINE void sum_run(const Bound& root, std::size_t i_begin, std::size_t i_end, std::size_t chunk, double k,
+                              double& r1, double& r2) {
+    using T = typename P::value_type;
+    using DB = xsimd::batch<double, Arch>;
+    constexpr std::size_t B = xsimd::batch<T, Arch>::size;
+    constexpr std::size_t halves = B / DB::size;
+    constexpr bool First = What != sums::squares, Second = What != sums::plain;
+    constexpr std::size_t U = 4;
+    const DB one = opaque_one<Arch>();
+    const DB nk(-k);
+    DB a1[U][halves], a2[U][halves];
+    for (std::size_t u = 0; u < U; ++u)
+        for (std::size_t h = 0; h < halves; ++h) a1[u][h] = a2[u][h] = DB(0.0);
+    auto add = [&](std::size_t u, std::size_t at, std::size_t ph) {
+        const auto hv = wide_at<Arch, T>(root, at, ph);
+        for (std::size_t h = 0; h < halves; ++h) {
+            const DB dv = shifted_by<What>(hv[h], one, nk);
+            if constexpr (First) a1[u][h] += dv;
+            if constexpr (Second) a2[u][h] = xsimd::fma(dv, dv, a2[u][h]);
+        }
+    };
+    std::size_t i = i_begin;
+    if constexpr (!P::periodic) // (periodic operand leaves need the tile phase: walk_run)
+        for (; i + U * B <= i_end; i += U * B)
+            for (std::size_t u = 0; u < U; ++u) add(u, i + u * B, 0);
+    walk_run<P::periodic, B>(
+        i, i_end, chunk, [&](std::size_t at, std::size_t ph) { add(0, at, ph); },
+        [&](std::size_t at, std::size_t ph) {
+            const double dv = static_cast<double>(root.load_scalar(at, ph)) - k;
+            if constexpr (First) r1 += dv;
+            if constexpr (Second) r2 += dv * dv;
+        });
+    for (std::size_t h = 0; h < halves; ++h) {
+        DB t1 = a1[0][h], t2 = a2[0][h];
+        for (std::size_t u = 1; u < U; ++u) {
+            t1 += a1[u][h];
+            t2 += a2[u][h];
+        }
+        if constexpr (First) r1 += lane_sum(t1);
+        if constexpr (Second) r2 += lane_sum(t2);
+    }
+}
+
 /// The accumulator slots of one reduction as the loop nest sees them, and one thread's share of
 /// the work: runs [o_begin, o_end), positions [i_begin, i_end) of each run.
 template <class Arch, class DL, class KL, sums What, class P, class Bound>
@@ -57,28 +132,9 @@ void accumulate_block(const Bound& bound, const std::array<std::size_t, DL::size
     (void)length;
 
     Bound root = bound;
-    // The values at (at, ph) of the run, as `halves` double batches.
-    auto wide = [&root](std::size_t at, std::size_t ph) {
-        std::array<DB, halves> h;
-        if constexpr (std::is_same_v<T, float>) {
-            auto [lo, hi] = widen_load(root, at, ph);
-            h[0] = lo;
-            h[1] = hi;
-        } else {
-            h[0] = root.load(at, ph);
-        }
-        return h;
-    };
+    auto wide = [&root](std::size_t at, std::size_t ph) { return wide_at<Arch, T>(root, at, ph); };
     const DB one = opaque_one<Arch>();
-    // v - k (the operand's value less its slot's shift), when shifted.
-    auto shifted = [&](const DB& v, const DB& minus_k) {
-        if constexpr (Shifted) {
-            return minus_shift(v, one, minus_k);
-        } else {
-            (void)minus_k;
-            return v;
-        }
-    };
+    auto shifted = [&](const DB& v, const DB& minus_k) { return shifted_by<What>(v, one, minus_k); };
 
     // Periodic mode: tiled accumulators of one block of slots, folded back when the block changes.
     double* t1 = nullptr;
@@ -114,43 +170,8 @@ void accumulate_block(const Bound& bound, const std::array<std::size_t, DL::size
         for (std::size_t d = 0; d < K; ++d) s0 += static_cast<std::ptrdiff_t>(index[d]) * kouter[d];
 
         if constexpr (mode == leaf_mode::invariant) {
-            // U independent sets of lane-wise partial sums: one set would make every batch wait
-            // for the previous add (4 cycles), which bounds a run in cache far below its read speed.
-            constexpr std::size_t U = 4;
-            const double k = Shifted ? shift[s0] : 0.0;
-            const DB nk(-k);
-            DB a1[U][halves], a2[U][halves];
-            for (std::size_t u = 0; u < U; ++u)
-                for (std::size_t h = 0; h < halves; ++h) a1[u][h] = a2[u][h] = DB(0.0);
-            auto add = [&](std::size_t u, std::size_t at, std::size_t ph) {
-                const auto hv = wide(at, ph);
-                for (std::size_t h = 0; h < halves; ++h) {
-                    const DB dv = shifted(hv[h], nk);
-                    if constexpr (First) a1[u][h] += dv;
-                    if constexpr (Second) a2[u][h] = xsimd::fma(dv, dv, a2[u][h]);
-                }
-            };
-            std::size_t i = i_begin;
-            if constexpr (!P::periodic) // (periodic operand leaves need the tile phase: walk_run)
-                for (; i + U * B <= i_end; i += U * B)
-                    for (std::size_t u = 0; u < U; ++u) add(u, i + u * B, 0);
             double r1 = 0, r2 = 0;
-            walk_run<P::periodic, B>(
-                i, i_end, chunk, [&](std::size_t at, std::size_t ph) { add(0, at, ph); },
-                [&](std::size_t at, std::size_t ph) {
-                    const double dv = static_cast<double>(root.load_scalar(at, ph)) - k;
-                    if constexpr (First) r1 += dv;
-                    if constexpr (Second) r2 += dv * dv;
-                });
-            for (std::size_t h = 0; h < halves; ++h) {
-                DB t1 = a1[0][h], t2 = a2[0][h];
-                for (std::size_t u = 1; u < U; ++u) {
-                    t1 += a1[u][h];
-                    t2 += a2[u][h];
-                }
-                if constexpr (First) r1 += lane_sum(t1);
-                if constexpr (Second) r2 += lane_sum(t2);
-            }
+            sum_run<Arch, What, P>(root, i_begin, i_end, chunk, Shifted ? shift[s0] : 0.0, r1, r2);
             if constexpr (First) s1[s0] += r1;
             if constexpr (Second) s2[s0] += r2;
         } else if constexpr (mode == leaf_mode::contiguous) {
@@ -319,15 +340,14 @@ void accumulate(const E& e, const std::array<std::size_t, DL::size>& ext, const 
             if constexpr (First) std::fill_n(p1, slots, 0.0);
             if constexpr (Second) std::fill_n(p2, slots, 0.0);
             if (by_runs) {
-                accumulate_block<Arch, DL, KL, What, P>(mine, ext, kouter, kinner, length, chunk, shift, p1, p2,
-                                                           local, outer_count * t / nt, outer_count * (t + 1) / nt, 0,
-                                                           length);
+                accumulate_block<Arch, DL, KL, What, P>(mine, ext, kouter, kinner, length, chunk, shift, p1, p2, local,
+                                                        outer_count * t / nt, outer_count * (t + 1) / nt, 0, length);
             } else {
                 const std::size_t units = (length + chunk - 1) / chunk;
                 const std::size_t ib = std::min(length, units * t / nt * chunk);
                 const std::size_t ie = std::min(length, units * (t + 1) / nt * chunk);
-                accumulate_block<Arch, DL, KL, What, P>(mine, ext, kouter, kinner, length, chunk, shift, p1, p2,
-                                                           local, 0, outer_count, ib, ie);
+                accumulate_block<Arch, DL, KL, What, P>(mine, ext, kouter, kinner, length, chunk, shift, p1, p2, local,
+                                                        0, outer_count, ib, ie);
             }
 #pragma omp critical(normfuse_accumulate)
             {
@@ -341,7 +361,7 @@ void accumulate(const E& e, const std::array<std::size_t, DL::size>& ext, const 
     }
 #endif
     accumulate_block<Arch, DL, KL, What, P>(root, ext, kouter, kinner, length, chunk, shift, s1, s2, arena, 0,
-                                               outer_count, 0, length);
+                                            outer_count, 0, length);
 }
 
 } // namespace nf::detail

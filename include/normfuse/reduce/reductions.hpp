@@ -33,8 +33,9 @@ using reduction_call = std::conditional_t<R == reduction_kind::sum, sum_call,
 } // namespace detail
 
 /// A reduction over the axes `Reduced` of `A`: the result has A's other axes. It is computed once,
-/// in one read of A with double accumulation, before the loop that uses it; the variance makes a
-/// second read with the mean as shift, so it is exact to double rounding even when |mean| >> std.
+/// in one read of A with double accumulation, before the loop that uses it, or slot by slot inside
+/// that loop (eval/row_local.hpp); the variance makes a second read with the mean as shift, so it
+/// is exact to double rounding even when |mean| >> std.
 template <detail::reduction_kind R, class Reduced, Expression A>
 struct reduce_expr : detail::expression_tag {
     static constexpr detail::node_kind kind = detail::node_kind::reduction;
@@ -82,6 +83,32 @@ struct reduce_expr : detail::expression_tag {
             detail::accumulate<Arch, OA, LA, detail::sums::moments>(arg, ext, s1, c1, c2, arena);
             for (std::size_t s = 0; s < slots; ++s)
                 out[s] = static_cast<value_type>(std::max(0.0, c2[s] - c1[s] * c1[s] / count) / (count - correction));
+        }
+    }
+
+    /// The extents of the operand, in the order of its axes.
+    std::array<std::size_t, A::axes::size> operand_extents() const { return operand_extents(typename A::axes{}); }
+
+    /// The reduction of one slot, for row-local evaluation (eval/row_local.hpp): the outer index
+    /// `slot` of the loop PR over the bound operand, whose run (`length` elements) is the reduced
+    /// axes. The same arithmetic as `materialize`.
+    template <class PR, class Bound>
+    static value_type slot_value(Bound& operand, const detail::outer_index<PR::outer>& slot, std::size_t length,
+                                 std::size_t chunk, double correction) {
+        using Arch = typename PR::arch;
+        operand.seek(slot);
+        double s1 = 0, unused = 0;
+        detail::sum_run<Arch, detail::sums::plain, PR>(operand, 0, length, chunk, 0.0, s1, unused);
+        const double count = static_cast<double>(length);
+        if constexpr (R == detail::reduction_kind::sum) {
+            return static_cast<value_type>(s1);
+        } else if constexpr (R == detail::reduction_kind::mean) {
+            return static_cast<value_type>(s1 / count);
+        } else {
+            const double m = s1 / count;
+            double c1 = 0, c2 = 0;
+            detail::sum_run<Arch, detail::sums::moments, PR>(operand, 0, length, chunk, m, c1, c2);
+            return static_cast<value_type>(std::max(0.0, c2 - c1 * c1 / count) / (count - correction));
         }
     }
 

@@ -55,8 +55,9 @@ template <class Node>
 inline constexpr bool widenable_leaf = false;
 #if defined(__AVX512F__)
 template <class Arch, leaf_mode Mode, std::size_t K>
-inline constexpr bool widenable_leaf<bound_leaf<float, Arch, Mode, K>> =
-    std::is_base_of_v<xsimd::avx512f, Arch> && (Mode == leaf_mode::contiguous || Mode == leaf_mode::periodic);
+inline constexpr bool widenable_leaf<bound_leaf<float, Arch, Mode, K>> = std::is_base_of_v<xsimd::avx512f, Arch> &&
+                                                                         (Mode == leaf_mode::contiguous ||
+                                                                          Mode == leaf_mode::periodic);
 #endif
 
 /// The batch of a bound node at (i, phase), widened as `widen` does; a float leaf in memory is
