@@ -3,6 +3,7 @@
 // case's dtype, eps from the file), in every layout and storage.
 #include <catch2/catch.hpp>
 
+#include <cmath>
 #include <cstddef>
 #include <limits>
 #include <stdexcept>
@@ -73,4 +74,37 @@ TEST_CASE("rms_norm: eps defaults to the machine epsilon of T; no weight without
     CHECK(d.eps() == std::numeric_limits<double>::epsilon());
     nf::nn::rms_norm<float, nf::shape<L<>>> plain({8}, {.elementwise_affine = false});
     CHECK_THROWS_AS(plain.weight(), std::logic_error);
+}
+
+TEST_CASE("rms_norm without weight, on rows and across them, against float64", "[layers][rms_norm]") {
+    // (N, L) over L: every slot is a contiguous row (the one-pass path); (L, N) over L: it is not.
+    const std::size_t n = 5, l = 70;
+    std::vector<float> x(n * l);
+    for (std::size_t i = 0; i < x.size(); ++i)
+        x[i] = static_cast<float>(static_cast<int>(i * 37 % 23) - 11) / 8.0f + (i % l == 0 ? 100.0f : 0.0f);
+    const double eps = 1e-5;
+    std::vector<double> want(n * l); // logical (N, L)
+    for (std::size_t r = 0; r < n; ++r) {
+        double s = 0;
+        for (std::size_t j = 0; j < l; ++j) s += static_cast<double>(x[r * l + j]) * x[r * l + j];
+        const double inv = 1 / std::sqrt(s / static_cast<double>(l) + eps);
+        for (std::size_t j = 0; j < l; ++j) want[r * l + j] = x[r * l + j] * inv;
+    }
+    // |y| < sqrt(l) = 8.4; the scale in double rounded to float, then one product: 2 units of max|y|
+    const double tolerance = 2 * 0x1p-24 * 8.4;
+    nf::nn::rms_norm<float, nf::shape<L<>>> layer({l}, {.eps = eps, .elementwise_affine = false});
+    {
+        const nf::view<const float, nf::shape<N<>, L<>>> xv(x.data(), {n, l});
+        const nf::tensor<float, nf::shape<N<>, L<>>> y = layer(xv);
+        for (std::size_t i = 0; i < want.size(); ++i) CHECK(std::abs(y.data()[i] - want[i]) <= tolerance);
+    }
+    {
+        std::vector<float> xt(n * l); // the same values stored (L, N)
+        for (std::size_t r = 0; r < n; ++r)
+            for (std::size_t j = 0; j < l; ++j) xt[j * n + r] = x[r * l + j];
+        const nf::view<const float, nf::shape<L<>, N<>>> xv(xt.data(), {l, n});
+        const nf::tensor<float, nf::shape<L<>, N<>>> y = layer(xv);
+        for (std::size_t r = 0; r < n; ++r)
+            for (std::size_t j = 0; j < l; ++j) CHECK(std::abs(y.data()[j * n + r] - want[r * l + j]) <= tolerance);
+    }
 }

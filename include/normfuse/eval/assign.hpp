@@ -213,7 +213,7 @@ auto bind(const E& e, bind_context<Plan>& ctx) {
         auto operand = bind(e.arg, rctx);
         bound_slot_reduction<E, PR, decltype(operand)> node{std::move(operand)};
         node.chunk = rctx.chunk;
-        node.correction = e.correction;
+        node.param = e.param;
         node.length = 1;
         for (std::size_t d = KR; d < ext.size(); ++d) node.length *= ext[d];
         for (std::size_t j = 0; j < KR; ++j) node.dest_pos[j] = positions_in<KL, DL>::value[j];

@@ -135,7 +135,7 @@ struct bound_slot_reduction {
     std::array<std::size_t, KR> dest_pos{}; // position of each slot axis among the destination's axes
     std::size_t length = 0;                 // elements per slot
     std::size_t chunk = 0;
-    double correction = 0;
+    double param = 0;          // the reduction's parameter (reduce_expr::param)
     outer_index<KR> current{}; // the slot computed last
     bool computed = false;
     value_type scalar{};
@@ -150,7 +150,7 @@ struct bound_slot_reduction {
         outer_index<KR> slot;
         for (std::size_t j = 0; j < KR; ++j) slot[j] = index[dest_pos[j]];
         if (!computed || slot != current) {
-            scalar = R::template slot_value<PR>(operand, slot, length, chunk, correction);
+            scalar = R::template slot_value<PR>(operand, slot, length, chunk, param);
             value = batch(scalar);
             current = slot;
             computed = true;

@@ -19,6 +19,7 @@
 #include <normfuse/nn/common.hpp>
 #include <normfuse/nn/layer_norm.hpp>
 #include <normfuse/reduce/moments.hpp>
+#include <normfuse/reduce/reductions.hpp>
 
 namespace nf::nn {
 
@@ -62,6 +63,20 @@ public:
 private:
     friend class detail::layer_calls<rms_norm<T, NormShape>>;
 
+    // True when the normalized axes are the input's trailing axes, in order, and the output has
+    // the input's axis order: every slot is then one contiguous row of both.
+    template <class XL, class OL>
+    static constexpr bool rows_of() {
+        if constexpr (!std::is_same_v<XL, OL> || !is_subset<norm_axes, XL>) {
+            return false;
+        } else {
+            constexpr auto pos = nf::detail::positions_in<norm_axes, XL>::value;
+            for (std::size_t j = 0; j < pos.size(); ++j)
+                if (pos[j] != XL::size - pos.size() + j) return false;
+            return true;
+        }
+    }
+
     // The body of forward(), instantiated for views only: a forward on tensors and one on views of the
     // same layouts share this code (see nn::detail::input_view).
     template <class Arch, class X, class Out>
@@ -75,6 +90,25 @@ private:
             nf::nn::detail::check_output("nn::rms_norm::forward", x, out);
             if (options_.elementwise_affine) {
                 nf::nn::detail::check_parameter("nn::rms_norm", "weight", weight_, extents_.size());
+            }
+            if constexpr (rows_of<XL, typename std::remove_cvref_t<Out>::axes>()) {
+                // Each slot is a contiguous row: one pass over x, the row's 1 / sqrt(mean(x^2) + eps)
+                // computed in double when the loop reaches it (eval/row_local.hpp), and the row
+                // written while it is in L1.
+                using RS = nf::detail::slot_axes::slot_inner<>;
+                using RR = nf::detail::slot_axes::reduced_inner<>;
+                using S2 = nf::shape<RS, RR>;
+                const std::size_t row = extents_.size(), rows = x.size() / row;
+                const auto e2 = nf::extents<S2>::from_all({rows, row});
+                const view<const T, S2> xv(x.data(), e2);
+                const view<T, S2> ov(out.data(), e2);
+                const auto r = nf::detail::inv_rms<RR>(xv, eps_);
+                if (options_.elementwise_affine)
+                    nf::nn::detail::write<Arch>(ov, xv * r * view<const T, nf::shape<RR>>(weight_.data(), {row}),
+                                                store_kind::automatic);
+                else
+                    nf::nn::detail::write<Arch>(ov, xv * r, store_kind::automatic);
+                return;
             }
 
             const std::size_t slots = x.size() / extents_.size();

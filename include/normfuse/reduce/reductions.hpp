@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cmath>
 #include <cstddef>
 #include <type_traits>
 #include <utility>
@@ -16,7 +17,9 @@
 namespace nf {
 
 namespace detail {
-enum class reduction_kind { sum, mean, var };
+/// `inv_rms` is 1 / sqrt(mean(x^2) + eps), computed in double and rounded once: RMSNorm's scale
+/// (nn::rms_norm builds it with detail::inv_rms; it is not part of the public API).
+enum class reduction_kind { sum, mean, var, inv_rms };
 
 struct sum_call {
     static constexpr std::string_view name = "nf::sum";
@@ -27,9 +30,14 @@ struct mean_call {
 struct var_call {
     static constexpr std::string_view name = "nf::var";
 };
+struct inv_rms_call {
+    static constexpr std::string_view name = "nn::rms_norm";
+};
 template <reduction_kind R>
-using reduction_call = std::conditional_t<R == reduction_kind::sum, sum_call,
-                                          std::conditional_t<R == reduction_kind::mean, mean_call, var_call>>;
+using reduction_call =
+    std::conditional_t<R == reduction_kind::sum, sum_call,
+                       std::conditional_t<R == reduction_kind::mean, mean_call,
+                                          std::conditional_t<R == reduction_kind::var, var_call, inv_rms_call>>>;
 } // namespace detail
 
 /// A reduction over the axes `Reduced` of `A`: the result has A's other axes. It is computed once,
@@ -44,7 +52,7 @@ struct reduce_expr : detail::expression_tag {
     using all_axes = typename A::all_axes;
     using reduced_axes = Reduced;
     A arg;
-    double correction = 0; // variance divisor is (count - correction)
+    double param = 0; // var: the divisor is (count - param); inv_rms: the eps
 
     template <Axis X>
     std::size_t extent() const {
@@ -54,7 +62,7 @@ struct reduce_expr : detail::expression_tag {
     /// The same reduction of another operand (eval/blocked.hpp cuts operands into boxes).
     template <Expression A2>
     reduce_expr<R, Reduced, A2> with_arg(A2 a) const {
-        return {{}, std::move(a), correction};
+        return {{}, std::move(a), param};
     }
 
     /// Writes the result into `out`, laid out as `LA` (this node's axes, in any order).
@@ -69,6 +77,12 @@ struct reduce_expr : detail::expression_tag {
         const double count = slots ? static_cast<double>(total / slots) : 0.0;
         double* s1 = arena.template allocate<double>(slots);
         std::fill_n(s1, slots, 0.0);
+        if constexpr (R == detail::reduction_kind::inv_rms) {
+            detail::accumulate<Arch, OA, LA, detail::sums::squares>(arg, ext, nullptr, nullptr, s1, arena);
+            for (std::size_t s = 0; s < slots; ++s)
+                out[s] = static_cast<value_type>(1.0 / std::sqrt(s1[s] / count + param));
+            return;
+        }
         detail::accumulate<Arch, OA, LA, detail::sums::plain>(arg, ext, nullptr, s1, nullptr, arena);
         if constexpr (R == detail::reduction_kind::sum) {
             for (std::size_t s = 0; s < slots; ++s) out[s] = static_cast<value_type>(s1[s]);
@@ -82,7 +96,7 @@ struct reduce_expr : detail::expression_tag {
             std::fill_n(c2, slots, 0.0);
             detail::accumulate<Arch, OA, LA, detail::sums::moments>(arg, ext, s1, c1, c2, arena);
             for (std::size_t s = 0; s < slots; ++s)
-                out[s] = static_cast<value_type>(std::max(0.0, c2[s] - c1[s] * c1[s] / count) / (count - correction));
+                out[s] = static_cast<value_type>(std::max(0.0, c2[s] - c1[s] * c1[s] / count) / (count - param));
         }
     }
 
@@ -94,10 +108,14 @@ struct reduce_expr : detail::expression_tag {
     /// axes. The same arithmetic as `materialize`.
     template <class PR, class Bound>
     static value_type slot_value(Bound& operand, const detail::outer_index<PR::outer>& slot, std::size_t length,
-                                 std::size_t chunk, double correction) {
+                                 std::size_t chunk, double param) {
         using Arch = typename PR::arch;
         operand.seek(slot);
         double s1 = 0, unused = 0;
+        if constexpr (R == detail::reduction_kind::inv_rms) {
+            detail::sum_run<Arch, detail::sums::squares, PR>(operand, 0, length, chunk, 0.0, unused, s1);
+            return static_cast<value_type>(1.0 / std::sqrt(s1 / static_cast<double>(length) + param));
+        }
         detail::sum_run<Arch, detail::sums::plain, PR>(operand, 0, length, chunk, 0.0, s1, unused);
         const double count = static_cast<double>(length);
         if constexpr (R == detail::reduction_kind::sum) {
@@ -108,7 +126,7 @@ struct reduce_expr : detail::expression_tag {
             const double m = s1 / count;
             double c1 = 0, c2 = 0;
             detail::sum_run<Arch, detail::sums::moments, PR>(operand, 0, length, chunk, m, c1, c2);
-            return static_cast<value_type>(std::max(0.0, c2 - c1 * c1 / count) / (count - correction));
+            return static_cast<value_type>(std::max(0.0, c2 - c1 * c1 / count) / (count - param));
         }
     }
 
@@ -133,16 +151,22 @@ void report_missing_reduced_axis() {
 }
 
 template <reduction_kind R, class... Rs, class X>
-auto make_reduction(X&& x, double correction) {
+auto make_reduction(X&& x, double param) {
     auto a = as_expression(std::forward<X>(x));
     using AE = decltype(a);
     using OA = typename AE::axes;
     if constexpr ((contains<Rs, OA> && ...) && !has_duplicate_axis<axis_list<Rs...>>) {
-        return reduce_expr<R, axis_list<axis_id<Rs>...>, AE>{{}, std::move(a), correction};
+        return reduce_expr<R, axis_list<axis_id<Rs>...>, AE>{{}, std::move(a), param};
     } else {
         report_missing_reduced_axis<reduction_call<R>, OA, Rs...>();
         return invalid_expression{};
     }
+}
+
+/// 1 / sqrt(mean(x^2) + eps) over the named axes, in double (RMSNorm's scale; see reduction_kind).
+template <Axis... Rs, ArrayOperand X>
+auto inv_rms(X&& x, double eps) {
+    return make_reduction<reduction_kind::inv_rms, Rs...>(std::forward<X>(x), eps);
 }
 
 } // namespace detail
