@@ -238,3 +238,38 @@ TEST_CASE("row-local: kept axes in another order than the destination's, odd row
         check_close(y, want_sum, 4 * unit * max_abs(want_sum));
     });
 }
+
+TEST_CASE("inv_rms (RMSNorm's scale) hoisted and row by row agree with float64", "[blocked]") {
+    // Over (N, C): inv_rms over C keeps N, the leading axis (row by row); inv_rms over N keeps C,
+    // which is not (hoisted: one pass for all channels before the loop).
+    const std::size_t n = 6, c = 45;
+    std::vector<float> x(n * c);
+    for (std::size_t i = 0; i < x.size(); ++i) x[i] = value(i, c);
+    const double eps = 1e-3;
+    std::vector<double> want_rows(x.size()), want_cols(x.size());
+    for (std::size_t r = 0; r < n; ++r) {
+        double s = 0;
+        for (std::size_t j = 0; j < c; ++j) s += static_cast<double>(x[r * c + j]) * x[r * c + j];
+        for (std::size_t j = 0; j < c; ++j) want_rows[r * c + j] = x[r * c + j] / std::sqrt(s / c + eps);
+    }
+    for (std::size_t j = 0; j < c; ++j) {
+        double s = 0;
+        for (std::size_t r = 0; r < n; ++r) s += static_cast<double>(x[r * c + j]) * x[r * c + j];
+        for (std::size_t r = 0; r < n; ++r) want_cols[r * c + j] = x[r * c + j] / std::sqrt(s / n + eps);
+    }
+    using nc = nf::shape<N<>, C<>>;
+    using x_nc = nf::view<const float, nc>;
+    using rows_expr = decltype(std::declval<x_nc>() * nf::detail::inv_rms<C<>>(std::declval<x_nc>(), 0.0));
+    using cols_expr = decltype(std::declval<x_nc>() * nf::detail::inv_rms<N<>>(std::declval<x_nc>(), 0.0));
+    static_assert(nf::detail::all_row_local<rows_expr, plan_of<nc, rows_expr>>());
+    static_assert(!nf::detail::all_row_local<cols_expr, plan_of<nc, cols_expr>>());
+    serial_and_threaded([&] {
+        const x_nc xv(x.data(), {n, c});
+        nf::tensor<float, nc> y({n, c});
+        // the scale computed in double and rounded to float, then one product: 2 units of max|y|
+        y = xv * nf::detail::inv_rms<C<>>(xv, eps);
+        check_close(y, want_rows, 2 * unit * max_abs(want_rows));
+        y = xv * nf::detail::inv_rms<N<>>(xv, eps);
+        check_close(y, want_cols, 2 * unit * max_abs(want_cols));
+    });
+}
