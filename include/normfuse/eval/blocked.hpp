@@ -40,10 +40,9 @@ constexpr bool has_reduction() {
     if constexpr (E::kind == node_kind::reduction)
         return true;
     else if constexpr (E::kind == node_kind::unary)
-        return has_reduction<std::remove_cvref_t<decltype(std::declval<E>().arg)>>();
+        return has_reduction<operand_t<E>>();
     else if constexpr (E::kind == node_kind::binary)
-        return has_reduction<std::remove_cvref_t<decltype(std::declval<E>().left)>>() ||
-               has_reduction<std::remove_cvref_t<decltype(std::declval<E>().right)>>();
+        return has_reduction<left_t<E>>() || has_reduction<right_t<E>>();
     else
         return false;
 }
@@ -70,13 +69,11 @@ constexpr bool sliceable() {
     else if constexpr (E::kind == node_kind::scalar)
         return true;
     else if constexpr (E::kind == node_kind::unary)
-        return sliceable<Pre, std::remove_cvref_t<decltype(std::declval<E>().arg)>>();
+        return sliceable<Pre, operand_t<E>>();
     else if constexpr (E::kind == node_kind::binary)
-        return sliceable<Pre, std::remove_cvref_t<decltype(std::declval<E>().left)>>() &&
-               sliceable<Pre, std::remove_cvref_t<decltype(std::declval<E>().right)>>();
+        return sliceable<Pre, left_t<E>>() && sliceable<Pre, right_t<E>>();
     else
-        return axis_restrict<typename E::reduced_axes, Pre>::size == 0 &&
-               sliceable<Pre, std::remove_cvref_t<decltype(std::declval<E>().arg)>>();
+        return axis_restrict<typename E::reduced_axes, Pre>::size == 0 && sliceable<Pre, operand_t<E>>();
 }
 
 /// The first `P` axes of a list.

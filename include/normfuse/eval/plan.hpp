@@ -20,6 +20,7 @@
 #include <array>
 #include <cstddef>
 #include <type_traits>
+#include <utility>
 
 #include <normfuse/core/axis_list.hpp>
 #include <normfuse/expr/expression.hpp>
@@ -27,6 +28,15 @@
 namespace nf::detail {
 
 enum class leaf_mode { invariant, contiguous, periodic, strided, ineligible };
+
+/// The children of an expression node: the operand of a unary node or a reduction, the sides of a
+/// binary node.
+template <class E>
+using operand_t = std::remove_cvref_t<decltype(std::declval<E>().arg)>;
+template <class E>
+using left_t = std::remove_cvref_t<decltype(std::declval<E>().left)>;
+template <class E>
+using right_t = std::remove_cvref_t<decltype(std::declval<E>().right)>;
 
 template <class... Layouts>
 struct layout_list {};
@@ -59,11 +69,10 @@ struct effective_layouts {
         else if constexpr (E::kind == node_kind::scalar)
             return layout_list<axis_list<>>{};
         else if constexpr (E::kind == node_kind::unary)
-            return typename effective_layouts<std::remove_cvref_t<decltype(std::declval<E>().arg)>, DL>::type{};
+            return typename effective_layouts<operand_t<E>, DL>::type{};
         else
-            return typename concat_layouts<
-                typename effective_layouts<std::remove_cvref_t<decltype(std::declval<E>().left)>, DL>::type,
-                typename effective_layouts<std::remove_cvref_t<decltype(std::declval<E>().right)>, DL>::type>::type{};
+            return typename concat_layouts<typename effective_layouts<left_t<E>, DL>::type,
+                                           typename effective_layouts<right_t<E>, DL>::type>::type{};
     }
     using type = decltype(compute());
 };

@@ -35,13 +35,6 @@
 
 namespace nf::detail {
 
-template <class E>
-using operand_t = std::remove_cvref_t<decltype(std::declval<E>().arg)>;
-template <class E>
-using left_t = std::remove_cvref_t<decltype(std::declval<E>().left)>;
-template <class E>
-using right_t = std::remove_cvref_t<decltype(std::declval<E>().right)>;
-
 /// The loop of the reduction R over its operand, with the slots (R's kept axes) as accumulators.
 template <class R, class Plan>
 using slot_plan = plan<typename Plan::value_type, typename Plan::arch, typename operand_t<R>::axes, operand_t<R>,
