@@ -96,11 +96,12 @@ constexpr bool all_row_local() {
         return true;
 }
 
-/// A sub-expression that depends on the loop's outer axes only, evaluated once per seek.
+/// A sub-expression that depends on the loop's outer axes only, evaluated once per seek, as a
+/// batch; the scalar positions of the run (its tail) read the same number, lane 0.
 template <class Sub>
 struct bound_invariant {
     using batch = decltype(std::declval<const Sub&>().load(0, 0));
-    using value_type = decltype(std::declval<const Sub&>().load_scalar(0, 0));
+    using value_type = typename batch::value_type;
     Sub sub;
     batch value{};
     value_type scalar{};
@@ -110,7 +111,7 @@ struct bound_invariant {
     NF_ALWAYS_INLINE void seek(const I& index) {
         sub.seek(index);
         value = sub.load(0, 0);
-        scalar = sub.load_scalar(0, 0);
+        scalar = value.get(0);
     }
     NF_ALWAYS_INLINE batch load(std::size_t, std::size_t) const { return value; }
     NF_ALWAYS_INLINE value_type load_scalar(std::size_t, std::size_t) const { return scalar; }
