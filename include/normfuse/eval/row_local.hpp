@@ -14,8 +14,8 @@
 //  - its operand leads with the kept axes, and the rest of it can be read as one run: a slot is
 //    one outer index of the reduction's own loop (the same loop nf::sum uses, in double);
 //  - its operand has no reduction inside.
-// The arithmetic is that of the hoisted reduction: sums in double, the variance in two reads of
-// the slot, the second shifted by the mean.
+// The arithmetic is that of the hoisted reduction: sums in double, the variance in one read of the
+// slot, shifted by the slot's first value.
 #pragma once
 
 #include <array>

@@ -63,6 +63,19 @@ NF_ALWAYS_INLINE DB shifted_by(const DB& v, const DB& one, const DB& minus_k) {
     }
 }
 
+/// acc + dv for the first sum. Alone (sums::plain) it goes to the multiply-add units, next to the
+/// conversions on the adders; beside the shifted squares (sums::moments) the two kinds of units
+/// are already evenly loaded, and it stays an addition.
+template <sums What, class DB>
+NF_ALWAYS_INLINE DB first_sum_plus(const DB& acc, const DB& dv, const DB& one) {
+    if constexpr (What == sums::plain)
+        return plus_on_fma(acc, dv, one);
+    else {
+        (void)one;
+        return acc + dv;
+    }
+}
+
 /// The sums of the positions [i_begin, i_end) of the run `root` is at (seeked), all of one slot
 /// whose shift is k: r1 += sum (v - k) and r2 += sum (v - k)^2, as far as What asks for them.
 /// U independent sets of lane-wise partial sums: one set would make every batch wait for the
@@ -85,7 +98,7 @@ NF_ALWAYS_INLINE void sum_run(const Bound& root, std::size_t i_begin, std::size_
         const auto hv = wide_at<Arch, T>(root, at, ph);
         for (std::size_t h = 0; h < halves; ++h) {
             const DB dv = shifted_by<What>(hv[h], one, nk);
-            if constexpr (First) a1[u][h] += dv;
+            if constexpr (First) a1[u][h] = first_sum_plus<What>(a1[u][h], dv, one);
             if constexpr (Second) a2[u][h] = xsimd::fma(dv, dv, a2[u][h]);
         }
     };
@@ -222,7 +235,7 @@ void accumulate_block(const Bound& bound, const std::array<std::size_t, DL::size
                         const auto hv = wide(i + j * B, j * B);
                         for (std::size_t h = 0; h < halves; ++h) {
                             const DB dv = shifted(hv[h], nk[j][h]);
-                            if constexpr (First) a1[j][h] += dv;
+                            if constexpr (First) a1[j][h] = first_sum_plus<What>(a1[j][h], dv, one);
                             if constexpr (Second) a2[j][h] = xsimd::fma(dv, dv, a2[j][h]);
                         }
                     }
@@ -245,7 +258,7 @@ void accumulate_block(const Bound& bound, const std::array<std::size_t, DL::size
                             DB b1 = DB::load_aligned(t1 + q), b2 = DB::load_aligned(t2 + q);
                             for (std::size_t u = 0; u < R; ++u) {
                                 const DB dv = shifted(hv[u][h], nk);
-                                if constexpr (First) b1 += dv;
+                                if constexpr (First) b1 = first_sum_plus<What>(b1, dv, one);
                                 if constexpr (Second) b2 = xsimd::fma(dv, dv, b2);
                             }
                             if constexpr (First) b1.store_aligned(t1 + q);

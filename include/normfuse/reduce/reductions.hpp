@@ -42,8 +42,9 @@ using reduction_call =
 
 /// A reduction over the axes `Reduced` of `A`: the result has A's other axes. It is computed once,
 /// in one read of A with double accumulation, before the loop that uses it, or slot by slot inside
-/// that loop (eval/row_local.hpp); the variance makes a second read with the mean as shift, so it
-/// is exact to double rounding even when |mean| >> std.
+/// that loop (eval/row_local.hpp). The variance sums v - k and (v - k)^2 with k one of the slot's
+/// values (its mean, from a second read, when the operand holds a reduction), so it is exact to
+/// double rounding, but for about log2(count) bits, even when |mean| >> std.
 template <detail::reduction_kind R, class Reduced, Expression A>
 struct reduce_expr : detail::expression_tag {
     static constexpr detail::node_kind kind = detail::node_kind::reduction;
@@ -83,13 +84,25 @@ struct reduce_expr : detail::expression_tag {
                 out[s] = static_cast<value_type>(1.0 / std::sqrt(s1[s] / count + param));
             return;
         }
-        detail::accumulate<Arch, OA, LA, detail::sums::plain>(arg, ext, nullptr, s1, nullptr, arena);
+        if constexpr (R != detail::reduction_kind::var)
+            detail::accumulate<Arch, OA, LA, detail::sums::plain>(arg, ext, nullptr, s1, nullptr, arena);
         if constexpr (R == detail::reduction_kind::sum) {
             for (std::size_t s = 0; s < slots; ++s) out[s] = static_cast<value_type>(s1[s]);
         } else if constexpr (R == detail::reduction_kind::mean) {
             for (std::size_t s = 0; s < slots; ++s) out[s] = static_cast<value_type>(s1[s] / count);
         } else {
-            for (std::size_t s = 0; s < slots; ++s) s1[s] /= count;
+            // s1 becomes the shift of each slot: its first value when the operand can be evaluated
+            // there alone (the operand looped over the kept axes with every reduced axis cut to
+            // its first index: one value per slot), else its mean (one more read).
+            if constexpr (!detail::has_reduction<A>()) {
+                std::array<std::size_t, OA::size> first = ext;
+                for (std::size_t p : detail::positions_in<Reduced, OA>::value)
+                    first[p] = std::min<std::size_t>(first[p], 1);
+                detail::accumulate<Arch, OA, LA, detail::sums::plain>(arg, first, nullptr, s1, nullptr, arena);
+            } else {
+                detail::accumulate<Arch, OA, LA, detail::sums::plain>(arg, ext, nullptr, s1, nullptr, arena);
+                for (std::size_t s = 0; s < slots; ++s) s1[s] /= count;
+            }
             double* c1 = arena.template allocate<double>(slots);
             double* c2 = arena.template allocate<double>(slots);
             std::fill_n(c1, slots, 0.0);
@@ -105,7 +118,7 @@ struct reduce_expr : detail::expression_tag {
 
     /// The reduction of one slot, for row-local evaluation (eval/row_local.hpp): the outer index
     /// `slot` of the loop PR over the bound operand, whose run (`length` elements) is the reduced
-    /// axes. The same arithmetic as `materialize`.
+    /// axes. The same arithmetic as `materialize` (the operand holds no reduction here).
     template <class PR, class Bound>
     static value_type slot_value(Bound& operand, const detail::outer_index<PR::outer>& slot, std::size_t length,
                                  std::size_t chunk, double param) {
@@ -116,17 +129,22 @@ struct reduce_expr : detail::expression_tag {
             detail::sum_run<Arch, detail::sums::squares, PR>(operand, 0, length, chunk, 0.0, unused, s1);
             return static_cast<value_type>(1.0 / std::sqrt(s1 / static_cast<double>(length) + param));
         }
-        detail::sum_run<Arch, detail::sums::plain, PR>(operand, 0, length, chunk, 0.0, s1, unused);
         const double count = static_cast<double>(length);
-        if constexpr (R == detail::reduction_kind::sum) {
-            return static_cast<value_type>(s1);
-        } else if constexpr (R == detail::reduction_kind::mean) {
-            return static_cast<value_type>(s1 / count);
-        } else {
-            const double m = s1 / count;
+        if constexpr (R == detail::reduction_kind::var) {
+            // One read, shifted by the slot's first value k (see reduce/moments.hpp): with
+            // c1 = sum (v - k) and c2 = sum (v - k)^2, the variance is (c2 - c1^2 / n) / (n - param),
+            // and since k is one of the slot's values, (mean - k)^2 <= n * variance: the subtraction
+            // loses at most about log2(n) bits of a double, far below float's rounding.
+            const double k = static_cast<double>(operand.load_scalar(0, 0));
             double c1 = 0, c2 = 0;
-            detail::sum_run<Arch, detail::sums::moments, PR>(operand, 0, length, chunk, m, c1, c2);
+            detail::sum_run<Arch, detail::sums::moments, PR>(operand, 0, length, chunk, k, c1, c2);
             return static_cast<value_type>(std::max(0.0, c2 - c1 * c1 / count) / (count - param));
+        } else {
+            detail::sum_run<Arch, detail::sums::plain, PR>(operand, 0, length, chunk, 0.0, s1, unused);
+            if constexpr (R == detail::reduction_kind::sum)
+                return static_cast<value_type>(s1);
+            else
+                return static_cast<value_type>(s1 / count);
         }
     }
 

@@ -112,6 +112,20 @@ NF_ALWAYS_INLINE xsimd::batch<double, Arch> minus_shift(const xsimd::batch<doubl
         return v + minus_k;
 }
 
+/// acc + v, given `one` (from opaque_one). With a native FMA it is computed as fma(v, 1, acc), the
+/// same correctly rounded number, on the multiply-add units: a plain sum of floats otherwise puts
+/// both its conversions to double and its additions on the adders, which on AMD Zen are separate
+/// units, and is bound by them at half the speed the two kinds of units give together.
+template <class Arch>
+NF_ALWAYS_INLINE xsimd::batch<double, Arch> plus_on_fma(const xsimd::batch<double, Arch>& acc,
+                                                        const xsimd::batch<double, Arch>& v,
+                                                        const xsimd::batch<double, Arch>& one) {
+    if constexpr (has_native_fma<Arch>)
+        return xsimd::fma(v, one, acc);
+    else
+        return acc + v;
+}
+
 /// Sum of the lanes of a batch (in lane order, through memory: portable and warning-free).
 template <class T, class Arch>
 NF_ALWAYS_INLINE T lane_sum(const xsimd::batch<T, Arch>& v) {
