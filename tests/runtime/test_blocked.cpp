@@ -9,6 +9,7 @@
 #include <array>
 #include <cmath>
 #include <cstddef>
+#include <utility>
 #include <vector>
 
 #include <normfuse/normfuse.hpp>
@@ -271,5 +272,59 @@ TEST_CASE("inv_rms (RMSNorm's scale) hoisted and row by row agree with float64",
         check_close(y, want_rows, 2 * unit * max_abs(want_rows));
         y = xv * nf::detail::inv_rms<N<>>(xv, eps);
         check_close(y, want_cols, 2 * unit * max_abs(want_cols));
+    });
+}
+
+TEST_CASE("row-local: a mean and a variance of the same operand share one read; of different operands, not",
+          "[blocked]") {
+    // LayerNorm over C of (N, L, C), written as users write it. mean<C>(x) and var<C>(x) are a
+    // pair (the same reduced axes, operands of the same type): when the two operands are the same
+    // arrays, the variance's shifted sums give the mean too, and the slot is read once. `z` is
+    // another array of the same type, whose statistics must not be taken for x's.
+    const std::size_t n = 2, l = 33, c = 101; // odd rows: scalar tails
+    std::vector<float> x(n * l * c), z(n * l * c);
+    for (std::size_t i = 0; i < x.size(); ++i) {
+        x[i] = value(i, c) + 40.0f;
+        z[i] = 3.0f * value(i + 17, c) - 5.0f;
+    }
+    using x_expr = decltype(std::declval<x_nlc>() - nf::mean<C>(std::declval<x_nlc>()));
+    using ln_expr = decltype(std::declval<x_expr>() * nf::rsqrt(nf::var<C>(std::declval<x_nlc>()) + 1.0f));
+    using mean_t = decltype(nf::mean<C>(std::declval<x_nlc>()));
+    using var_t = decltype(nf::var<C>(std::declval<x_nlc>()));
+    static_assert(nf::detail::has_moments_partner<ln_expr, mean_t>());
+    static_assert(nf::detail::has_moments_partner<ln_expr, var_t>());
+    static_assert(!nf::detail::has_moments_partner<x_expr, mean_t>()); // a mean alone sums plainly
+    static_assert(!nf::detail::has_moments_partner<decltype(nf::mean<C>(std::declval<x_nlc>()) +
+                                                            nf::var<L>(std::declval<x_nlc>())),
+                                                   mean_t>()); // other axes
+    auto stats = [&](const std::vector<float>& v, std::size_t r) {
+        double s = 0, s2 = 0;
+        for (std::size_t j = 0; j < c; ++j) s += v[r * c + j];
+        const double m = s / static_cast<double>(c);
+        for (std::size_t j = 0; j < c; ++j) s2 += (v[r * c + j] - m) * (v[r * c + j] - m);
+        return std::pair<double, double>{m, s2 / static_cast<double>(c)};
+    };
+    std::vector<double> same(x.size()), mixed(x.size());
+    for (std::size_t r = 0; r < n * l; ++r) {
+        const auto [mx, vx] = stats(x, r);
+        const auto [mz, vz] = stats(z, r);
+        (void)mz;
+        for (std::size_t j = 0; j < c; ++j) {
+            same[r * c + j] = (x[r * c + j] - mx) / std::sqrt(vx + 1e-5);
+            mixed[r * c + j] = (x[r * c + j] - mx) / std::sqrt(vz + 1e-5);
+        }
+    }
+    serial_and_threaded([&] {
+        const x_nlc xv(x.data(), {n, l, c}), zv(z.data(), {n, l, c});
+        nf::tensor<float, nlc> y({n, l, c});
+        // |mean| < 45: the mean rounded to float (unit * 45), the difference, 1 / sqrt of a
+        // variance above 0.5 (times 1.5), and the roundings of rsqrt and the product
+        y = (xv - nf::mean<C>(xv)) * nf::rsqrt(nf::var<C>(xv) + 1e-5f);
+        check_close(y, same, 1.5 * unit * 45 + 8 * unit * max_abs(same));
+        y = (xv - nf::mean<C>(xv)) * nf::rsqrt(nf::var<C>(zv) + 1e-5f);
+        check_close(y, mixed, 1.5 * unit * 45 + 8 * unit * max_abs(mixed));
+        // The variance first, then the mean: the same numbers.
+        y = nf::rsqrt(nf::var<C>(xv) + 1e-5f) * (xv - nf::mean<C>(xv));
+        check_close(y, same, 1.5 * unit * 45 + 8 * unit * max_abs(same));
     });
 }

@@ -5,6 +5,7 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <new>
 #include <numeric>
 #include <string>
 #include <type_traits>
@@ -125,6 +126,7 @@ struct bind_context {
     std::array<std::size_t, Plan::rank> extents;
     std::size_t chunk; // tile length of periodic leaves: a multiple of the batch size and of every period
     scratch_arena& arena;
+    slot_sums_registry* sums = nullptr; // row-local means and variances that share their sums
 };
 
 template <class LA, class DL>
@@ -217,6 +219,14 @@ auto bind(const E& e, bind_context<Plan>& ctx) {
         node.length = 1;
         for (std::size_t d = KR; d < ext.size(); ++d) node.length *= ext[d];
         for (std::size_t j = 0; j < KR; ++j) node.dest_pos[j] = positions_in<KL, DL>::value[j];
+        if constexpr (E::moments_role != 0 && has_moments_partner<typename Plan::expression, E>()) {
+            if (ctx.sums == nullptr) {
+                ctx.sums = new (ctx.arena.template allocate<slot_sums_registry>(1)) slot_sums_registry{};
+                ctx.sums->threads = static_cast<std::size_t>(std::max(1, num_threads()));
+            }
+            node.shared = find_slot_sums<KR>(*ctx.sums, e, ctx.arena);
+            node.shared_threads = node.shared != nullptr ? ctx.sums->threads : 0;
+        }
         return node;
     } else if constexpr (!Inside && is_hoisted<E, DL>) {
         using LA = hoisted_layout<E, DL>;

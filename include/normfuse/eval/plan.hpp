@@ -135,6 +135,7 @@ struct plan {
     using value_type = T;
     using arch = Arch;
     using dest_axes = DL;
+    using expression = E; // the expression the loop evaluates (its root)
     using layouts = typename concat_layouts<typename effective_layouts<E, DL>::type, Extra>::type;
     static constexpr std::size_t rank = DL::size;
     static constexpr std::size_t outer = outer_depth<layouts, DL>();

@@ -15,15 +15,22 @@
 //    one outer index of the reduction's own loop (the same loop nf::sum uses, in double);
 //  - its operand has no reduction inside.
 // The arithmetic is that of the hoisted reduction: sums in double, the variance in one read of the
-// slot, shifted by the slot's first value.
+// slot, shifted by the slot's first value. A mean and a variance of the same operand over the same
+// axes (LayerNorm, GroupNorm written out) take both from that one read: the mean is
+// k + sum (v - k) / n from the variance's shifted sums (has_moments_partner, find_slot_sums).
 #pragma once
 
 #include <array>
 #include <cstddef>
+#include <new>
 #include <type_traits>
 #include <utility>
 
 #include <normfuse/core/simd.hpp>
+
+#if defined(_OPENMP)
+#include <omp.h>
+#endif
 
 #include <normfuse/core/axis_list.hpp>
 #include <normfuse/core/config.hpp>
@@ -96,6 +103,96 @@ constexpr bool all_row_local() {
         return true;
 }
 
+/// True when the reduction R is a mean or a variance and the expression E holds the other one
+/// over the same axes of an operand of the same type: a pair one slot's shifted sums give.
+template <class E, class R>
+constexpr bool has_moments_partner() {
+    if constexpr (E::kind == node_kind::reduction) {
+        if constexpr (E::moments_role != 0 && R::moments_role != 0 && E::moments_role != R::moments_role &&
+                      std::is_same_v<typename E::reduced_axes, typename R::reduced_axes> &&
+                      std::is_same_v<operand_t<E>, operand_t<R>>)
+            return true;
+        else
+            return has_moments_partner<operand_t<E>, R>();
+    } else if constexpr (E::kind == node_kind::unary) {
+        return has_moments_partner<operand_t<E>, R>();
+    } else if constexpr (E::kind == node_kind::binary) {
+        return has_moments_partner<left_t<E>, R>() || has_moments_partner<right_t<E>, R>();
+    } else {
+        return false;
+    }
+}
+
+/// True when two expressions of the same type have the same values: the same arrays (data and
+/// extents), the same constants.
+template <class E>
+bool same_values(const E& a, const E& b) {
+    if constexpr (E::kind == node_kind::terminal)
+        return a.data() == b.data() && a.extents().values() == b.extents().values();
+    else if constexpr (E::kind == node_kind::scalar)
+        return a.value == b.value;
+    else if constexpr (E::kind == node_kind::unary)
+        return same_values(a.arg, b.arg);
+    else if constexpr (E::kind == node_kind::binary)
+        return same_values(a.left, b.left) && same_values(a.right, b.right);
+    else
+        return a.param == b.param && same_values(a.arg, b.arg);
+}
+
+/// The shifted sums (reduce_expr::slot_sums) of the slot a thread computed last, shared by a mean
+/// and a variance of the same operand, so that the second one does not read the slot again.
+template <std::size_t KR>
+struct shared_slot_sums {
+    outer_index<KR> slot{};
+    bool valid = false;
+    double k = 0, c1 = 0, c2 = 0;
+};
+
+/// The index of the calling thread in the evaluation's parallel region (0 outside one).
+inline std::size_t evaluation_thread() noexcept {
+#if defined(_OPENMP)
+    return omp_in_parallel() ? static_cast<std::size_t>(omp_get_thread_num()) : 0;
+#else
+    return 0;
+#endif
+}
+
+/// The means and variances of one bound expression that share their sums: a mean and a variance
+/// over the same operand find each other here when they are bound (eval/assign.hpp).
+struct slot_sums_registry {
+    struct entry {
+        const void* type = nullptr;    // identifies the reduction's axes and operand type
+        const void* operand = nullptr; // the operand of the first one bound
+        void* sums = nullptr;          // shared_slot_sums<KR>[threads]
+    };
+    static constexpr std::size_t capacity = 8;
+    entry entries[capacity];
+    std::size_t used = 0;
+    std::size_t threads = 1; // entries per shared_slot_sums array
+};
+
+template <class Reduced, class Operand>
+struct slot_sums_type {
+    static constexpr char id = 0;
+};
+
+/// The per-thread sums a mean or a variance `e` shares with its partner: those registered by the
+/// partner when it has the same operand, else new ones (registered); null when the registry is
+/// full, and the reduction then sums alone.
+template <std::size_t KR, class E>
+shared_slot_sums<KR>* find_slot_sums(slot_sums_registry& reg, const E& e, scratch_arena& arena) {
+    using O = operand_t<E>;
+    const void* type = &slot_sums_type<typename E::reduced_axes, O>::id;
+    for (std::size_t i = 0; i < reg.used; ++i)
+        if (reg.entries[i].type == type && same_values(*static_cast<const O*>(reg.entries[i].operand), e.arg))
+            return static_cast<shared_slot_sums<KR>*>(reg.entries[i].sums);
+    if (reg.used == slot_sums_registry::capacity) return nullptr;
+    auto* sums = arena.allocate<shared_slot_sums<KR>>(reg.threads);
+    for (std::size_t t = 0; t < reg.threads; ++t) new (sums + t) shared_slot_sums<KR>{};
+    reg.entries[reg.used++] = {type, &e.arg, sums};
+    return sums;
+}
+
 /// A sub-expression that depends on the loop's outer axes only, evaluated once per seek, as a
 /// batch; the scalar positions of the run (its tail) read the same number, lane 0.
 template <class Sub>
@@ -134,6 +231,8 @@ struct bound_slot_reduction {
     bool computed = false;
     value_type scalar{};
     batch value{};
+    shared_slot_sums<KR>* shared = nullptr; // per thread, with the partner (see find_slot_sums)
+    std::size_t shared_threads = 0;
 
     void own_tiles(scratch_arena& arena) {
         operand.own_tiles(arena);
@@ -144,7 +243,14 @@ struct bound_slot_reduction {
         outer_index<KR> slot;
         for (std::size_t j = 0; j < KR; ++j) slot[j] = index[dest_pos[j]];
         if (!computed || slot != current) {
-            scalar = R::template slot_value<PR>(operand, slot, length, chunk, param);
+            if constexpr (R::moments_role != 0) {
+                if (shared != nullptr)
+                    scalar = from_shared(slot);
+                else
+                    scalar = R::template slot_value<PR>(operand, slot, length, chunk, param);
+            } else {
+                scalar = R::template slot_value<PR>(operand, slot, length, chunk, param);
+            }
             value = batch(scalar);
             current = slot;
             computed = true;
@@ -152,6 +258,20 @@ struct bound_slot_reduction {
     }
     NF_ALWAYS_INLINE batch load(std::size_t, std::size_t) const { return value; }
     NF_ALWAYS_INLINE value_type load_scalar(std::size_t, std::size_t) const { return scalar; }
+
+private:
+    /// The value from the sums the partner left for this slot, or from new sums, left for it.
+    value_type from_shared(const outer_index<KR>& slot) {
+        const std::size_t t = evaluation_thread();
+        shared_slot_sums<KR>* s = t < shared_threads ? shared + t : nullptr;
+        if (s == nullptr || !s->valid || s->slot != slot) {
+            double k = 0, c1 = 0, c2 = 0;
+            R::template slot_sums<PR>(operand, slot, length, chunk, k, c1, c2);
+            if (s == nullptr) return R::from_sums(k, c1, c2, length, param);
+            *s = {slot, true, k, c1, c2};
+        }
+        return R::from_sums(s->k, s->c1, s->c2, length, param);
+    }
 };
 
 } // namespace nf::detail

@@ -55,6 +55,12 @@ struct reduce_expr : detail::expression_tag {
     A arg;
     double param = 0; // var: the divisor is (count - param); inv_rms: the eps
 
+    /// 1 for a mean, 2 for a variance, else 0: the two reductions one slot's shifted sums give,
+    /// which row-local evaluation computes once when an expression holds both over the same
+    /// operand (eval/row_local.hpp).
+    static constexpr int moments_role =
+        R == detail::reduction_kind::mean ? 1 : (R == detail::reduction_kind::var ? 2 : 0);
+
     template <Axis X>
     std::size_t extent() const {
         return arg.template extent<X>();
@@ -131,14 +137,9 @@ struct reduce_expr : detail::expression_tag {
         }
         const double count = static_cast<double>(length);
         if constexpr (R == detail::reduction_kind::var) {
-            // One read, shifted by the slot's first value k (see reduce/moments.hpp): with
-            // c1 = sum (v - k) and c2 = sum (v - k)^2, the variance is (c2 - c1^2 / n) / (n - param),
-            // and since k is one of the slot's values, (mean - k)^2 <= n * variance: the subtraction
-            // loses at most about log2(n) bits of a double, far below float's rounding.
-            const double k = static_cast<double>(operand.load_scalar(0, 0));
-            double c1 = 0, c2 = 0;
-            detail::sum_run<Arch, detail::sums::moments, PR>(operand, 0, length, chunk, k, c1, c2);
-            return static_cast<value_type>(std::max(0.0, c2 - c1 * c1 / count) / (count - param));
+            double k = 0, c1 = 0, c2 = 0;
+            slot_sums<PR>(operand, slot, length, chunk, k, c1, c2);
+            return from_sums(k, c1, c2, length, param);
         } else {
             detail::sum_run<Arch, detail::sums::plain, PR>(operand, 0, length, chunk, 0.0, s1, unused);
             if constexpr (R == detail::reduction_kind::sum)
@@ -146,6 +147,29 @@ struct reduce_expr : detail::expression_tag {
             else
                 return static_cast<value_type>(s1 / count);
         }
+    }
+
+    /// The shifted sums of one slot (as `slot_value` takes it), in one read: k, the slot's first
+    /// value, c1 = sum (v - k) and c2 = sum (v - k)^2 (see reduce/moments.hpp). Since k is one of
+    /// the slot's values, (mean - k)^2 <= n * variance, and c2 - c1^2 / n loses at most about
+    /// log2(n) bits of a double, far below float's rounding.
+    template <class PR, class Bound>
+    static void slot_sums(Bound& operand, const detail::outer_index<PR::outer>& slot, std::size_t length,
+                          std::size_t chunk, double& k, double& c1, double& c2) {
+        operand.seek(slot);
+        k = static_cast<double>(operand.load_scalar(0, 0));
+        c1 = c2 = 0;
+        detail::sum_run<typename PR::arch, detail::sums::moments, PR>(operand, 0, length, chunk, k, c1, c2);
+    }
+
+    /// The mean or the variance of a slot of `length` values from its shifted sums.
+    static value_type from_sums(double k, double c1, double c2, std::size_t length, double param) {
+        static_assert(moments_role != 0);
+        const double count = static_cast<double>(length);
+        if constexpr (R == detail::reduction_kind::mean)
+            return static_cast<value_type>(k + c1 / count);
+        else
+            return static_cast<value_type>(std::max(0.0, c2 - c1 * c1 / count) / (count - param));
     }
 
 private:
