@@ -144,6 +144,21 @@ constexpr bool same_order() {
     return true;
 }
 
+/// True when the normalized axes NA are the input's trailing axes, in order, and the output has
+/// the input's axis order: every slot is then one contiguous row of both (RMSNorm and LayerNorm
+/// then evaluate their rows in one pass, see eval/row_local.hpp).
+template <class NA, class XL, class OL>
+constexpr bool trailing_rows() {
+    if constexpr (!std::is_same_v<XL, OL> || !is_subset<NA, XL>) {
+        return false;
+    } else {
+        constexpr auto pos = nf::detail::positions_in<NA, XL>::value;
+        for (std::size_t j = 0; j < pos.size(); ++j)
+            if (pos[j] != XL::size - pos.size() + j) return false;
+        return true;
+    }
+}
+
 /// Runs a layer whose statistics are per slot (InstanceNorm, GroupNorm, LayerNorm, RMSNorm) as
 /// `body(x_part, out_part, first_slot, end_slot, KL2{}, store)`: the statistics of the slots
 /// [first_slot, end_slot) are taken from x_part, then out_part is written from them, with the

@@ -16,6 +16,7 @@
 #include <normfuse/expr/operators.hpp>
 #include <normfuse/nn/common.hpp>
 #include <normfuse/reduce/moments.hpp>
+#include <normfuse/reduce/reductions.hpp>
 
 namespace nf::nn {
 
@@ -94,6 +95,28 @@ private:
             if (options_.elementwise_affine) {
                 nf::nn::detail::check_parameter("nn::layer_norm", "weight", weight_, extents_.size());
                 nf::nn::detail::check_parameter("nn::layer_norm", "bias", bias_, extents_.size());
+            }
+
+            if constexpr (nf::nn::detail::trailing_rows<norm_axes, XL, typename std::remove_cvref_t<Out>::axes>()) {
+                // Each slot is a contiguous row: one pass over x. When the loop reaches a row, its
+                // shifted sums give k, 1 / sqrt(var + eps) and -(mean - k) / sqrt(var + eps), in
+                // double as below (eval/row_local.hpp), and the row is written while it is in L1.
+                using RR = nf::detail::slot_axes::reduced_inner<>;
+                using S2 = nf::shape<nf::detail::slot_axes::slot_inner<>, RR>;
+                const std::size_t row = extents_.size();
+                const auto e2 = nf::extents<S2>::from_all({x.size() / row, row});
+                const view<const T, S2> xv(x.data(), e2);
+                const view<T, S2> ov(out.data(), e2);
+                const auto normalized =
+                    (xv - nf::detail::row_shift<RR>(xv)) * nf::detail::row_scale<RR>(xv, options_.eps) +
+                    nf::detail::row_offset<RR>(xv, options_.eps);
+                if (options_.elementwise_affine) {
+                    const view<const T, nf::shape<RR>> w(weight_.data(), {row}), b(bias_.data(), {row});
+                    nf::nn::detail::write<Arch>(ov, normalized * w + b, store_kind::automatic);
+                } else {
+                    nf::nn::detail::write<Arch>(ov, normalized, store_kind::automatic);
+                }
+                return;
             }
 
             const std::size_t count = extents_.size();

@@ -63,20 +63,6 @@ public:
 private:
     friend class detail::layer_calls<rms_norm<T, NormShape>>;
 
-    // True when the normalized axes are the input's trailing axes, in order, and the output has
-    // the input's axis order: every slot is then one contiguous row of both.
-    template <class XL, class OL>
-    static constexpr bool rows_of() {
-        if constexpr (!std::is_same_v<XL, OL> || !is_subset<norm_axes, XL>) {
-            return false;
-        } else {
-            constexpr auto pos = nf::detail::positions_in<norm_axes, XL>::value;
-            for (std::size_t j = 0; j < pos.size(); ++j)
-                if (pos[j] != XL::size - pos.size() + j) return false;
-            return true;
-        }
-    }
-
     // The body of forward(), instantiated for views only: a forward on tensors and one on views of the
     // same layouts share this code (see nn::detail::input_view).
     template <class Arch, class X, class Out>
@@ -91,7 +77,7 @@ private:
             if (options_.elementwise_affine) {
                 nf::nn::detail::check_parameter("nn::rms_norm", "weight", weight_, extents_.size());
             }
-            if constexpr (rows_of<XL, typename std::remove_cvref_t<Out>::axes>()) {
+            if constexpr (nf::nn::detail::trailing_rows<norm_axes, XL, typename std::remove_cvref_t<Out>::axes>()) {
                 // Each slot is a contiguous row: one pass over x, the row's 1 / sqrt(mean(x^2) + eps)
                 // computed in double when the loop reaches it (eval/row_local.hpp), and the row
                 // written while it is in L1.

@@ -18,8 +18,11 @@ namespace nf {
 
 namespace detail {
 /// `inv_rms` is 1 / sqrt(mean(x^2) + eps), computed in double and rounded once: RMSNorm's scale
-/// (nn::rms_norm builds it with detail::inv_rms; it is not part of the public API).
-enum class reduction_kind { sum, mean, var, inv_rms };
+/// (nn::rms_norm builds it with detail::inv_rms; it is not part of the public API). `row_shift`,
+/// `row_scale` and `row_offset` are LayerNorm's per-row coefficients, in double and rounded once:
+/// k (the slot's first value), a = 1 / sqrt(var + eps) and -(mean - k) * a, so that
+/// (x - k) * a + offset is the normalized x with an exact subtraction (nn::layer_norm).
+enum class reduction_kind { sum, mean, var, inv_rms, row_shift, row_scale, row_offset };
 
 struct sum_call {
     static constexpr std::string_view name = "nf::sum";
@@ -33,11 +36,16 @@ struct var_call {
 struct inv_rms_call {
     static constexpr std::string_view name = "nn::rms_norm";
 };
+struct layer_norm_call {
+    static constexpr std::string_view name = "nn::layer_norm";
+};
 template <reduction_kind R>
-using reduction_call =
-    std::conditional_t<R == reduction_kind::sum, sum_call,
-                       std::conditional_t<R == reduction_kind::mean, mean_call,
-                                          std::conditional_t<R == reduction_kind::var, var_call, inv_rms_call>>>;
+using reduction_call = std::conditional_t<
+    R == reduction_kind::sum, sum_call,
+    std::conditional_t<
+        R == reduction_kind::mean, mean_call,
+        std::conditional_t<R == reduction_kind::var, var_call,
+                           std::conditional_t<R == reduction_kind::inv_rms, inv_rms_call, layer_norm_call>>>>;
 } // namespace detail
 
 /// A reduction over the axes `Reduced` of `A`: the result has A's other axes. It is computed once,
@@ -53,13 +61,16 @@ struct reduce_expr : detail::expression_tag {
     using all_axes = typename A::all_axes;
     using reduced_axes = Reduced;
     A arg;
-    double param = 0; // var: the divisor is (count - param); inv_rms: the eps
+    double param = 0; // var: the divisor is (count - param); inv_rms, row_scale, row_offset: the eps
 
-    /// 1 for a mean, 2 for a variance, else 0: the two reductions one slot's shifted sums give,
-    /// which row-local evaluation computes once when an expression holds both over the same
+    /// Non-zero for the reductions one slot's shifted sums give (a distinct number for each kind):
+    /// row-local evaluation computes the sums once for those of an expression over the same
     /// operand (eval/row_local.hpp).
     static constexpr int moments_role =
-        R == detail::reduction_kind::mean ? 1 : (R == detail::reduction_kind::var ? 2 : 0);
+        R == detail::reduction_kind::sum || R == detail::reduction_kind::inv_rms ? 0 : static_cast<int>(R) + 1;
+    /// Kinds computed from shifted sums (all those with a role but the mean, which sums plainly
+    /// on its own).
+    static constexpr bool from_shifted_sums = moments_role != 0 && R != detail::reduction_kind::mean;
 
     template <Axis X>
     std::size_t extent() const {
@@ -90,13 +101,13 @@ struct reduce_expr : detail::expression_tag {
                 out[s] = static_cast<value_type>(1.0 / std::sqrt(s1[s] / count + param));
             return;
         }
-        if constexpr (R != detail::reduction_kind::var)
+        if constexpr (!from_shifted_sums)
             detail::accumulate<Arch, OA, LA, detail::sums::plain>(arg, ext, nullptr, s1, nullptr, arena);
         if constexpr (R == detail::reduction_kind::sum) {
             for (std::size_t s = 0; s < slots; ++s) out[s] = static_cast<value_type>(s1[s]);
         } else if constexpr (R == detail::reduction_kind::mean) {
             for (std::size_t s = 0; s < slots; ++s) out[s] = static_cast<value_type>(s1[s] / count);
-        } else {
+        } else if constexpr (from_shifted_sums) {
             // s1 becomes the shift of each slot: its first value when the operand can be evaluated
             // there alone (the operand looped over the kept axes with every reduced axis cut to
             // its first index: one value per slot), else its mean (one more read).
@@ -114,8 +125,8 @@ struct reduce_expr : detail::expression_tag {
             std::fill_n(c1, slots, 0.0);
             std::fill_n(c2, slots, 0.0);
             detail::accumulate<Arch, OA, LA, detail::sums::moments>(arg, ext, s1, c1, c2, arena);
-            for (std::size_t s = 0; s < slots; ++s)
-                out[s] = static_cast<value_type>(std::max(0.0, c2[s] - c1[s] * c1[s] / count) / (count - param));
+            const std::size_t n = slots ? total / slots : 0;
+            for (std::size_t s = 0; s < slots; ++s) out[s] = from_sums(s1[s], c1[s], c2[s], n, param);
         }
     }
 
@@ -136,7 +147,7 @@ struct reduce_expr : detail::expression_tag {
             return static_cast<value_type>(1.0 / std::sqrt(s1 / static_cast<double>(length) + param));
         }
         const double count = static_cast<double>(length);
-        if constexpr (R == detail::reduction_kind::var) {
+        if constexpr (from_shifted_sums) {
             double k = 0, c1 = 0, c2 = 0;
             slot_sums<PR>(operand, slot, length, chunk, k, c1, c2);
             return from_sums(k, c1, c2, length, param);
@@ -162,14 +173,22 @@ struct reduce_expr : detail::expression_tag {
         detail::sum_run<typename PR::arch, detail::sums::moments, PR>(operand, 0, length, chunk, k, c1, c2);
     }
 
-    /// The mean or the variance of a slot of `length` values from its shifted sums.
+    /// The value of a slot of `length` values from its shifted sums (kinds with a moments_role).
+    /// LayerNorm's coefficients use the arithmetic of nf::detail::slot_moments, as its other path.
     static value_type from_sums(double k, double c1, double c2, std::size_t length, double param) {
         static_assert(moments_role != 0);
         const double count = static_cast<double>(length);
-        if constexpr (R == detail::reduction_kind::mean)
+        if constexpr (R == detail::reduction_kind::mean) {
             return static_cast<value_type>(k + c1 / count);
-        else
+        } else if constexpr (R == detail::reduction_kind::var) {
             return static_cast<value_type>(std::max(0.0, c2 - c1 * c1 / count) / (count - param));
+        } else if constexpr (R == detail::reduction_kind::row_shift) {
+            return static_cast<value_type>(k);
+        } else {
+            const double d = c1 / count;
+            const double a = 1.0 / std::sqrt(std::max(0.0, c2 / count - d * d) + param);
+            return static_cast<value_type>(R == detail::reduction_kind::row_scale ? a : -d * a);
+        }
     }
 
 private:
@@ -209,6 +228,22 @@ auto make_reduction(X&& x, double param) {
 template <Axis... Rs, ArrayOperand X>
 auto inv_rms(X&& x, double eps) {
     return make_reduction<reduction_kind::inv_rms, Rs...>(std::forward<X>(x), eps);
+}
+
+/// LayerNorm's per-row coefficients over the named axes (see reduction_kind): k, the first value;
+/// 1 / sqrt(var + eps); -(mean - k) / sqrt(var + eps). In one expression over the same operand
+/// they share one read of each row (eval/row_local.hpp).
+template <Axis... Rs, ArrayOperand X>
+auto row_shift(X&& x) {
+    return make_reduction<reduction_kind::row_shift, Rs...>(std::forward<X>(x), 0.0);
+}
+template <Axis... Rs, ArrayOperand X>
+auto row_scale(X&& x, double eps) {
+    return make_reduction<reduction_kind::row_scale, Rs...>(std::forward<X>(x), eps);
+}
+template <Axis... Rs, ArrayOperand X>
+auto row_offset(X&& x, double eps) {
+    return make_reduction<reduction_kind::row_offset, Rs...>(std::forward<X>(x), eps);
 }
 
 } // namespace detail

@@ -97,21 +97,6 @@ NF_ALWAYS_INLINE xsimd::batch<double, Arch> opaque_one() {
     return one;
 }
 
-/// v - k, given `one` (from opaque_one) and `minus_k` = -k. With a native FMA it is computed as
-/// fma(v, 1, -k), the same correctly rounded number, but on the multiply-add units: the sums that
-/// follow (and the conversions from float) occupy the adders, and on processors where those are
-/// separate units (AMD Zen) this balances the two; the barrier in opaque_one keeps the compiler
-/// from turning it back into a subtraction.
-template <class Arch>
-NF_ALWAYS_INLINE xsimd::batch<double, Arch> minus_shift(const xsimd::batch<double, Arch>& v,
-                                                        const xsimd::batch<double, Arch>& one,
-                                                        const xsimd::batch<double, Arch>& minus_k) {
-    if constexpr (has_native_fma<Arch>)
-        return xsimd::fma(v, one, minus_k);
-    else
-        return v + minus_k;
-}
-
 /// acc + v, given `one` (from opaque_one). With a native FMA it is computed as fma(v, 1, acc), the
 /// same correctly rounded number, on the multiply-add units: a plain sum of floats otherwise puts
 /// both its conversions to double and its additions on the adders, which on AMD Zen are separate
@@ -124,6 +109,18 @@ NF_ALWAYS_INLINE xsimd::batch<double, Arch> plus_on_fma(const xsimd::batch<doubl
         return xsimd::fma(v, one, acc);
     else
         return acc + v;
+}
+
+/// v - k, given `one` (from opaque_one) and `minus_k` = -k: -k + v as plus_on_fma computes it.
+/// The shift of the statistics goes to the multiply-add units: the sums that follow (and the
+/// conversions from float) occupy the adders, and on processors where those are separate units
+/// (AMD Zen) this balances the two; the barrier in opaque_one keeps the compiler from turning it
+/// back into a subtraction.
+template <class Arch>
+NF_ALWAYS_INLINE xsimd::batch<double, Arch> minus_shift(const xsimd::batch<double, Arch>& v,
+                                                        const xsimd::batch<double, Arch>& one,
+                                                        const xsimd::batch<double, Arch>& minus_k) {
+    return plus_on_fma(minus_k, v, one);
 }
 
 /// Sum of the lanes of a batch (in lane order, through memory: portable and warning-free).
