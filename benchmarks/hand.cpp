@@ -223,15 +223,20 @@ body make_stats(case_data& d) {
     };
 }
 
+/// `f(x_row, y_row, c)` for every row of C values of (N, L, C) data, then the store fence.
+template <store S, class F>
+void for_each_row(case_data& d, F&& f) {
+    const case_spec& s = *d.spec;
+    const std::size_t c = s.c, rows = s.n * s.spatial();
+    for (std::size_t row = 0; row < rows; ++row) f(d.x + row * c, d.y + row * c, c);
+    kernels::fence<S>();
+}
+
 /// RMSNorm over C of (N, L, C), row by row.
 template <store S>
 body make_rms(case_data& d) {
     return [&d] {
-        const case_spec& s = *d.spec;
-        const std::size_t c = s.c, rows = s.n * s.spatial();
-        for (std::size_t row = 0; row < rows; ++row) {
-            const float* xr = d.x + row * c;
-            float* yr = d.y + row * c;
+        for_each_row<S>(d, [&d](const float* xr, float* yr, std::size_t c) {
             double s1 = 0, s2 = 0;
             kernels::moments(xr, c, 0.0, s1, s2);
             const __m512 r = _mm512_set1_ps(static_cast<float>(1.0 / std::sqrt(s2 / static_cast<double>(c) + d.eps)));
@@ -240,8 +245,33 @@ body make_rms(case_data& d) {
                 kernels::put<S>(yr + i, _mm512_mul_ps(_mm512_mul_ps(_mm512_loadu_ps(xr + i), r),
                                                       _mm512_loadu_ps(d.weight.data() + i)));
             for (; i < c; ++i) yr[i] = xr[i] * _mm512_cvtss_f32(r) * d.weight[i];
-        }
-        kernels::fence<S>();
+        });
+    };
+}
+
+/// LayerNorm over C of (N, L, C), row by row: the shifted moments of the row, then its output.
+template <store S>
+body make_layer_norm(case_data& d) {
+    return [&d] {
+        for_each_row<S>(d, [&d](const float* xr, float* yr, std::size_t c) {
+            const double k = xr[0];
+            double s1 = 0, s2 = 0;
+            kernels::moments(xr, c, k, s1, s2);
+            const double centered = s1 / static_cast<double>(c);
+            const double inv = 1 / std::sqrt(std::max(0.0, s2 / static_cast<double>(c) - centered * centered) + d.eps);
+            // y = ((x - k) * inv - centered * inv) * w + b
+            const __m512 kk = _mm512_set1_ps(static_cast<float>(k)), ii = _mm512_set1_ps(static_cast<float>(inv)),
+                         cc = _mm512_set1_ps(static_cast<float>(centered * inv));
+            std::size_t i = 0;
+            for (; i + kernels::lanes <= c; i += kernels::lanes) {
+                const __m512 t = _mm512_fmsub_ps(_mm512_sub_ps(_mm512_loadu_ps(xr + i), kk), ii, cc);
+                kernels::put<S>(yr + i, _mm512_fmadd_ps(t, _mm512_loadu_ps(d.weight.data() + i),
+                                                        _mm512_loadu_ps(d.bias.data() + i)));
+            }
+            for (; i < c; ++i)
+                yr[i] = ((xr[i] - _mm512_cvtss_f32(kk)) * _mm512_cvtss_f32(ii) - _mm512_cvtss_f32(cc)) * d.weight[i] +
+                        d.bias[i];
+        });
     };
 }
 
@@ -318,6 +348,10 @@ void register_hand() {
         [](case_data& d, run_options&) { return make_rms<store::regular>(d); });
     add("rms_norm", rms_case(), "hand_nt", workload::rms_norm,
         [](case_data& d, run_options&) { return make_rms<store::streaming>(d); });
+    add("layer_norm", rms_case(), "hand", workload::layer_norm,
+        [](case_data& d, run_options&) { return make_layer_norm<store::regular>(d); });
+    add("layer_norm", rms_case(), "hand_nt", workload::layer_norm,
+        [](case_data& d, run_options&) { return make_layer_norm<store::streaming>(d); });
     add("group_norm", group_case(), "hand", workload::group_norm,
         [](case_data& d, run_options&) { return make_group<store::regular>(d); });
     add("group_norm", group_case(), "hand_nt", workload::group_norm,

@@ -3,6 +3,9 @@
 // rms_norm/nlc_16x512x768/
 //   normfuse_dsl      y = x * nf::rsqrt(nf::mean<C>(nf::square(x)) + eps) * w
 //   normfuse_layer    nf::nn::rms_norm<float, shape<C<>>>
+// layer_norm/nlc_16x512x768/
+//   normfuse_dsl      y = (x - nf::mean<C>(x)) * nf::rsqrt(nf::var<C>(x) + eps) * w + b
+//   normfuse_layer    nf::nn::layer_norm<float, shape<C<>>>
 // group_norm/nchw_32x256x28x28_g32/ (C seen as (G, K) by a view of the same memory)
 //   normfuse_dsl      y = (x - nf::mean<K, H, W>(x)) * nf::rsqrt(nf::var<K, H, W>(x) + eps) * g + b
 //   normfuse_moments  auto [m, v] = nf::moments<K, H, W>(x); y = (x - m) * nf::rsqrt(v + eps) * g + b
@@ -11,6 +14,7 @@
 
 #include <algorithm>
 #include <memory>
+#include <vector>
 
 #include <normfuse/normfuse.hpp>
 
@@ -24,26 +28,47 @@ using nlc = nf::shape<N<>, L<>, C<>>;
 using nchw = nf::shape<N<>, C<>, H<>, W<>>;
 using ngkhw = nf::shape<N<>, G<>, K<>, H<>, W<>>;
 
-body rms_dsl(case_data& d) {
+/// x and y of an (N, L, C) case as views.
+struct nlc_io {
+    nf::view<const float, nlc> x;
+    nf::view<float, nlc> y;
+};
+nlc_io nlc_views(const case_data& d) {
     const case_spec& s = *d.spec;
-    nf::view<const float, nlc> x(d.x, {s.n, s.h, s.c});
-    nf::view<float, nlc> y(d.y, {s.n, s.h, s.c});
-    auto w = std::make_shared<nf::tensor<float, nf::shape<C<>>>>(nf::extents<nf::shape<C<>>>({s.c}));
-    std::copy(d.weight.begin(), d.weight.end(), w->data());
+    return {nf::view<const float, nlc>(d.x, {s.n, s.h, s.c}), nf::view<float, nlc>(d.y, {s.n, s.h, s.c})};
+}
+
+/// A per-channel parameter as a tensor over C.
+std::shared_ptr<nf::tensor<float, nf::shape<C<>>>> over_c(const std::vector<float>& v) {
+    auto t = std::make_shared<nf::tensor<float, nf::shape<C<>>>>(nf::extents<nf::shape<C<>>>({v.size()}));
+    std::copy(v.begin(), v.end(), t->data());
+    return t;
+}
+
+/// A layer over C (nn::rms_norm, nn::layer_norm) with the case's epsilon, weight and bias (if any).
+template <class Layer, class Options>
+body layer_over_c(case_data& d) {
+    const auto [x, y] = nlc_views(d);
+    Options options;
+    options.eps = d.eps;
+    auto layer = std::make_shared<Layer>(std::initializer_list<std::size_t>{d.spec->c}, options);
+    std::copy(d.weight.begin(), d.weight.end(), layer->weight().data());
+    if constexpr (requires { layer->bias(); }) std::copy(d.bias.begin(), d.bias.end(), layer->bias().data());
+    return [x, y, layer] { layer->forward(x, y); };
+}
+
+body rms_dsl(case_data& d) {
+    const auto [x, y] = nlc_views(d);
+    const auto w = over_c(d.weight);
     const float eps = static_cast<float>(d.eps);
     return [x, y, w, eps] { y = x * nf::rsqrt(nf::mean<C>(nf::square(x)) + eps) * *w; };
 }
 
-body rms_layer(case_data& d) {
-    const case_spec& s = *d.spec;
-    nf::view<const float, nlc> x(d.x, {s.n, s.h, s.c});
-    nf::view<float, nlc> y(d.y, {s.n, s.h, s.c});
-    nf::nn::rms_norm_options options;
-    options.eps = d.eps;
-    auto layer =
-        std::make_shared<nf::nn::rms_norm<float, nf::shape<C<>>>>(std::initializer_list<std::size_t>{s.c}, options);
-    std::copy(d.weight.begin(), d.weight.end(), layer->weight().data());
-    return [x, y, layer] { layer->forward(x, y); };
+body layer_dsl(case_data& d) {
+    const auto [x, y] = nlc_views(d);
+    const auto w = over_c(d.weight), b = over_c(d.bias);
+    const float eps = static_cast<float>(d.eps);
+    return [x, y, w, b, eps] { y = (x - nf::mean<C>(x)) * nf::rsqrt(nf::var<C>(x) + eps) * *w + *b; };
 }
 
 struct grouped {
@@ -96,8 +121,14 @@ body group_layer(case_data& d) {
 void register_normfuse_dsl() {
     add("rms_norm", rms_case(), "normfuse_dsl", workload::rms_norm,
         [](case_data& d, run_options&) { return rms_dsl(d); });
-    add("rms_norm", rms_case(), "normfuse_layer", workload::rms_norm,
-        [](case_data& d, run_options&) { return rms_layer(d); });
+    add("rms_norm", rms_case(), "normfuse_layer", workload::rms_norm, [](case_data& d, run_options&) {
+        return layer_over_c<nf::nn::rms_norm<float, nf::shape<C<>>>, nf::nn::rms_norm_options>(d);
+    });
+    add("layer_norm", rms_case(), "normfuse_dsl", workload::layer_norm,
+        [](case_data& d, run_options&) { return layer_dsl(d); });
+    add("layer_norm", rms_case(), "normfuse_layer", workload::layer_norm, [](case_data& d, run_options&) {
+        return layer_over_c<nf::nn::layer_norm<float, nf::shape<C<>>>, nf::nn::layer_norm_options>(d);
+    });
     add("group_norm", group_case(), "normfuse_dsl", workload::group_norm,
         [](case_data& d, run_options&) { return group_dsl(d); });
     add("group_norm", group_case(), "normfuse_moments", workload::group_norm,

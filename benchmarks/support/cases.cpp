@@ -188,6 +188,17 @@ double row_mean_square(const case_data& d, std::size_t i) {
     return s2 / static_cast<double>(c);
 }
 
+/// Mean and biased variance of the row of (N, L, C) data that element i is in (over C).
+void row_moments(const case_data& d, std::size_t i, double& mean, double& var) {
+    const std::size_t c = d.spec->c;
+    const std::size_t begin = i / c * c;
+    double s = 0, s2 = 0;
+    for (std::size_t j = begin; j < begin + c; ++j) s += d.x[j];
+    mean = s / static_cast<double>(c);
+    for (std::size_t j = begin; j < begin + c; ++j) s2 += (d.x[j] - mean) * (d.x[j] - mean);
+    var = s2 / static_cast<double>(c);
+}
+
 std::string check_reductions(const case_data& d, workload w, double tolerance) {
     owned_case& o = owned(*d.spec);
     std::ostringstream msg;
@@ -228,7 +239,7 @@ std::string check_output(const case_data& d, workload w, double tolerance) {
     const case_spec& s = *d.spec;
     const std::size_t n = s.size();
     if (w == workload::stats || w == workload::sum) return check_reductions(d, w, tolerance);
-    const bool slot_stats = w == workload::rms_norm || w == workload::group_norm;
+    const bool slot_stats = w == workload::rms_norm || w == workload::layer_norm || w == workload::group_norm;
     const std::size_t samples = slot_stats ? 256 : 2048;
     owned_case* o = nullptr;
     if (w == workload::bn_train) {
@@ -255,6 +266,12 @@ std::string check_output(const case_data& d, workload w, double tolerance) {
         case workload::rms_norm:
             want = x / std::sqrt(row_mean_square(d, i) + d.eps) * d.weight[c];
             break;
+        case workload::layer_norm: {
+            double mean = 0, var = 0;
+            row_moments(d, i, mean, var);
+            want = (x - mean) / std::sqrt(var + d.eps) * d.weight[c] + d.bias[c];
+            break;
+        }
         case workload::group_norm: {
             double mean = 0, var = 0;
             group_statistics(d, i, mean, var);

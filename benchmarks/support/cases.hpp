@@ -63,7 +63,7 @@ case_data& data(const case_spec& spec);
 
 /// The workloads whose results are checked after timing. `stats` writes the per-channel batch
 /// mean to y[0, C) and the biased variance to y[C, 2C); `sum` writes the sum of x to y[0].
-enum class workload { normalize, bn_eval, bn_train, rms_norm, group_norm, scale, copy, stats, sum };
+enum class workload { normalize, bn_eval, bn_train, rms_norm, layer_norm, group_norm, scale, copy, stats, sum };
 
 /// Fills the output with NaN, so that an implementation that writes nothing cannot pass the check.
 void poison_output(case_data& d);
