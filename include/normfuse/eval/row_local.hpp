@@ -16,8 +16,8 @@
 //  - its operand has no reduction inside.
 // The arithmetic is that of the hoisted reduction: sums in double, the variance in one read of the
 // slot, shifted by the slot's first value. A mean and a variance of the same operand over the same
-// axes (LayerNorm, GroupNorm written out) take both from that one read: the mean is
-// k + sum (v - k) / n from the variance's shifted sums (has_moments_partner, find_slot_sums).
+// axes (LayerNorm, GroupNorm written out), or LayerNorm's three coefficients, take all from that
+// one read: the mean is k + sum (v - k) / n (has_moments_partner, find_slot_sums).
 #pragma once
 
 #include <array>
@@ -103,8 +103,9 @@ constexpr bool all_row_local() {
         return true;
 }
 
-/// True when the reduction R is a mean or a variance and the expression E holds the other one
-/// over the same axes of an operand of the same type: a pair one slot's shifted sums give.
+/// True when the reduction R is one of those a slot's shifted sums give (a mean, a variance,
+/// LayerNorm's coefficients: reduce_expr::moments_role) and the expression E holds another of them
+/// over the same axes of an operand of the same type.
 template <class E, class R>
 constexpr bool has_moments_partner() {
     if constexpr (E::kind == node_kind::reduction) {
@@ -139,8 +140,8 @@ bool same_values(const E& a, const E& b) {
         return a.param == b.param && same_values(a.arg, b.arg);
 }
 
-/// The shifted sums (reduce_expr::slot_sums) of the slot a thread computed last, shared by a mean
-/// and a variance of the same operand, so that the second one does not read the slot again.
+/// The shifted sums (reduce_expr::slot_sums) of the slot a thread computed last, shared by the
+/// reductions of one operand that has_moments_partner pairs, so that only the first reads the slot.
 template <std::size_t KR>
 struct shared_slot_sums {
     outer_index<KR> slot{};
@@ -157,8 +158,8 @@ inline std::size_t evaluation_thread() noexcept {
 #endif
 }
 
-/// The means and variances of one bound expression that share their sums: a mean and a variance
-/// over the same operand find each other here when they are bound (eval/assign.hpp).
+/// The reductions of one bound expression that share their sums: those over the same operand find
+/// each other here when they are bound (eval/assign.hpp).
 struct slot_sums_registry {
     struct entry {
         const void* type = nullptr;    // identifies the reduction's axes and operand type
@@ -176,9 +177,9 @@ struct slot_sums_type {
     static constexpr char id = 0;
 };
 
-/// The per-thread sums a mean or a variance `e` shares with its partner: those registered by the
-/// partner when it has the same operand, else new ones (registered); null when the registry is
-/// full, and the reduction then sums alone.
+/// The per-thread sums the reduction `e` shares with its partners: those registered by a partner
+/// with the same operand, else new ones (registered); null when the registry is full, and the
+/// reduction then sums alone.
 template <std::size_t KR, class E>
 shared_slot_sums<KR>* find_slot_sums(slot_sums_registry& reg, const E& e, scratch_arena& arena) {
     using O = operand_t<E>;
