@@ -328,3 +328,74 @@ TEST_CASE("row-local: a mean and a variance of the same operand share one read; 
         check_close(y, same, 1.5 * unit * 45 + 8 * unit * max_abs(same));
     });
 }
+
+TEST_CASE("hoisted: a mean and a variance of the same operand share one pass of shifted sums", "[blocked]") {
+    // BatchNorm written out over (N, C, H, W) and (N, H, W, C): both reductions keep C, which the
+    // loop does not meet one slot after another, so they are computed before the loop. As a pair
+    // over the same operand they share one pass (reduce_expr::shifted_sums); the variance of
+    // another array of the same type must not take x's sums.
+    using nchw = nf::shape<N<>, C<>, H<>, W<>>;
+    using nhwc = nf::shape<N<>, H<>, W<>, C<>>;
+    using x_nchw = nf::view<const float, nchw>;
+    using bn_expr = decltype((std::declval<x_nchw>() - nf::mean<N, H, W>(std::declval<x_nchw>())) *
+                             nf::rsqrt(nf::var<N, H, W>(std::declval<x_nchw>()) + 1.0f));
+    static_assert(!nf::detail::all_row_local<bn_expr, plan_of<nchw, bn_expr>>());
+    static_assert(nf::detail::block_prefix<nchw::axes, bn_expr>() == 0); // hoisted, not in boxes
+    static_assert(
+        nf::detail::shares_sums<decltype(nf::mean<N, H, W>(std::declval<x_nchw>())), plan_of<nchw, bn_expr>>());
+    const std::size_t n = 3, c = 5, h = 7, w = 9, per = n * h * w;
+    std::vector<float> x(n * c * h * w), z(x.size());
+    for (std::size_t i = 0; i < x.size(); ++i) {
+        x[i] = value(i, 13) + 100.0f * static_cast<float>(i / (h * w) % c); // channel means up to ~400
+        z[i] = 2.0f * value(i + 5, 11) + 1.0f;
+    }
+    auto channel_stats = [&](const std::vector<float>& v, std::size_t ch) {
+        double s = 0, s2 = 0;
+        for (std::size_t ni = 0; ni < n; ++ni)
+            for (std::size_t j = 0; j < h * w; ++j) s += v[(ni * c + ch) * h * w + j];
+        const double m = s / static_cast<double>(per);
+        for (std::size_t ni = 0; ni < n; ++ni)
+            for (std::size_t j = 0; j < h * w; ++j) {
+                const double d = v[(ni * c + ch) * h * w + j] - m;
+                s2 += d * d;
+            }
+        return std::pair<double, double>{m, s2 / static_cast<double>(per)};
+    };
+    std::vector<double> same(x.size()), mixed(x.size());
+    for (std::size_t i = 0; i < x.size(); ++i) {
+        const std::size_t ch = i / (h * w) % c;
+        const auto [mx, vx] = channel_stats(x, ch);
+        const auto [mz, vz] = channel_stats(z, ch);
+        (void)mz;
+        same[i] = (x[i] - mx) / std::sqrt(vx + 1e-5);
+        mixed[i] = (x[i] - mx) / std::sqrt(vz + 1e-5);
+    }
+    // |mean| < 420: the mean rounded to float (unit * 420) times 1 / std (std above 0.5 here: at
+    // most 2), and the roundings of rsqrt, the difference and the product
+    const double tol = 2 * unit * 420;
+    serial_and_threaded([&] {
+        const x_nchw xv(x.data(), {n, c, h, w}), zv(z.data(), {n, c, h, w});
+        nf::tensor<float, nchw> y({n, c, h, w});
+        y = (xv - nf::mean<N, H, W>(xv)) * nf::rsqrt(nf::var<N, H, W>(xv) + 1e-5f);
+        check_close(y, same, tol + 8 * unit * max_abs(same));
+        y = nf::rsqrt(nf::var<N, H, W>(xv) + 1e-5f) * (xv - nf::mean<N, H, W>(xv));
+        check_close(y, same, tol + 8 * unit * max_abs(same));
+        y = (xv - nf::mean<N, H, W>(xv)) * nf::rsqrt(nf::var<N, H, W>(zv) + 1e-5f);
+        check_close(y, mixed, tol + 8 * unit * max_abs(mixed));
+        // The same data channels-last: the layout of the hoisted values differs, the numbers do not.
+        nf::tensor<float, nhwc> xl({n, h, w, c}), yl({n, h, w, c});
+        for (std::size_t ni = 0; ni < n; ++ni)
+            for (std::size_t ch = 0; ch < c; ++ch)
+                for (std::size_t j = 0; j < h * w; ++j)
+                    xl.data()[(ni * h * w + j) * c + ch] = x[(ni * c + ch) * h * w + j];
+        yl = (xl - nf::mean<N, H, W>(xl)) * nf::rsqrt(nf::var<N, H, W>(xl) + 1e-5f);
+        std::vector<double> got(same.size());
+        for (std::size_t ni = 0; ni < n; ++ni)
+            for (std::size_t ch = 0; ch < c; ++ch)
+                for (std::size_t j = 0; j < h * w; ++j)
+                    got[(ni * c + ch) * h * w + j] = yl.data()[(ni * h * w + j) * c + ch];
+        double worst = 0;
+        for (std::size_t i = 0; i < got.size(); ++i) worst = std::max(worst, std::abs(got[i] - same[i]));
+        CHECK(worst <= tol + 8 * unit * max_abs(same));
+    });
+}

@@ -129,6 +129,16 @@ struct bind_context {
     slot_sums_registry* sums = nullptr; // row-local means and variances that share their sums
 };
 
+/// The context's registry of shared sums (eval/row_local.hpp), made on first use.
+template <class Plan>
+slot_sums_registry& sums_registry(bind_context<Plan>& ctx) {
+    if (ctx.sums == nullptr) {
+        ctx.sums = new (ctx.arena.template allocate<slot_sums_registry>(1)) slot_sums_registry{};
+        ctx.sums->threads = static_cast<std::size_t>(std::max(1, num_threads()));
+    }
+    return *ctx.sums;
+}
+
 template <class LA, class DL>
 std::array<std::size_t, LA::size> restrict_extents(const std::array<std::size_t, DL::size>& dest) {
     constexpr auto pos = positions_in<LA, DL>::value;
@@ -195,6 +205,9 @@ auto bind_memory(const typename Plan::value_type* data, const std::array<std::si
 template <class Arch, class T, class DL, class E>
 void evaluate_into(T* dst, const std::array<std::size_t, DL::size>& ext, const E& e, scratch_arena& arena,
                    store_kind store);
+template <class Arch, class T, class DL, class Root, class E>
+void evaluate_part_into(T* dst, const std::array<std::size_t, DL::size>& ext, const E& e, scratch_arena& arena,
+                        store_kind store, slot_sums_registry* sums);
 
 /// Binds the expression `e` to the loop nest of `Plan`. With `Inside`, `e` is part of a row-local
 /// node (eval/row_local.hpp): nothing is hoisted, reductions are computed slot by slot.
@@ -219,12 +232,8 @@ auto bind(const E& e, bind_context<Plan>& ctx) {
         node.length = 1;
         for (std::size_t d = KR; d < ext.size(); ++d) node.length *= ext[d];
         for (std::size_t j = 0; j < KR; ++j) node.dest_pos[j] = positions_in<KL, DL>::value[j];
-        if constexpr (E::moments_role != 0 && has_moments_partner<typename Plan::expression, E>()) {
-            if (ctx.sums == nullptr) {
-                ctx.sums = new (ctx.arena.template allocate<slot_sums_registry>(1)) slot_sums_registry{};
-                ctx.sums->threads = static_cast<std::size_t>(std::max(1, num_threads()));
-            }
-            node.shared = find_slot_sums<KR>(*ctx.sums, e, ctx.arena);
+        if constexpr (shares_sums<E, Plan>()) {
+            node.shared = find_slot_sums<KR>(sums_registry(ctx), e, ctx.arena);
             node.shared_threads = node.shared != nullptr ? ctx.sums->threads : 0;
         }
         return node;
@@ -234,10 +243,28 @@ auto bind(const E& e, bind_context<Plan>& ctx) {
         std::size_t n = 1;
         for (auto v : ext) n *= v;
         T* buffer = ctx.arena.template allocate<T>(n);
-        if constexpr (E::kind == node_kind::reduction)
+        if constexpr (shares_sums<E, Plan>()) {
+            // A mean and a variance (say) of the same operand: one pass of shifted sums for both.
+            hoisted_slot_sums* hs = find_hoisted_sums<LA>(sums_registry(ctx), e, ctx.arena);
+            if (hs == nullptr) {
+                e.template materialize<typename Plan::arch, LA>(buffer, ext, ctx.arena);
+            } else {
+                if (!hs->ready) {
+                    hs->count = e.template shifted_sums<typename Plan::arch, LA>(ext, ctx.arena, hs->k, hs->c1, hs->c2);
+                    hs->ready = true;
+                }
+                for (std::size_t s = 0; s < n; ++s)
+                    buffer[s] = E::from_sums(hs->k[s], hs->c1[s], hs->c2[s], hs->count, e.param);
+            }
+        } else if constexpr (E::kind == node_kind::reduction) {
             e.template materialize<typename Plan::arch, LA>(buffer, ext, ctx.arena);
-        else
+        } else if constexpr (has_reduction<E>()) {
+            // Its reductions may share sums with others of the whole expression (shares_sums).
+            evaluate_part_into<typename Plan::arch, T, LA, typename Plan::expression>(
+                buffer, ext, e, ctx.arena, store_kind::regular, &sums_registry(ctx));
+        } else {
             evaluate_into<typename Plan::arch, T, LA>(buffer, ext, e, ctx.arena, store_kind::regular);
+        }
         return bind_memory<Plan, LA>(buffer, ext, ctx);
     } else if constexpr (E::kind == node_kind::terminal) {
         return bind_memory<Plan, typename E::axes>(e.data(), e.extents().values(), ctx);
@@ -386,13 +413,21 @@ void run_block(T* dst, const std::array<std::size_t, P::rank>& ext, const Bound&
 template <class Arch, class T, class DL, class E>
 void evaluate_into(T* dst, const std::array<std::size_t, DL::size>& ext, const E& e, scratch_arena& arena,
                    store_kind store) {
-    using P = plan<T, Arch, DL, E>;
+    evaluate_part_into<Arch, T, DL, E>(dst, ext, e, arena, store, nullptr);
+}
+
+/// evaluate_into for `e`, a part of the expression Root hoisted out of its loop, whose bind
+/// context's shared sums are `sums` (null: a registry of its own, when needed).
+template <class Arch, class T, class DL, class Root, class E>
+void evaluate_part_into(T* dst, const std::array<std::size_t, DL::size>& ext, const E& e, scratch_arena& arena,
+                        store_kind store, slot_sums_registry* sums) {
+    using P = plan<T, Arch, DL, E, layout_list<>, Root>;
     constexpr std::size_t K = P::outer;
     std::size_t outer_count = 1, length = 1;
     for (std::size_t d = 0; d < DL::size; ++d) (d < K ? outer_count : length) *= ext[d];
     if (outer_count == 0 || length == 0) return;
 
-    bind_context<P> ctx{ext, chunk_length<P>(ext, typename P::layouts{}), arena};
+    bind_context<P> ctx{ext, chunk_length<P>(ext, typename P::layouts{}), arena, sums};
     const auto root = bind(e, ctx);
     const std::size_t total = outer_count * length;
     const bool by_size = store == store_kind::automatic && total * sizeof(T) >= streaming_threshold();

@@ -130,12 +130,12 @@ constexpr std::size_t outer_depth() {
 /// Everything the loop nest over destination axes `DL` knows at compile time. `Extra` lists the
 /// layouts of further arrays the loop walks besides the expression's leaves (the accumulators of
 /// a reduction).
-template <class T, class Arch, class DL, class E, class Extra = layout_list<>>
+template <class T, class Arch, class DL, class E, class Extra = layout_list<>, class Root = E>
 struct plan {
     using value_type = T;
     using arch = Arch;
     using dest_axes = DL;
-    using expression = E; // the expression the loop evaluates (its root)
+    using expression = Root; // the whole expression E is part of (E itself unless E is hoisted from one)
     using layouts = typename concat_layouts<typename effective_layouts<E, DL>::type, Extra>::type;
     static constexpr std::size_t rank = DL::size;
     static constexpr std::size_t outer = outer_depth<layouts, DL>();

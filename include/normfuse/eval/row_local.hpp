@@ -124,6 +124,18 @@ constexpr bool has_moments_partner() {
     }
 }
 
+/// True when E is a reduction that may share its shifted sums with another of the expression
+/// Plan evaluates (has_moments_partner).
+template <class E, class Plan>
+constexpr bool shares_sums() {
+    if constexpr (E::kind != node_kind::reduction)
+        return false;
+    else if constexpr (E::moments_role == 0)
+        return false;
+    else
+        return has_moments_partner<typename Plan::expression, E>();
+}
+
 /// True when two expressions of the same type have the same values: the same arrays (data and
 /// extents), the same constants.
 template <class E>
@@ -177,21 +189,50 @@ struct slot_sums_type {
     static constexpr char id = 0;
 };
 
-/// The per-thread sums the reduction `e` shares with its partners: those registered by a partner
-/// with the same operand, else new ones (registered); null when the registry is full, and the
-/// reduction then sums alone.
-template <std::size_t KR, class E>
-shared_slot_sums<KR>* find_slot_sums(slot_sums_registry& reg, const E& e, scratch_arena& arena) {
+/// The shifted sums of all slots of a hoisted reduction (reduce_expr::shifted_sums), computed by
+/// the first of the reductions that share them (the others of one operand read them).
+struct hoisted_slot_sums {
+    double* k = nullptr;
+    double* c1 = nullptr;
+    double* c2 = nullptr;
+    std::size_t count = 0; // values per slot
+    bool ready = false;
+};
+
+/// The registry's sums of kind Sums (tag type Tag) for the reduction `e`: those registered by a
+/// partner with the same operand, else `count` new ones (registered); null when the registry is
+/// full, and the reduction then sums alone.
+template <class Sums, class Tag, class E>
+Sums* find_shared_sums(slot_sums_registry& reg, const E& e, scratch_arena& arena, std::size_t count) {
     using O = operand_t<E>;
-    const void* type = &slot_sums_type<typename E::reduced_axes, O>::id;
+    const void* type = &Tag::id;
     for (std::size_t i = 0; i < reg.used; ++i)
         if (reg.entries[i].type == type && same_values(*static_cast<const O*>(reg.entries[i].operand), e.arg))
-            return static_cast<shared_slot_sums<KR>*>(reg.entries[i].sums);
+            return static_cast<Sums*>(reg.entries[i].sums);
     if (reg.used == slot_sums_registry::capacity) return nullptr;
-    auto* sums = arena.allocate<shared_slot_sums<KR>>(reg.threads);
-    for (std::size_t t = 0; t < reg.threads; ++t) new (sums + t) shared_slot_sums<KR>{};
+    auto* sums = arena.allocate<Sums>(count);
+    for (std::size_t t = 0; t < count; ++t) new (sums + t) Sums{};
     reg.entries[reg.used++] = {type, &e.arg, sums};
     return sums;
+}
+
+/// The per-thread sums of one slot a row-local reduction `e` shares (see find_shared_sums).
+template <std::size_t KR, class E>
+shared_slot_sums<KR>* find_slot_sums(slot_sums_registry& reg, const E& e, scratch_arena& arena) {
+    using tag = slot_sums_type<typename E::reduced_axes, operand_t<E>>;
+    return find_shared_sums<shared_slot_sums<KR>, tag>(reg, e, arena, reg.threads);
+}
+
+template <class Reduced, class Operand, class LA>
+struct hoisted_sums_type {
+    static constexpr char id = 0;
+};
+
+/// The sums of all slots a hoisted reduction `e`, laid out as LA, shares (see find_shared_sums).
+template <class LA, class E>
+hoisted_slot_sums* find_hoisted_sums(slot_sums_registry& reg, const E& e, scratch_arena& arena) {
+    using tag = hoisted_sums_type<typename E::reduced_axes, operand_t<E>, LA>;
+    return find_shared_sums<hoisted_slot_sums, tag>(reg, e, arena, 1);
 }
 
 /// A sub-expression that depends on the loop's outer axes only, evaluated once per seek, as a

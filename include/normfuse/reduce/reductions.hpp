@@ -108,26 +108,42 @@ struct reduce_expr : detail::expression_tag {
         } else if constexpr (R == detail::reduction_kind::mean) {
             for (std::size_t s = 0; s < slots; ++s) out[s] = static_cast<value_type>(s1[s] / count);
         } else if constexpr (from_shifted_sums) {
-            // s1 becomes the shift of each slot: its first value when the operand can be evaluated
-            // there alone (the operand looped over the kept axes with every reduced axis cut to
-            // its first index: one value per slot), else its mean (one more read).
-            if constexpr (!detail::has_reduction<A>()) {
-                std::array<std::size_t, OA::size> first = ext;
-                for (std::size_t p : detail::positions_in<Reduced, OA>::value)
-                    first[p] = std::min<std::size_t>(first[p], 1);
-                detail::accumulate<Arch, OA, LA, detail::sums::plain>(arg, first, nullptr, s1, nullptr, arena);
-            } else {
-                detail::accumulate<Arch, OA, LA, detail::sums::plain>(arg, ext, nullptr, s1, nullptr, arena);
-                for (std::size_t s = 0; s < slots; ++s) s1[s] /= count;
-            }
-            double* c1 = arena.template allocate<double>(slots);
-            double* c2 = arena.template allocate<double>(slots);
-            std::fill_n(c1, slots, 0.0);
-            std::fill_n(c2, slots, 0.0);
-            detail::accumulate<Arch, OA, LA, detail::sums::moments>(arg, ext, s1, c1, c2, arena);
-            const std::size_t n = slots ? total / slots : 0;
-            for (std::size_t s = 0; s < slots; ++s) out[s] = from_sums(s1[s], c1[s], c2[s], n, param);
+            double *k = nullptr, *c1 = nullptr, *c2 = nullptr;
+            const std::size_t n = shifted_sums<Arch, LA>(lext, arena, k, c1, c2);
+            for (std::size_t s = 0; s < slots; ++s) out[s] = from_sums(k[s], c1[s], c2[s], n, param);
         }
+    }
+
+    /// The shifted sums of every slot, laid out as `LA`, in arrays from the arena: k, the slot's
+    /// first value (the operand looped over the kept axes with every reduced axis cut to its first
+    /// index), or its mean (one more read) when the operand holds a reduction; c1 = sum (v - k);
+    /// c2 = sum (v - k)^2. Returns the number of values per slot.
+    template <class Arch, class LA>
+    std::size_t shifted_sums(const std::array<std::size_t, LA::size>& lext, detail::scratch_arena& arena, double*& k,
+                             double*& c1, double*& c2) const {
+        using OA = typename A::axes;
+        const std::array<std::size_t, OA::size> ext = operand_extents(OA{});
+        std::size_t slots = 1, total = 1;
+        for (auto v : lext) slots *= v;
+        for (auto v : ext) total *= v;
+        const std::size_t n = slots ? total / slots : 0;
+        k = arena.template allocate<double>(slots);
+        c1 = arena.template allocate<double>(slots);
+        c2 = arena.template allocate<double>(slots);
+        std::fill_n(k, slots, 0.0);
+        std::fill_n(c1, slots, 0.0);
+        std::fill_n(c2, slots, 0.0);
+        if constexpr (!detail::has_reduction<A>()) {
+            std::array<std::size_t, OA::size> first = ext;
+            for (std::size_t p : detail::positions_in<Reduced, OA>::value)
+                first[p] = std::min<std::size_t>(first[p], 1);
+            detail::accumulate<Arch, OA, LA, detail::sums::plain>(arg, first, nullptr, k, nullptr, arena);
+        } else {
+            detail::accumulate<Arch, OA, LA, detail::sums::plain>(arg, ext, nullptr, k, nullptr, arena);
+            for (std::size_t s = 0; s < slots; ++s) k[s] /= static_cast<double>(n);
+        }
+        detail::accumulate<Arch, OA, LA, detail::sums::moments>(arg, ext, k, c1, c2, arena);
+        return n;
     }
 
     /// The extents of the operand, in the order of its axes.
