@@ -126,7 +126,7 @@ struct bind_context {
     std::array<std::size_t, Plan::rank> extents;
     std::size_t chunk; // tile length of periodic leaves: a multiple of the batch size and of every period
     scratch_arena& arena;
-    slot_sums_registry* sums = nullptr; // row-local means and variances that share their sums
+    slot_sums_registry* sums = nullptr; // reductions of one operand that share their sums (row_local.hpp)
 };
 
 /// The context's registry of shared sums (eval/row_local.hpp), made on first use.

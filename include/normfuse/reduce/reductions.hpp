@@ -93,7 +93,13 @@ struct reduce_expr : detail::expression_tag {
         for (auto v : lext) slots *= v;
         for (auto v : ext) total *= v;
         const double count = slots ? static_cast<double>(total / slots) : 0.0;
-        double* s1 = arena.template allocate<double>(slots);
+        if constexpr (from_shifted_sums) {
+            double *k = nullptr, *c1 = nullptr, *c2 = nullptr;
+            const std::size_t n = shifted_sums<Arch, LA>(lext, arena, k, c1, c2);
+            for (std::size_t s = 0; s < slots; ++s) out[s] = from_sums(k[s], c1[s], c2[s], n, param);
+            return;
+        }
+        double* s1 = arena.template allocate<double>(slots); // the sums of the other kinds
         std::fill_n(s1, slots, 0.0);
         if constexpr (R == detail::reduction_kind::inv_rms) {
             detail::accumulate<Arch, OA, LA, detail::sums::squares>(arg, ext, nullptr, nullptr, s1, arena);
@@ -101,16 +107,11 @@ struct reduce_expr : detail::expression_tag {
                 out[s] = static_cast<value_type>(1.0 / std::sqrt(s1[s] / count + param));
             return;
         }
-        if constexpr (!from_shifted_sums)
-            detail::accumulate<Arch, OA, LA, detail::sums::plain>(arg, ext, nullptr, s1, nullptr, arena);
+        detail::accumulate<Arch, OA, LA, detail::sums::plain>(arg, ext, nullptr, s1, nullptr, arena);
         if constexpr (R == detail::reduction_kind::sum) {
             for (std::size_t s = 0; s < slots; ++s) out[s] = static_cast<value_type>(s1[s]);
-        } else if constexpr (R == detail::reduction_kind::mean) {
+        } else {
             for (std::size_t s = 0; s < slots; ++s) out[s] = static_cast<value_type>(s1[s] / count);
-        } else if constexpr (from_shifted_sums) {
-            double *k = nullptr, *c1 = nullptr, *c2 = nullptr;
-            const std::size_t n = shifted_sums<Arch, LA>(lext, arena, k, c1, c2);
-            for (std::size_t s = 0; s < slots; ++s) out[s] = from_sums(k[s], c1[s], c2[s], n, param);
         }
     }
 
