@@ -45,6 +45,9 @@ CHANNEL_WORKLOADS = ["normalize", "bn_eval", "bn_train", "normalize_2t", "bn_eva
 DSL_WORKLOADS = ["rms_norm", "layer_norm", "group_norm"]
 # A composed expression: at most this times the hand-written fused loop (the faster store variant).
 DSL_TARGET = 1.10
+# Two threads: at least this much faster than one thread on this case (issue 4).
+THREADS_TARGET = 1.30
+THREADS_CASE = "nchw_64x256x28x28"
 # Targets of issue 4: time / floor at most this (None: no floor target for the workload).
 FLOOR_TARGET = {"normalize": 1.05, "bn_eval": 1.05, "bn_train": 1.15,
                 "normalize_2t": 1.05, "bn_eval_2t": 1.05, "bn_train_2t": 1.15}
@@ -257,7 +260,8 @@ def write_markdown(run, path):
     out.append("Ratios are time / time, medians of the same run: below 1 normfuse is faster. **Bold**: a target "
                "of issue 4 is missed (normfuse <= 1.05x floor for Normalize and BatchNorm eval, <= 1.15x the "
                "training floor for BatchNorm training, faster than oneDNN and libtorch, a composed expression <= "
-               f"{DSL_TARGET:.2f}x the hand-written loop).")
+               f"{DSL_TARGET:.2f}x the hand-written loop, two threads >= {THREADS_TARGET:.2f}x faster than one on "
+               f"`{THREADS_CASE}`).")
     out.append("")
 
     all_misses = []
@@ -297,6 +301,36 @@ def write_markdown(run, path):
         if labels:
             out.append("Peer kernels: " + "; ".join(f"{dict(PEERS)[i]}: `{l}`" for i, l in labels))
             out.append("")
+
+    threads_rows = [(w, c) for w in ("normalize", "bn_eval", "bn_train") for c in sorted(run.cases(w + "_2t"),
+                                                                                         key=case_order)]
+    if threads_rows:
+        out.append("## Two threads against one")
+        out.append("")
+        out.append(f"Speed-up: one thread's median time / two threads' (above 1: two threads are faster). Target: at "
+                   f"least {THREADS_TARGET:.2f}x for normfuse on `{THREADS_CASE}`. The floor column is the same "
+                   f"ratio for the floor loop itself (the faster of its store variants with each thread count): what "
+                   f"the machine's memory gives a second thread.")
+        out.append("")
+        out.append("| workload | case | normfuse 1 thread ms | normfuse 2 threads ms | normfuse speed-up | "
+                   "floor speed-up | hand speed-up |")
+        out.append("|---|---|---|---|---|---|---|")
+        for w, case in threads_rows:
+            t1, t2 = run.get(w, case, "normfuse"), run.get(w + "_2t", case, "normfuse")
+            f1, _ = floor_of(run, w, case)
+            f2, _ = floor_of(run, w + "_2t", case)
+            h1, _ = run.best(w, case, ["hand", "hand_nt"])
+            h2, _ = run.best(w + "_2t", case, ["hand", "hand_nt"])
+            speed = ratio(t1, t2)
+            target = case == THREADS_CASE
+            cell = fmt_ratio(speed)
+            if target and speed is not None and speed < THREADS_TARGET:
+                cell = f"**{speed:.2f}**"
+                all_misses.append(f"{w} two threads `{case}`: {speed:.2f}x faster than one thread (target >= "
+                                  f"{THREADS_TARGET:.2f}x; the floor loop: {fmt_ratio(ratio(f1, f2))}x)")
+            out.append(f"| {w} | `{case}` | {fmt_ms(t1)} | {fmt_ms(t2)} | {cell} | {fmt_ratio(ratio(f1, f2))} | "
+                       f"{fmt_ratio(ratio(h1, h2))} |")
+        out.append("")
 
     stats_cases = sorted(run.cases("bn_stats"), key=case_order)
     if stats_cases:
