@@ -9,7 +9,9 @@
 # so that a drift of the machine's load spreads over all of them. Reported per configuration:
 # wall seconds and CPU seconds (user + system; unlike wall time it leaves out waiting for a core
 # on a busy machine), and peak memory ("Maximum resident set size"). Target of issue 4: normfuse
-# takes at most half of Eigen's time and no more peak memory.
+# takes at most half of Eigen's time and no more peak memory. Two more units hold only the includes
+# of the normfuse and Eigen units: the report splits each library's time into its headers and the
+# work (the rest), to show where the time goes.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 here="$root/benchmarks/compile_time"
@@ -29,7 +31,7 @@ eigen_dir=/usr/include/eigen3
 compilers=()
 for cxx in g++ clang++; do command -v "$cxx" >/dev/null && compilers+=("$cxx"); done
 flag_sets=("-O0" "-O2 -march=native")
-units=(normfuse loops eigen)
+units=(normfuse loops eigen normfuse_headers eigen_headers)
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
@@ -91,7 +93,8 @@ lines = [
     "[tu_normfuse.cpp](../../benchmarks/compile_time/tu_normfuse.cpp) (normfuse's layers), "
     "[tu_loops.cpp](../../benchmarks/compile_time/tu_loops.cpp) (plain loops), "
     "[tu_eigen.cpp](../../benchmarks/compile_time/tu_eigen.cpp) (Eigen Tensor). Each is compiled to an object file "
-    "(`-std=c++20 -c`) under `/usr/bin/time -v`.",
+    "(`-std=c++20 -c`) under `/usr/bin/time -v`. normfuse_headers and eigen_headers are units with the same "
+    "includes and no work.",
     "",
     f"- Machine: {model}; date: {datetime.datetime.now().astimezone().isoformat(timespec='seconds')}",
     f"- Compilers: {versions}",
@@ -106,7 +109,7 @@ for (cxx, flags, unit) in groups:
     if (cxx, flags) not in configs:
         configs.append((cxx, flags))
 for cxx, flags in configs:
-    for unit in ["normfuse", "loops", "eigen"]:
+    for unit in ["normfuse", "loops", "eigen", "normfuse_headers", "eigen_headers"]:
         key = (cxx, flags, unit)
         if key in groups:
             lines.append(f"| {cxx} | `{flags}` | {unit} | {med(key, 'wall'):.2f} | {med(key, 'cpu'):.2f} | "
@@ -132,6 +135,22 @@ for cxx, flags in configs:
         misses.append(f"{cxx} `{flags}`: time {tc:.2f}x Eigen's (CPU; wall {tw:.2f}x), target <= 0.50")
     if m > 1.0:
         misses.append(f"{cxx} `{flags}`: peak memory {m:.2f}x Eigen's, target <= 1.00")
+lines += ["", "## Where the time goes", "",
+          "Headers: the CPU time of a unit with the same includes and no work "
+          "([tu_normfuse_headers.cpp](../../benchmarks/compile_time/tu_normfuse_headers.cpp), "
+          "[tu_eigen_headers.cpp](../../benchmarks/compile_time/tu_eigen_headers.cpp)); work: the full unit's CPU "
+          "time minus its headers' (instantiating and compiling the layers). Medians, CPU seconds.", "",
+          "| compiler | flags | normfuse headers | normfuse work | Eigen headers | Eigen work | "
+          "headers / Eigen's | work / Eigen's | normfuse work that would meet the target |",
+          "|---|---|---|---|---|---|---|---|---|"]
+for cxx, flags in configs:
+    keys = [(cxx, flags, u) for u in ("normfuse", "normfuse_headers", "eigen", "eigen_headers")]
+    if not all(k in groups for k in keys):
+        continue
+    nf, nh, ei, eh = (med(k, "cpu") for k in keys)
+    budget = 0.5 * ei - nh
+    lines.append(f"| {cxx} | `{flags}` | {nh:.2f} | {nf - nh:.2f} | {eh:.2f} | {ei - eh:.2f} | {nh / eh:.2f} | "
+                 f"{(nf - nh) / (ei - eh):.2f} | <= {budget:.2f} s ({budget / (nf - nh):.2f}x of now) |")
 lines += ["", "## Targets missed", ""] + ([f"- {m}" for m in misses] or ["None in this run."]) + [""]
 open(out, "w").write("\n".join(lines))
 print(f"run.sh: wrote {out}")
