@@ -5,22 +5,14 @@
 #include <cstddef>
 #include <cstdlib>
 
-#if defined(__unix__) || defined(__APPLE__)
-#include <unistd.h>
-#endif
+#include <normfuse/core/cache_info.hpp>
 
 namespace nf {
 
 namespace detail {
-/// The last-level cache size as the OS reports it. Virtual machines may report nonsense (one seen
-/// here claimed 508 MiB for a 32 MiB L3), so implausible values fall back to 32 MiB.
+/// The last-level cache size (core/cache_info.hpp: sysfs, cpuid, sysconf or a 32 MiB fallback).
 inline std::size_t detect_last_level_cache() {
-    constexpr std::size_t fallback = std::size_t{32} << 20;
-#if defined(_SC_LEVEL3_CACHE_SIZE)
-    const long l3 = ::sysconf(_SC_LEVEL3_CACHE_SIZE);
-    if (l3 > 0 && static_cast<std::size_t>(l3) <= (std::size_t{128} << 20)) return static_cast<std::size_t>(l3);
-#endif
-    return fallback;
+    return last_level_cache().bytes;
 }
 /// NF_STREAMING_THRESHOLD (bytes) in the environment overrides the default of half the cache.
 inline std::size_t default_streaming_threshold() {
