@@ -3,21 +3,40 @@
 #   normfuse_configure_target(<target> [NO_NATIVE] [NO_WERROR])
 #
 # Links <target> to normfuse::normfuse and adds strict warnings, -Werror (if NORMFUSE_WERROR)
-# and -march=native (if NORMFUSE_NATIVE). The library's INTERFACE target never carries these:
-# they are our policy for our code, not something to impose on consumers.
+# and the instruction-set flags NORMFUSE_ARCH_FLAGS. The library's INTERFACE target never
+# carries these: they are our policy for our code, not something to impose on consumers.
 #   NO_NATIVE  for targets that choose their instruction set themselves (the ODR test).
 #   NO_WERROR  for targets whose compilation is expected to fail (compile-fail tests), so that
 #              a misuse has to be rejected by a real error, as it is for users without -Werror.
+#
+# NORMFUSE_ARCH_FLAGS (space-separated): the instruction set of normfuse's own targets. Empty
+# (the default): -march=native when NORMFUSE_NATIVE is ON and the compiler takes it, else nothing
+# (the compiler's baseline, SSE2 on x86-64). Set it to test another ISA level on this machine,
+# e.g. -DNORMFUSE_ARCH_FLAGS="-mavx2 -mfma" for AVX2+FMA (scripts/test.sh does so for its clang
+# configuration) or "-mavx2 -mno-fma". normfuse_arch_flags holds the flags in effect, as a list.
 
 include_guard(GLOBAL)
 include(CheckCXXCompilerFlag)
 
-if(NORMFUSE_NATIVE)
+set(NORMFUSE_ARCH_FLAGS "" CACHE STRING
+    "Instruction-set flags of normfuse's own tests, examples and benchmarks (empty: -march=native if NORMFUSE_NATIVE)")
+set(normfuse_arch_flags "")
+if(NORMFUSE_ARCH_FLAGS)
+    separate_arguments(normfuse_arch_flags UNIX_COMMAND "${NORMFUSE_ARCH_FLAGS}")
+elseif(NORMFUSE_NATIVE)
     check_cxx_compiler_flag(-march=native NORMFUSE_HAVE_MARCH_NATIVE)
-    if(NOT NORMFUSE_HAVE_MARCH_NATIVE)
+    if(NORMFUSE_HAVE_MARCH_NATIVE)
+        set(normfuse_arch_flags -march=native)
+    else()
         message(STATUS "normfuse: ${CMAKE_CXX_COMPILER_ID} does not accept -march=native; "
                        "NORMFUSE_NATIVE has no effect")
     endif()
+endif()
+list(JOIN normfuse_arch_flags " " normfuse_arch_flags_text)
+if(normfuse_arch_flags)
+    message(STATUS "normfuse: own targets compiled with ${normfuse_arch_flags_text}")
+else()
+    message(STATUS "normfuse: own targets get no instruction-set flags (CMAKE_CXX_FLAGS or the compiler's baseline decide)")
 endif()
 
 function(normfuse_configure_target target)
@@ -39,7 +58,7 @@ function(normfuse_configure_target target)
         endif()
     endif()
 
-    if(NORMFUSE_NATIVE AND NORMFUSE_HAVE_MARCH_NATIVE AND NOT arg_NO_NATIVE)
-        target_compile_options(${target} PRIVATE -march=native)
+    if(normfuse_arch_flags AND NOT arg_NO_NATIVE)
+        target_compile_options(${target} PRIVATE ${normfuse_arch_flags})
     endif()
 endfunction()

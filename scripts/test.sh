@@ -2,8 +2,9 @@
 # The full test suite, as CI runs it: installs what is missing, then configures, builds and
 # tests three configurations, and ends with the line "N passed, M failed" summed over them.
 #
-#   build/gcc       g++ -O2
-#   build/clang     clang++ -O2
+#   build/gcc       g++ -O2, -march=native (AVX-512 on an AVX-512 machine)
+#   build/clang     clang++ -O2, -mavx2 -mfma if the CPU has them (else -march=native), so that
+#                   one run covers the AVX-512, AVX2+FMA and (build/sanitize) SSE2 code paths
 #   build/sanitize  g++ -O0 with AddressSanitizer and UndefinedBehaviorSanitizer, baseline x86-64
 #                   ISA; only the tests that run library code (runtime and ODR). The compile-only
 #                   tests would repeat build/gcc's with the same compiler, and the examples and
@@ -88,7 +89,10 @@ record() {
 release_flags=(-DCMAKE_BUILD_TYPE=Release "-DCMAKE_CXX_FLAGS_RELEASE=-O2 -DNDEBUG")
 
 run_config gcc build/gcc -DCMAKE_CXX_COMPILER=g++ "${release_flags[@]}"
-run_config clang build/clang -DCMAKE_CXX_COMPILER=clang++ "${release_flags[@]}"
+# clang compiles for AVX2+FMA when this CPU runs it (NORMFUSE_ARCH_FLAGS, empty: -march=native).
+clang_arch=
+grep -qw avx2 /proc/cpuinfo 2>/dev/null && grep -qw fma /proc/cpuinfo && clang_arch="-mavx2 -mfma"
+run_config clang build/clang -DCMAKE_CXX_COMPILER=clang++ "${release_flags[@]}" "-DNORMFUSE_ARCH_FLAGS=$clang_arch"
 # Debug build type at -O0 -g1: assertions stay on, and -g1 gives file:line in the reports at a
 # fraction of the compile time of full debug info. -O0 because instrumentation is cheapest to
 # compile there: with -fsanitize=address,undefined, GCC 12 needs 3x longer for the test files at
