@@ -23,6 +23,23 @@ T through_simd(T a, F f) {
     f(B(a)).store_aligned(lanes);
     return lanes[0];
 }
+
+/// f(a) for a batch `a`, with the batch seen as one of avx512dq when it is of avx512bw (the same
+/// registers, the same instructions for float and double). xsimd 8.1's `select` for integer
+/// batches of avx512bw names the 8- and 16-bit blend intrinsics in every instantiation, and GCC
+/// 12 without optimization (where those intrinsics are macros) rejects them for 32- and 64-bit
+/// elements: xsimd's log, which selects on integers, then does not compile for
+/// -march=skylake-avx512 at -O0. avx512dq's `select` is the one that runs for those elements
+/// anyway, so the results are the same bit for bit.
+template <class V, class F>
+V avoiding_avx512bw_integer_select(const V& a, F f) {
+    if constexpr (std::is_same_v<typename V::arch_type, xsimd::avx512bw>) {
+        using D = xsimd::batch<typename V::value_type, xsimd::avx512dq>;
+        return V(static_cast<typename D::register_type>(f(D(static_cast<typename V::register_type>(a)))));
+    } else {
+        return f(a);
+    }
+}
 } // namespace detail
 
 // Every operation is a stateless type with a printable `name` (used by diagnostics) and a static
@@ -131,10 +148,13 @@ struct logarithm {
     static constexpr std::string_view name = "nf::log";
     template <class V>
     static V apply(const V& a) {
+        constexpr auto f = [](const auto& b) {
+            return detail::avoiding_avx512bw_integer_select(b, [](const auto& c) { return xsimd::log(c); });
+        };
         if constexpr (detail::is_batch<V>)
-            return xsimd::log(a);
+            return f(a);
         else
-            return detail::through_simd(a, [](const auto& b) { return xsimd::log(b); });
+            return detail::through_simd(a, f);
     }
 };
 struct absolute {
