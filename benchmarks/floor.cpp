@@ -24,8 +24,8 @@ template <store S>
 void scale(const float* x, float* y, std::size_t n, int threads) {
     kernels::parallel(threads, n / kernels::lanes, [&](std::size_t b, std::size_t e, std::size_t) {
         const std::size_t begin = b * kernels::lanes, end = e == n / kernels::lanes ? n : e * kernels::lanes;
-        const __m512 a = _mm512_set1_ps(0.5f);
-        kernels::map<S>(x + begin, y + begin, end - begin, [a](__m512 v) { return _mm512_mul_ps(v, a); });
+        const kernels::vf a(0.5f);
+        kernels::map<S>(x + begin, y + begin, end - begin, [a](const kernels::vf& v) { return v * a; });
         kernels::fence<S>();
     });
 }

@@ -24,16 +24,15 @@ namespace bench {
 namespace {
 
 using kernels::store;
+using kernels::vf;
 
 /// (x - p) / q
 struct divide_op {
-    __m512 operator()(__m512 v, __m512 p, __m512 q, __m512) const { return _mm512_div_ps(_mm512_sub_ps(v, p), q); }
+    vf operator()(const vf& v, const vf& p, const vf& q, const vf&) const { return (v - p) / q; }
 };
-/// (x - p) * q + r
+/// (x - p) * q + r (one fused multiply-add where the ISA has it, as in the library)
 struct shifted_affine_op {
-    __m512 operator()(__m512 v, __m512 p, __m512 q, __m512 r) const {
-        return _mm512_fmadd_ps(_mm512_sub_ps(v, p), q, r);
-    }
+    vf operator()(const vf& v, const vf& p, const vf& q, const vf& r) const { return xsimd::fma(v - p, q, r); }
 };
 
 bool channels_last(const case_spec& s) {
@@ -50,8 +49,8 @@ void apply(const case_spec& s, const float* x, float* y, const float* p, const f
         kernels::parallel(threads, s.n * c, [&](std::size_t b, std::size_t e, std::size_t) {
             for (std::size_t plane = b; plane < e; ++plane) {
                 const std::size_t ch = plane % c;
-                const __m512 pp = _mm512_set1_ps(p[ch]), qq = _mm512_set1_ps(q[ch]), rr = _mm512_set1_ps(r[ch]);
-                kernels::map<S>(x + plane * len, y + plane * len, len, [&](__m512 v) { return op(v, pp, qq, rr); });
+                const vf pp(p[ch]), qq(q[ch]), rr(r[ch]);
+                kernels::map<S>(x + plane * len, y + plane * len, len, [&](const vf& v) { return op(v, pp, qq, rr); });
             }
             kernels::fence<S>();
         });
@@ -63,24 +62,23 @@ void apply(const case_spec& s, const float* x, float* y, const float* p, const f
         float* yb = y + b * c;
         switch (c) {
         case 16:
-            kernels::map_channels_last<1, S>(xb, yb, e - b, p, q, r, op);
+            kernels::map_channels_last<16, S>(xb, yb, e - b, p, q, r, op);
             break;
         case 32:
-            kernels::map_channels_last<2, S>(xb, yb, e - b, p, q, r, op);
+            kernels::map_channels_last<32, S>(xb, yb, e - b, p, q, r, op);
             break;
         case 64:
-            kernels::map_channels_last<4, S>(xb, yb, e - b, p, q, r, op);
+            kernels::map_channels_last<64, S>(xb, yb, e - b, p, q, r, op);
             break;
         case 128:
-            kernels::map_channels_last<8, S>(xb, yb, e - b, p, q, r, op);
+            kernels::map_channels_last<128, S>(xb, yb, e - b, p, q, r, op);
             break;
         default: // another channel count: one element at a time, in lane 0 (no case of the suite uses it)
             for (std::size_t i = 0; i < (e - b) * c; ++i) {
                 const std::size_t ch = i % c;
-                float lane[16] = {xb[i]};
-                const __m512 v =
-                    op(_mm512_loadu_ps(lane), _mm512_set1_ps(p[ch]), _mm512_set1_ps(q[ch]), _mm512_set1_ps(r[ch]));
-                yb[i] = _mm512_cvtss_f32(v);
+                alignas(64) float lane[kernels::lanes] = {xb[i]};
+                op(vf::load_aligned(lane), vf(p[ch]), vf(q[ch]), vf(r[ch])).store_aligned(lane);
+                yb[i] = lane[0];
             }
         }
         kernels::fence<S>();
@@ -113,17 +111,17 @@ void channel_moments(const case_spec& s, const float* x, int threads, std::vecto
         }
         const float* xb = x + b * c;
         if constexpr (F32) {
-            if (c == 64) return kernels::moments_channels_last_f32_blocks<4>(xb, e - b, k.data(), p1, p2);
+            if (c == 64) return kernels::moments_channels_last_f32_blocks<64>(xb, e - b, k.data(), p1, p2);
         }
         switch (c) {
         case 16:
-            kernels::moments_channels_last<1>(xb, e - b, k.data(), p1, p2);
+            kernels::moments_channels_last<16>(xb, e - b, k.data(), p1, p2);
             break;
         case 32:
-            kernels::moments_channels_last<2>(xb, e - b, k.data(), p1, p2);
+            kernels::moments_channels_last<32>(xb, e - b, k.data(), p1, p2);
             break;
         case 64:
-            kernels::moments_channels_last<4>(xb, e - b, k.data(), p1, p2);
+            kernels::moments_channels_last<64>(xb, e - b, k.data(), p1, p2);
             break;
         default:
             kernels::moments_channels_last_any(xb, e - b, c, k.data(), p1, p2);
@@ -239,12 +237,12 @@ body make_rms(case_data& d) {
         for_each_row<S>(d, [&d](const float* xr, float* yr, std::size_t c) {
             double s1 = 0, s2 = 0;
             kernels::moments(xr, c, 0.0, s1, s2);
-            const __m512 r = _mm512_set1_ps(static_cast<float>(1.0 / std::sqrt(s2 / static_cast<double>(c) + d.eps)));
+            const float rs = static_cast<float>(1.0 / std::sqrt(s2 / static_cast<double>(c) + d.eps));
+            const vf r(rs);
             std::size_t i = 0;
             for (; i + kernels::lanes <= c; i += kernels::lanes)
-                kernels::put<S>(yr + i, _mm512_mul_ps(_mm512_mul_ps(_mm512_loadu_ps(xr + i), r),
-                                                      _mm512_loadu_ps(d.weight.data() + i)));
-            for (; i < c; ++i) yr[i] = xr[i] * _mm512_cvtss_f32(r) * d.weight[i];
+                kernels::put<S>(yr + i, vf::load_unaligned(xr + i) * r * vf::load_unaligned(d.weight.data() + i));
+            for (; i < c; ++i) yr[i] = xr[i] * rs * d.weight[i];
         });
     };
 }
@@ -260,17 +258,16 @@ body make_layer_norm(case_data& d) {
             const double centered = s1 / static_cast<double>(c);
             const double inv = 1 / std::sqrt(std::max(0.0, s2 / static_cast<double>(c) - centered * centered) + d.eps);
             // y = ((x - k) * inv - centered * inv) * w + b
-            const __m512 kk = _mm512_set1_ps(static_cast<float>(k)), ii = _mm512_set1_ps(static_cast<float>(inv)),
-                         cc = _mm512_set1_ps(static_cast<float>(centered * inv));
+            const float ks = static_cast<float>(k), is = static_cast<float>(inv),
+                        cs = static_cast<float>(centered * inv);
+            const vf kk(ks), ii(is), cc(cs);
             std::size_t i = 0;
             for (; i + kernels::lanes <= c; i += kernels::lanes) {
-                const __m512 t = _mm512_fmsub_ps(_mm512_sub_ps(_mm512_loadu_ps(xr + i), kk), ii, cc);
-                kernels::put<S>(yr + i, _mm512_fmadd_ps(t, _mm512_loadu_ps(d.weight.data() + i),
-                                                        _mm512_loadu_ps(d.bias.data() + i)));
+                const vf t = xsimd::fms(vf::load_unaligned(xr + i) - kk, ii, cc);
+                kernels::put<S>(yr + i, xsimd::fma(t, vf::load_unaligned(d.weight.data() + i),
+                                                   vf::load_unaligned(d.bias.data() + i)));
             }
-            for (; i < c; ++i)
-                yr[i] = ((xr[i] - _mm512_cvtss_f32(kk)) * _mm512_cvtss_f32(ii) - _mm512_cvtss_f32(cc)) * d.weight[i] +
-                        d.bias[i];
+            for (; i < c; ++i) yr[i] = ((xr[i] - ks) * is - cs) * d.weight[i] + d.bias[i];
         });
     };
 }
@@ -294,10 +291,10 @@ body make_group(case_data& d) {
             for (std::size_t j = 0; j < per; ++j) {
                 const std::size_t ch = g * per + j;
                 const double a = d.weight[ch] * inv;
-                const __m512 kk = _mm512_set1_ps(static_cast<float>(k)), aa = _mm512_set1_ps(static_cast<float>(a)),
-                             bb = _mm512_set1_ps(static_cast<float>(d.bias[ch] - centered * a));
+                const vf kk(static_cast<float>(k)), aa(static_cast<float>(a)),
+                    bb(static_cast<float>(d.bias[ch] - centered * a));
                 kernels::map<S>(xb + j * hw, yb + j * hw, hw,
-                                [&](__m512 v) { return _mm512_fmadd_ps(_mm512_sub_ps(v, kk), aa, bb); });
+                                [&](const vf& v) { return xsimd::fma(v - kk, aa, bb); });
             }
         }
         kernels::fence<S>();

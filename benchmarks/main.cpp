@@ -7,6 +7,7 @@
 #include <string>
 
 #include "support/cases.hpp"
+#include "support/kernels.hpp"
 
 int main(int argc, char** argv) {
     // Peers that use OpenMP default to every core; the suite is single-threaded unless a
@@ -22,6 +23,9 @@ int main(int argc, char** argv) {
 #elif defined(__GNUC__)
     benchmark::AddCustomContext("nf_compiler", std::string("g++ ") + __VERSION__);
 #endif
+    // The instruction set the floors and hand-written loops were compiled for (normfuse's own
+    // is reported by register_normfuse, with the cache size it detected).
+    benchmark::AddCustomContext("nf_kernels_isa", bench::kernels::isa_name());
     bench::register_floors();
     bench::register_hand();
     bench::register_normfuse();

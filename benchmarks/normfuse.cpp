@@ -13,6 +13,9 @@
 #include <vector>
 
 #include <normfuse/normfuse.hpp>
+#if __has_include(<normfuse/core/cache_info.hpp>)
+#include <normfuse/core/cache_info.hpp>
+#endif
 
 #include "support/cases.hpp"
 
@@ -132,6 +135,15 @@ void add_channel_workloads(const case_spec& c, const std::string& suffix, const 
 } // namespace
 
 void register_normfuse() {
+    benchmark::AddCustomContext("nf_normfuse_arch", xsimd::default_arch::name());
+#if __has_include(<normfuse/core/cache_info.hpp>)
+    {
+        const nf::cache_info llc = nf::last_level_cache();
+        benchmark::AddCustomContext("nf_last_level_cache", std::to_string(llc.bytes >> 10) + " KiB (L" +
+                                                               std::to_string(llc.level) + "; from " +
+                                                               std::string(nf::to_string(llc.source)) + ")");
+    }
+#endif
 #if defined(NF_BENCH_HAVE_NF_STREAMING_THRESHOLD)
     benchmark::AddCustomContext("nf_streaming_threshold_bytes", std::to_string(nf::streaming_threshold()));
 #endif

@@ -8,6 +8,15 @@
 #   scripts/bench.sh --filter REGEX   only the benchmarks whose name matches (Google Benchmark syntax)
 #   scripts/bench.sh --repetitions N --min-time SECONDS
 #   scripts/bench.sh --no-compile-time | --compile-time-only | --no-deps
+#   scripts/bench.sh --arch "-mavx2 -mfma"   the instruction set of the whole suite (normfuse, the
+#                                     floors, the hand-written loops, the peers): default native;
+#                                     "baseline" for no -m flag (SSE2). Builds in build/bench-<arch>.
+#   scripts/bench.sh --out DIR        where the report goes (default docs/bench)
+#
+# The report says which machine and which instruction set its tables are from: the CPU model
+# (lscpu), the ISA the kernels and normfuse were compiled for (as the binary reports it), and the
+# last-level cache size normfuse detected with its source (sysfs, cpuid or sysconf), next to what
+# getconf says.
 #
 # The method (see docs/performance.md): every implementation runs in one process, in one run;
 # Google Benchmark repeats each benchmark N times with random interleaving (so slow drifts of the
@@ -22,6 +31,8 @@ filter=""
 run_compile_time=1
 run_suite=1
 install=1
+arch=native
+out=docs/bench
 while (($#)); do
     case $1 in
         --quick) repetitions=3 min_time=0.05 ;;
@@ -31,7 +42,9 @@ while (($#)); do
         --no-compile-time) run_compile_time=0 ;;
         --compile-time-only) run_suite=0 ;;
         --no-deps) install=0 ;;
-        -h|--help) sed -n '2,16p' "${BASH_SOURCE[0]}"; exit 0 ;;
+        --arch) arch=$2; shift ;;
+        --out) out=$2; shift ;;
+        -h|--help) sed -n '2,25p' "${BASH_SOURCE[0]}"; exit 0 ;;
         *) echo "bench.sh: unknown option $1" >&2; exit 2 ;;
     esac
     shift
@@ -58,8 +71,14 @@ if ((install)); then
     fi
 fi
 
-mkdir -p docs/bench
+mkdir -p "$out"
 build=build/bench
+arch_args=()
+case $arch in
+    native) arch_args=(-DNORMFUSE_NATIVE=ON "-DNORMFUSE_ARCH_FLAGS=") ;;
+    baseline) build+=-baseline arch_args=(-DNORMFUSE_NATIVE=OFF "-DNORMFUSE_ARCH_FLAGS=") ;;
+    *) build+=-$(tr -c 'a-zA-Z0-9\n' '_' <<<"$arch" | sed 's/^_*//') arch_args=("-DNORMFUSE_ARCH_FLAGS=$arch") ;;
+esac
 
 if ((run_suite)); then
     generator=()
@@ -67,7 +86,7 @@ if ((run_suite)); then
     cmake -S . -B "$build" "${generator[@]}" \
         -DCMAKE_BUILD_TYPE=Release \
         -DNORMFUSE_BUILD_BENCHMARKS=ON \
-        -DNORMFUSE_BUILD_TESTS=OFF -DNORMFUSE_BUILD_EXAMPLES=OFF -DNORMFUSE_INSTALL=OFF
+        -DNORMFUSE_BUILD_TESTS=OFF -DNORMFUSE_BUILD_EXAMPLES=OFF -DNORMFUSE_INSTALL=OFF "${arch_args[@]}"
     cmake --build "$build" --target normfuse_bench --parallel "$(nproc)"
 
     # What the report says about the run, passed to Google Benchmark as context (commas would
@@ -83,6 +102,7 @@ if ((run_suite)); then
     l3=$(getconf LEVEL3_CACHE_SIZE 2>/dev/null || echo 0)
     context="nf_machine=$(clean "$machine"),nf_normfuse_revision=$(clean "$revision"),nf_load_before=$load_before"
     context+=",nf_interleaving=on,nf_min_time=$min_time,nf_l3_reported=$((l3 / 1048576)) MiB"
+    context+=",nf_arch_flags=$(clean "${arch/#native/-march=native}")"
     [[ -z $missing_peers ]] || context+=",nf_missing_peers=$(clean "$missing_peers")"
 
     echo "bench.sh: $(grep -c . <<<"$("$build/benchmarks/normfuse_bench" --benchmark_list_tests ${filter:+--benchmark_filter="$filter"})") benchmarks," \
@@ -113,8 +133,8 @@ with open(path, "w") as f:
     f.write(",\n".join("  " + json.dumps(b) for b in doc.get("benchmarks", [])))
     f.write("\n ]\n}\n")
 EOF
-    cp "$json" docs/bench/results.json
-    python3 scripts/plot_bench.py docs/bench/results.json --out docs/bench
+    cp "$json" "$out/results.json"
+    python3 scripts/plot_bench.py "$out/results.json" --out "$out"
 fi
 
 if ((run_compile_time)); then

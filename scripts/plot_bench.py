@@ -202,11 +202,19 @@ def machine_lines(run):
                            for c in caches) if caches else ""
     lines.append(f"- Machine: {machine}" + (f", {cpus} CPUs" if cpus else "") + (f" at {mhz} MHz" if mhz else "")
                  + (f" ({cache_text} as reported to Google Benchmark)" if cache_text else ""))
+    if ctx.get("nf_kernels_isa") or ctx.get("nf_normfuse_arch"):
+        lines.append(f"- Instruction set compiled: floors and hand-written loops "
+                     f"{ctx.get('nf_kernels_isa', 'unknown')}, normfuse xsimd::{ctx.get('nf_normfuse_arch', 'unknown')}")
+    else:
+        lines.append("- Instruction set compiled: not recorded by this run (before the suite reported it: "
+                     "-march=native, floors and hand-written loops in AVX-512 intrinsics)")
+    if ctx.get("nf_last_level_cache"):
+        lines.append(f"- Last-level cache as normfuse detects it: {ctx['nf_last_level_cache']}")
     if ctx.get("nf_l3_reported"):
-        lines.append(f"- L3 size the OS reports (getconf LEVEL3_CACHE_SIZE, what sysconf gives a library): "
-                     f"{ctx['nf_l3_reported']}")
+        lines.append(f"- L3 size the OS reports (getconf LEVEL3_CACHE_SIZE, what sysconf gives a library; "
+                     f"wrong on some virtual machines): {ctx['nf_l3_reported']}")
     lines.append(f"- Date: {ctx.get('date', 'unknown')}")
-    lines.append(f"- Compiler: {ctx.get('nf_compiler', 'unknown')}, flags -O3 -march=native")
+    lines.append(f"- Compiler: {ctx.get('nf_compiler', 'unknown')}, flags -O3 {ctx.get('nf_arch_flags', '-march=native')}")
     versions = [f"{title} {ctx[key]}" for key, title in
                 [("nf_onednn_version", "oneDNN"), ("nf_libtorch_version", "libtorch"),
                  ("nf_eigen_version", "Eigen"), ("nf_xtensor_version", "xtensor")] if key in ctx]
