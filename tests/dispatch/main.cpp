@@ -59,15 +59,20 @@ double compare(const std::string& what, const G* got, const std::vector<double>&
 /// Reference of y = (x - m) / sqrt(v + eps) * g + b for one element, and its error bound in float:
 /// m and v are rounded to float once (u |m|, u v), x - m rounds once, v + eps, sqrt, the division
 /// (or rsqrt's 1 / sqrt) and the products round once each (at most 3.5u relative on the scale
-/// r = 1 / sqrt(v + eps), u on each product), + b once: together below
-/// u (|r g| (|m| + 8 |x - m|) + 2 |y|), with room for a fused multiply-add ordering them otherwise.
+/// r = 1 / sqrt(v + eps), u on each product), + b once. A layer may fold the statistics into
+/// x * (r g) + (b - m r g), where x r g and m r g round before the sum: u |r g| (|x| + |m|) more;
+/// or shift by an element k of the slot, where x - k and (m - k) r round once more each:
+/// u |r g| 2 R more, R the slot's range (it bounds |x - k| and |m - k|). Together below
+/// u (|r g| (2 |m| + 2 |x| + 8 |x - m| + 4 R) + 2 |y|) in every case (a fused multiply-add only
+/// removes roundings).
 struct normalized {
     double value, tolerance;
 };
-normalized normalize_ref(double x, double m, double v, double eps, double g, double b) {
+normalized normalize_ref(double x, double m, double v, double eps, double g, double b, double range) {
     const double r = 1.0 / std::sqrt(v + eps);
     const double y = (x - m) * r * g + b;
-    return {y, u * (std::abs(r * g) * (std::abs(m) + 8 * std::abs(x - m)) + 2 * std::abs(y))};
+    return {y, u * (std::abs(r * g) * (2 * std::abs(m) + 2 * std::abs(x) + 8 * std::abs(x - m) + 4 * range) +
+                    2 * std::abs(y))};
 }
 
 struct inputs {
@@ -146,23 +151,27 @@ references make_references(const inputs& in) {
     for (std::size_t i = 0; i < in.x.size(); ++i) {
         const std::size_t c = (i / 99) % 4;
         const double x = in.x.data()[i];
-        const normalized a = normalize_ref(x, s.mean[c], s.var[c], in.eps, in.gamma(c), in.beta(c));
+        const normalized a = normalize_ref(x, s.mean[c], s.var[c], in.eps, in.gamma(c), in.beta(c), s.range[c]);
         r.y.push_back(a.value);
         r.y_tol.push_back(a.tolerance);
-        const normalized b = normalize_ref(x, s.mean[c], s.var[c], 1e-5, 1.0, 0.0);
+        const normalized b = normalize_ref(x, s.mean[c], s.var[c], 1e-5, 1.0, 0.0, s.range[c]);
         r.bn.push_back(b.value);
         r.bn_tol.push_back(b.tolerance);
     }
     // LayerNorm over C: statistics per (n, h, w) row of 4 values.
     for (std::size_t row = 0; row < in.xl.size() / 4; ++row) {
         const float* p = in.xl.data() + 4 * row;
-        double m = 0, v = 0;
-        for (int c = 0; c < 4; ++c) m += p[c];
+        double m = 0, v = 0, lo = p[0], hi = p[0];
+        for (int c = 0; c < 4; ++c) {
+            m += p[c];
+            lo = std::min<double>(lo, p[c]);
+            hi = std::max<double>(hi, p[c]);
+        }
         m /= 4;
         for (int c = 0; c < 4; ++c) v += std::pow(p[c] - m, 2);
         v /= 4;
         for (int c = 0; c < 4; ++c) {
-            const normalized a = normalize_ref(p[c], m, v, 1e-5, 1.0, 0.0);
+            const normalized a = normalize_ref(p[c], m, v, 1e-5, 1.0, 0.0, hi - lo);
             r.ln.push_back(a.value);
             r.ln_tol.push_back(a.tolerance);
         }
