@@ -5,10 +5,10 @@
 #   check_symbols.sh <nm> <objdump> <narrow.o> <wide.o> [<name filter regex>]
 #
 # A weak (COMDAT) symbol defined in both objects is one entity for the linker, which keeps one
-# copy. If the wide object's copy uses 512-bit registers (%zmm), its body holds AVX-512 SIMD code
-# under a name that does not say so: an entity that instantiates xsimd code without carrying the
-# architecture in a template parameter (docs/dispatch.md, "The ODR rule"). Such an entity is
-# reported and the check fails. The wide unit is compiled with -mprefer-vector-width=256, so the
+# copy. If the wide object's copy uses 512-bit registers (%zmm), or calls an entity whose name
+# says AVX-512, its body holds or reaches AVX-512 SIMD code under a name that does not say so: an
+# entity that instantiates xsimd code without carrying the architecture in a template parameter
+# (docs/dispatch.md, "The ODR rule"). Such an entity is reported and the check fails. The wide unit is compiled with -mprefer-vector-width=256, so the
 # compiler's own vectorization of plain loops does not use %zmm: only explicit SIMD code does.
 # (Incidental AVX-512 encodings of plain code, e.g. vcvtusi2sd for a size_t to double conversion,
 # are harmless once the narrow object is linked first, which tests/odr/CMakeLists.txt and the
@@ -28,7 +28,13 @@ fi
 wide_simd=$("$objdump" -d --no-show-raw-insn "$wide" | awk '
     /^[0-9a-f]+ <.*>:$/ { name = $2; sub(/^</, "", name); sub(/>:$/, "", name); next }
     /%zmm/ { print name }' | sort -u)
-bad=$(comm -12 <(printf '%s\n' "$shared") <(printf '%s\n' "$wide_simd"))
+# Functions of the wide object that call (or take the address of) an entity named for AVX-512
+# (a mangled name with "avx512", e.g. nf::assign_expression<xsimd::avx512bw, ...>): an arch-less
+# wrapper around arch-tagged code, as unsafe as the code itself once the linker shares it.
+wide_calls=$("$objdump" -dr --no-show-raw-insn "$wide" | awk '
+    /^[0-9a-f]+ <.*>:$/ { name = $2; sub(/^</, "", name); sub(/>:$/, "", name); next }
+    /R_X86_64_/ && $NF ~ /avx512/ { print name }' | sort -u)
+bad=$(comm -12 <(printf '%s\n' "$shared") <(printf '%s\n' "$wide_simd" "$wide_calls" | sort -u))
 
 echo "$(wc -l <<<"$shared") weak symbols shared by $(basename "$narrow") and $(basename "$wide")"
 if [[ -z $bad ]]; then
