@@ -9,6 +9,7 @@
 #include <normfuse/core/shape.hpp>
 #include <normfuse/core/tensor.hpp>
 #include <normfuse/core/view.hpp>
+#include <normfuse/dispatch.hpp>
 #include <normfuse/eval/assign.hpp>
 #include <normfuse/expr/expression.hpp>
 #include <normfuse/expr/functions.hpp>

@@ -5,6 +5,6 @@ namespace {
 struct avx2_unit {};
 } // namespace
 
-float run_avx2() {
-    return nf_odr::normalized_checksum<avx2_unit>();
+nf_odr::results run_avx2() {
+    return nf_odr::compute<avx2_unit>();
 }

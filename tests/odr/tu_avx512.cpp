@@ -6,6 +6,6 @@ namespace {
 struct avx512_unit {};
 } // namespace
 
-float run_avx512() {
-    return nf_odr::normalized_checksum<avx512_unit>();
+nf_odr::results run_avx512() {
+    return nf_odr::compute<avx512_unit>();
 }

@@ -1,13 +1,16 @@
 # Runs the packaging test (cmake -P); registered in tests/package/CMakeLists.txt.
 #
-# Inputs (-D): BUILD_DIR, WORK_DIR, CONSUMER_DIR, CONFIG, GENERATOR, MAKE_PROGRAM, CXX_COMPILER,
+# Inputs (-D): SOURCE_DIR, WORK_DIR, CONSUMER_DIR, CONFIG, GENERATOR, MAKE_PROGRAM, CXX_COMPILER,
 # CTEST_COMMAND.
-# 1. cmake --install BUILD_DIR into WORK_DIR/prefix (a fresh, empty prefix);
+# 1. configure SOURCE_DIR afresh as a packager would, with tests, examples and benchmarks off and
+#    Catch2 made unfindable (installing must not need it), and cmake --install it into
+#    WORK_DIR/prefix (a fresh, empty prefix);
 # 2. configure consumer/ with only that prefix on CMAKE_PREFIX_PATH, and check that
 #    normfuse_DIR points into it (not at the source or build tree);
-# 3. build the consumer and run it through its own CTest test.
+# 3. build the consumer (no -m flags; its kernel goes through normfuse_add_dispatched_sources) and
+#    run it through its own CTest test: it prints which instruction set ran.
 
-foreach(var IN ITEMS BUILD_DIR WORK_DIR CONSUMER_DIR GENERATOR CXX_COMPILER CTEST_COMMAND)
+foreach(var IN ITEMS SOURCE_DIR WORK_DIR CONSUMER_DIR GENERATOR CXX_COMPILER CTEST_COMMAND)
     if(NOT DEFINED ${var})
         message(FATAL_ERROR "install_and_consume.cmake: -D ${var}=... is required")
     endif()
@@ -28,8 +31,20 @@ function(run_step description)
     endif()
 endfunction()
 
+set(package_build "${WORK_DIR}/package-build")
+set(package_args
+    -S "${SOURCE_DIR}" -B "${package_build}" -G "${GENERATOR}"
+    "-DCMAKE_BUILD_TYPE=${CONFIG}"
+    "-DCMAKE_CXX_COMPILER=${CXX_COMPILER}"
+    -DNORMFUSE_BUILD_TESTS=OFF -DNORMFUSE_BUILD_EXAMPLES=OFF -DNORMFUSE_BUILD_BENCHMARKS=OFF
+    -DNORMFUSE_INSTALL=ON
+    -DCMAKE_DISABLE_FIND_PACKAGE_Catch2=ON)
+if(MAKE_PROGRAM)
+    list(APPEND package_args "-DCMAKE_MAKE_PROGRAM=${MAKE_PROGRAM}")
+endif()
+run_step("configure normfuse for installation (no tests, no Catch2)" "${CMAKE_COMMAND}" ${package_args})
 run_step("install into ${prefix}"
-    "${CMAKE_COMMAND}" --install "${BUILD_DIR}" --prefix "${prefix}" --config "${CONFIG}")
+    "${CMAKE_COMMAND}" --install "${package_build}" --prefix "${prefix}" --config "${CONFIG}")
 
 set(configure_args
     -S "${CONSUMER_DIR}" -B "${consumer_build}" -G "${GENERATOR}"
@@ -56,4 +71,4 @@ message(STATUS "package test: found normfuse in ${normfuse_dir}")
 
 run_step("build the consumer" "${CMAKE_COMMAND}" --build "${consumer_build}" --config "${CONFIG}")
 run_step("run the consumer"
-    "${CTEST_COMMAND}" --test-dir "${consumer_build}" -C "${CONFIG}" --output-on-failure)
+    "${CTEST_COMMAND}" --test-dir "${consumer_build}" -C "${CONFIG}" --output-on-failure --verbose)

@@ -62,17 +62,21 @@ public:
     tensor(std::initializer_list<T> values) requires(rank == 1) : tensor(values_extents(values.size())) {
         std::copy(values.begin(), values.end(), data());
     }
+    // Every member that evaluates SIMD code takes the xsimd architecture as a template parameter,
+    // so that its mangled name says which instruction set it holds (docs/dispatch.md, "The ODR
+    // rule"); the default is the one the translation unit is compiled for.
+
     /// Evaluates an expression that has every axis of the tensor (extents are taken from it).
-    template <Expression E>
+    template <Expression E, class Arch = xsimd::default_arch>
     tensor(const E& e) : tensor(deduce_extents(e)) {
-        assign(e);
+        assign<Arch>(e);
     }
 
     /// A copy of a tensor or view of another layout (or a const view): values move by axis name.
-    template <class X>
+    template <class X, class Arch = xsimd::default_arch>
         requires((is_tensor_v<std::remove_cvref_t<X>> ||
                   is_view_v<std::remove_cvref_t<X>>)&&!std::is_same_v<std::remove_cvref_t<X>, tensor>)
-    explicit tensor(const X& x) : tensor(deduce_extents(as_expression(x))) { assign(x); }
+    explicit tensor(const X& x) : tensor(deduce_extents(as_expression(x))) { assign<Arch>(x); }
 
     tensor(const tensor&) = default;
     tensor& operator=(const tensor&) = default;

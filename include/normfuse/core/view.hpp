@@ -3,6 +3,7 @@
 
 #include <array>
 #include <cstddef>
+#include <cstring>
 #include <initializer_list>
 #include <type_traits>
 #include <utility>
@@ -56,9 +57,14 @@ public:
         assign<Arch>(std::forward<X>(x));
         return *this;
     }
-    /// Element-wise copy from another view of the same type.
+    /// Element-wise copy from another view of the same type. Same axes in the same order: once the
+    /// extents are checked this is a plain copy of the elements (memmove, so overlapping views are
+    /// copied as if through a temporary), with no SIMD code of normfuse's own in this member, which
+    /// cannot be a template on the architecture (docs/dispatch.md, "The ODR rule").
     const view& operator=(const view& other) const requires(!std::is_const_v<T>) {
-        assign(other);
+        if (other.extents_.values() != extents_.values())
+            detail::check_extents<axes>(as_expression(other), extents_.values(), "assignment"); // throws
+        if (size() != 0 && other.data_ != data_) std::memmove(data_, other.data_, size() * sizeof(T));
         return *this;
     }
     /// Sets every element.

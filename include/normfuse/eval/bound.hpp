@@ -3,6 +3,7 @@
 
 #include <array>
 #include <cstddef>
+#include <utility>
 
 #include <normfuse/core/simd.hpp>
 
@@ -94,6 +95,11 @@ struct bound_constant {
     NF_ALWAYS_INLINE T load_scalar(std::size_t, std::size_t) const { return value; }
 };
 
+/// The xsimd architecture of a bound node (that of the batches it loads).
+template <class Bound>
+using bound_arch_t = typename decltype(std::declval<const Bound&>().load(0, 0))::arch_type;
+
+// The scalar tails pass the loop's architecture to Op::apply explicitly: see expr/ops.hpp.
 template <class Op, class A>
 struct bound_unary {
     A arg;
@@ -104,7 +110,8 @@ struct bound_unary {
     }
     NF_ALWAYS_INLINE auto load(std::size_t i, std::size_t phase) const { return Op::apply(arg.load(i, phase)); }
     NF_ALWAYS_INLINE auto load_scalar(std::size_t i, std::size_t phase) const {
-        return Op::apply(arg.load_scalar(i, phase));
+        using T = decltype(arg.load_scalar(i, phase));
+        return Op::template apply<T, bound_arch_t<A>>(arg.load_scalar(i, phase));
     }
 };
 
@@ -125,7 +132,8 @@ struct bound_binary {
         return Op::apply(left.load(i, phase), right.load(i, phase));
     }
     NF_ALWAYS_INLINE auto load_scalar(std::size_t i, std::size_t phase) const {
-        return Op::apply(left.load_scalar(i, phase), right.load_scalar(i, phase));
+        using T = decltype(left.load_scalar(i, phase));
+        return Op::template apply<T, bound_arch_t<L>>(left.load_scalar(i, phase), right.load_scalar(i, phase));
     }
 };
 

@@ -13,12 +13,25 @@ namespace detail {
 template <class V>
 inline constexpr bool is_batch = xsimd::is_batch<V>::value;
 
+/// The architecture of a batch type; for a scalar, xsimd's default (the one the translation unit
+/// is compiled for). Only a default: the loop nests pass their own (see eval/bound.hpp).
+template <class V>
+struct arch_of {
+    using type = xsimd::default_arch;
+};
+template <class T, class A>
+struct arch_of<xsimd::batch<T, A>> {
+    using type = A;
+};
+template <class V>
+using arch_of_t = typename arch_of<V>::type;
+
 /// A scalar through the SIMD algorithm of `F` (lane 0 of a broadcast), so that the scalar tail of
 /// a loop gives bit-identical results to its SIMD body for functions whose xsimd and libm
 /// implementations round differently (exp, log, tanh).
-template <class T, class F>
+template <class Arch, class T, class F>
 T through_simd(T a, F f) {
-    using B = xsimd::batch<T>;
+    using B = xsimd::batch<T, Arch>;
     alignas(64) T lanes[B::size];
     f(B(a)).store_aligned(lanes);
     return lanes[0];
@@ -45,24 +58,29 @@ V avoiding_avx512bw_integer_select(const V& a, F f) {
 // Every operation is a stateless type with a printable `name` (used by diagnostics) and a static
 // `apply` that works the same on `float`/`double` and on `xsimd::batch`, so that the SIMD body and
 // the scalar tail of a loop compute identical values.
+//
+// `apply` takes the architecture as its second template parameter (deduced from a batch, given
+// explicitly by the loop nests for a scalar): the scalar form of exp, log and tanh runs xsimd code,
+// so `apply<float>` must not be one entity shared by translation units built for different
+// instruction sets (see docs/dispatch.md, "The ODR rule").
 
 struct plus {
     static constexpr std::string_view name = "operator+";
-    template <class V>
+    template <class V, class Arch = detail::arch_of_t<V>>
     static V apply(const V& a, const V& b) {
         return a + b;
     }
 };
 struct minus {
     static constexpr std::string_view name = "operator-";
-    template <class V>
+    template <class V, class Arch = detail::arch_of_t<V>>
     static V apply(const V& a, const V& b) {
         return a - b;
     }
 };
 struct multiplies {
     static constexpr std::string_view name = "operator*";
-    template <class V>
+    template <class V, class Arch = detail::arch_of_t<V>>
     static V apply(const V& a, const V& b) {
         return a * b;
     }
@@ -70,7 +88,7 @@ struct multiplies {
 /// True (IEEE) division, never a multiplication by a reciprocal: torchvision's Normalize divides.
 struct divides {
     static constexpr std::string_view name = "operator/";
-    template <class V>
+    template <class V, class Arch = detail::arch_of_t<V>>
     static V apply(const V& a, const V& b) {
         return a / b;
     }
@@ -78,7 +96,7 @@ struct divides {
 /// Minimum; like `minps`, the second operand is returned when either is NaN.
 struct minimum {
     static constexpr std::string_view name = "nf::min";
-    template <class V>
+    template <class V, class Arch = detail::arch_of_t<V>>
     static V apply(const V& a, const V& b) {
         if constexpr (detail::is_batch<V>)
             return xsimd::select(a < b, a, b);
@@ -89,7 +107,7 @@ struct minimum {
 /// Maximum; like `maxps`, the second operand is returned when either is NaN.
 struct maximum {
     static constexpr std::string_view name = "nf::max";
-    template <class V>
+    template <class V, class Arch = detail::arch_of_t<V>>
     static V apply(const V& a, const V& b) {
         if constexpr (detail::is_batch<V>)
             return xsimd::select(a > b, a, b);
@@ -100,14 +118,14 @@ struct maximum {
 
 struct negate {
     static constexpr std::string_view name = "operator-";
-    template <class V>
+    template <class V, class Arch = detail::arch_of_t<V>>
     static V apply(const V& a) {
         return -a;
     }
 };
 struct square_root {
     static constexpr std::string_view name = "nf::sqrt";
-    template <class V>
+    template <class V, class Arch = detail::arch_of_t<V>>
     static V apply(const V& a) {
         if constexpr (detail::is_batch<V>) {
 #if defined(__AVX512F__)
@@ -129,24 +147,24 @@ struct square_root {
 /// 1 / sqrt(x), correctly rounded in both steps (no hardware estimate).
 struct reciprocal_sqrt {
     static constexpr std::string_view name = "nf::rsqrt";
-    template <class V>
+    template <class V, class Arch = detail::arch_of_t<V>>
     static V apply(const V& a) {
-        return V(1) / square_root::apply(a);
+        return V(1) / square_root::apply<V, Arch>(a);
     }
 };
 struct exponential {
     static constexpr std::string_view name = "nf::exp";
-    template <class V>
+    template <class V, class Arch = detail::arch_of_t<V>>
     static V apply(const V& a) {
         if constexpr (detail::is_batch<V>)
             return xsimd::exp(a);
         else
-            return detail::through_simd(a, [](const auto& b) { return xsimd::exp(b); });
+            return detail::through_simd<Arch>(a, [](const auto& b) { return xsimd::exp(b); });
     }
 };
 struct logarithm {
     static constexpr std::string_view name = "nf::log";
-    template <class V>
+    template <class V, class Arch = detail::arch_of_t<V>>
     static V apply(const V& a) {
         constexpr auto f = [](const auto& b) {
             return detail::avoiding_avx512bw_integer_select(b, [](const auto& c) { return xsimd::log(c); });
@@ -154,12 +172,12 @@ struct logarithm {
         if constexpr (detail::is_batch<V>)
             return f(a);
         else
-            return detail::through_simd(a, f);
+            return detail::through_simd<Arch>(a, f);
     }
 };
 struct absolute {
     static constexpr std::string_view name = "nf::abs";
-    template <class V>
+    template <class V, class Arch = detail::arch_of_t<V>>
     static V apply(const V& a) {
         if constexpr (detail::is_batch<V>)
             return xsimd::abs(a);
@@ -169,34 +187,34 @@ struct absolute {
 };
 struct hyperbolic_tangent {
     static constexpr std::string_view name = "nf::tanh";
-    template <class V>
+    template <class V, class Arch = detail::arch_of_t<V>>
     static V apply(const V& a) {
         if constexpr (detail::is_batch<V>)
             return xsimd::tanh(a);
         else
-            return detail::through_simd(a, [](const auto& b) { return xsimd::tanh(b); });
+            return detail::through_simd<Arch>(a, [](const auto& b) { return xsimd::tanh(b); });
     }
 };
 /// 1 / (1 + exp(-x)).
 struct logistic {
     static constexpr std::string_view name = "nf::sigmoid";
-    template <class V>
+    template <class V, class Arch = detail::arch_of_t<V>>
     static V apply(const V& a) {
-        return V(1) / (V(1) + exponential::apply(-a));
+        return V(1) / (V(1) + exponential::apply<V, Arch>(-a));
     }
 };
 /// max(x, 0).
 struct rectifier {
     static constexpr std::string_view name = "nf::relu";
-    template <class V>
+    template <class V, class Arch = detail::arch_of_t<V>>
     static V apply(const V& a) {
-        return maximum::apply(a, V(0));
+        return maximum::apply<V, Arch>(a, V(0));
     }
 };
 /// x * x.
 struct square {
     static constexpr std::string_view name = "nf::square";
-    template <class V>
+    template <class V, class Arch = detail::arch_of_t<V>>
     static V apply(const V& a) {
         return a * a;
     }

@@ -107,11 +107,11 @@ struct moments_result {
     tensor<T, Kept> variance;
 };
 
-/// `auto [mean, var] = nf::moments<N, H, W>(x);`: per-slot mean and biased variance of a tensor or
-/// view over the named axes, in one read with double accumulation and a per-slot shift.
-template <Axis... Rs, class X, class Arch = xsimd::default_arch>
-    requires(is_tensor_v<std::remove_cvref_t<X>> || is_view_v<std::remove_cvref_t<X>>)
-auto moments(const X& x) {
+namespace detail {
+/// nf::moments for an explicit architecture (both overloads of nf::moments forward here with
+/// theirs, so that each entity's name carries the architecture its body is compiled for).
+template <class Arch, Axis... Rs, class X>
+auto moments_for(const X& x) {
     using XL = typename X::axes;
     static_assert((contains<Rs, XL> && ...), "normfuse: nf::moments: every reduced axis must be an axis of the input");
     using KL = axis_remove<XL, axis_list<axis_id<Rs>...>>;
@@ -130,10 +130,19 @@ auto moments(const X& x) {
     }
     return r;
 }
-template <template <std::size_t> class... Rs, class X>
+} // namespace detail
+
+/// `auto [mean, var] = nf::moments<N, H, W>(x);`: per-slot mean and biased variance of a tensor or
+/// view over the named axes, in one read with double accumulation and a per-slot shift.
+template <Axis... Rs, class X, class Arch = xsimd::default_arch>
     requires(is_tensor_v<std::remove_cvref_t<X>> || is_view_v<std::remove_cvref_t<X>>)
 auto moments(const X& x) {
-    return moments<Rs<dynamic_extent>...>(x);
+    return detail::moments_for<Arch, Rs...>(x);
+}
+template <template <std::size_t> class... Rs, class X, class Arch = xsimd::default_arch>
+    requires(is_tensor_v<std::remove_cvref_t<X>> || is_view_v<std::remove_cvref_t<X>>)
+auto moments(const X& x) {
+    return detail::moments_for<Arch, Rs<dynamic_extent>...>(x);
 }
 
 } // namespace nf
