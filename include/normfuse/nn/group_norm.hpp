@@ -166,11 +166,13 @@ private:
                     using VL = typename std::remove_cvref_t<decltype(xv)>::axes;
                     if constexpr (std::is_same_v<VL, nf::detail::slot_ends_reduced>) {
                         const auto& e = xv.extents().values();
-                        if (e[1] == 1 && kk != 0) { // rows of (n, g), each the rows of its kk channels
+                        if (e[1] == 1 && kk != 0) { // rows of the slots, each the rows of its kk channels
+                            // The slots are (n, g) when N comes first, else (g, n); the latter is
+                            // canonical with e[1] == 1 only when kk == 1, when q = slot = g * n + i.
                             using S = shape_from<VL>;
                             const std::size_t q0 = s0 * kk, q1 = s1 * kk;
                             const auto ce = nf::extents<S>::from_all({1, 1, q1 - q0, e[3] / kk});
-                            coefficients(true, n, c, q0, q1);
+                            coefficients(n_first, n, c, q0, q1);
                             detail::apply_slot_affine<Arch, nf::detail::slot_kept>(
                                 view<const T, S>(xv.data(), ce), view<T, S>(ov.data(), ce), buf.hi.data() + q0,
                                 buf.scale.data() + q0, buf.offset.data() + q0, store);
