@@ -80,9 +80,8 @@ struct permutations<nf::axis_list<>> {
 };
 template <class... As>
 struct permutations<nf::axis_list<As...>> {
-    using type = typename concat_lists<
-        typename prepend_each<As, typename permutations<typename without<As, nf::axis_list<As...>>::type>::type>::type...>::
-        type;
+    using type = typename concat_lists<typename prepend_each<
+        As, typename permutations<typename without<As, nf::axis_list<As...>>::type>::type>::type...>::type;
 };
 
 /// Calls `f.template operator()<Shape>()` for every order of the axes of `Logical`.
@@ -140,9 +139,8 @@ slot_stats statistics(const std::vector<double>& x, const std::vector<std::size_
 }
 
 /// `(x - mean) / sqrt(var + eps) * w + b` per slot, in logical order.
-std::vector<double> normalized(const std::vector<double>& x, const std::vector<std::size_t>& ext,
-                               const slot_stats& s, const index_fn& slot_of, double eps, const value_fn& w,
-                               const value_fn& b) {
+std::vector<double> normalized(const std::vector<double>& x, const std::vector<std::size_t>& ext, const slot_stats& s,
+                               const index_fn& slot_of, double eps, const value_fn& w, const value_fn& b) {
     std::vector<double> y(x.size());
     for (std::size_t i = 0; i < x.size(); ++i) {
         const auto idx = unravel(i, ext);
@@ -186,8 +184,8 @@ std::vector<double> rounded(const std::vector<double>& v) {
 /// the input's order, output in logical order, in place) and checks each against `want`. `after`
 /// runs on each layer after its forward (running statistics).
 template <class Shape, class Logical, class Make, class After>
-void check_layout(const nf::tensor<float, Logical>& x, const std::vector<double>& want, Make&& make,
-                  After&& after, const std::string& what) {
+void check_layout(const nf::tensor<float, Logical>& x, const std::vector<double>& want, Make&& make, After&& after,
+                  const std::string& what) {
     const auto names = axis_names<nf::tensor<float, Logical>>();
     const auto xl = relayout<Shape>(x);
     const double tol = output_tolerance<float>(scale_of(want));
@@ -256,7 +254,8 @@ void group_norm_all_orders(const std::vector<std::size_t>& ext, std::size_t grou
     const index_fn slot_of = [&](const std::vector<std::size_t>& i) { return i[n_axis] * groups + i[c_axis] / kk; };
     const auto s = statistics(v, ext, ext[n_axis] * groups, slot_of);
     const auto want = normalized(
-        v, ext, s, slot_of, 1e-5, [&](const auto& i) { return w[i[c_axis]]; }, [&](const auto& i) { return b[i[c_axis]]; });
+        v, ext, s, slot_of, 1e-5, [&](const auto& i) { return w[i[c_axis]]; },
+        [&](const auto& i) { return b[i[c_axis]]; });
     auto make = [&] {
         nf::nn::group_norm<float> gn(groups, c);
         set(gn.weight(), w);
@@ -264,7 +263,8 @@ void group_norm_all_orders(const std::vector<std::size_t>& ext, std::size_t grou
         return gn;
     };
     for_each_order<Logical>([&]<class Shape>() {
-        check_layout<Shape>(x, want, make, [](auto&) {}, "group_norm(" + std::to_string(groups) + ", " + std::to_string(c) + ")");
+        check_layout<Shape>(
+            x, want, make, [](auto&) {}, "group_norm(" + std::to_string(groups) + ", " + std::to_string(c) + ")");
     });
 }
 
@@ -280,7 +280,8 @@ void batch_norm_all_orders(const std::vector<std::size_t>& ext) {
     const index_fn slot_of = [&](const std::vector<std::size_t>& i) { return i[c_axis]; };
     const auto s = statistics(v, ext, c, slot_of);
     const auto want = normalized(
-        v, ext, s, slot_of, 1e-5, [&](const auto& i) { return w[i[c_axis]]; }, [&](const auto& i) { return b[i[c_axis]]; });
+        v, ext, s, slot_of, 1e-5, [&](const auto& i) { return w[i[c_axis]]; },
+        [&](const auto& i) { return b[i[c_axis]]; });
     std::vector<double> unbiased(c);
     for (std::size_t k = 0; k < c; ++k) unbiased[k] = s.biased[k] * s.count[k] / (s.count[k] - 1);
     auto make = [&] {
@@ -314,7 +315,8 @@ void instance_norm_all_orders(const std::vector<std::size_t>& ext) {
     };
     const auto s = statistics(v, ext, n * c, slot_of);
     const auto want = normalized(
-        v, ext, s, slot_of, 1e-5, [&](const auto& i) { return w[i[c_axis]]; }, [&](const auto& i) { return b[i[c_axis]]; });
+        v, ext, s, slot_of, 1e-5, [&](const auto& i) { return w[i[c_axis]]; },
+        [&](const auto& i) { return b[i[c_axis]]; });
     std::vector<double> mean(c), var(c);
     for (std::size_t i = 0; i < n; ++i)
         for (std::size_t k = 0; k < c; ++k) {
@@ -404,8 +406,10 @@ void layer_and_rms_norm_all_orders(const std::vector<std::size_t>& ext) {
         return rms;
     };
     for_each_order<Logical>([&]<class Shape>() {
-        check_layout<Shape>(x, want_ln, make_ln, [](auto&) {}, "layer_norm");
-        check_layout<Shape>(x, want_rms, make_rms, [](auto&) {}, "rms_norm");
+        check_layout<Shape>(
+            x, want_ln, make_ln, [](auto&) {}, "layer_norm");
+        check_layout<Shape>(
+            x, want_rms, make_rms, [](auto&) {}, "rms_norm");
     });
 }
 

@@ -62,6 +62,20 @@ void check_parameter(std::string_view layer, const char* name, const P& p, std::
     if (p.size() != expected) nf::detail::raise_parameter_length(layer, name, p.size(), expected);
 }
 
+/// Throws unless a parameter laid out as a layer's normalized shape (LayerNorm's and RMSNorm's
+/// weight and bias) has that shape's extents axis by axis: a weight of (5, 4) for a normalized
+/// shape of (4, 5) has the right number of elements but would be read as (4, 5).
+template <class P, class E>
+void check_parameter_extents(std::string_view layer, const char* name, const P& p, const E& expected) {
+    if (p.extents().values() != expected.values()) {
+        constexpr auto names = E::names();
+        nf::detail::raise_extent(std::string(layer) + ": " + name + " has extents " + describe(p) +
+                                 " but the normalized shape is " +
+                                 nf::detail::describe_extents(names.data(), expected.values().data(), names.size()) +
+                                 "; nothing was written");
+    }
+}
+
 /// Per-slot working memory of a layer, kept between calls so that a forward allocates only when
 /// the number of slots grows.
 template <class T>
