@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cmath>
 #include <cstddef>
 #include <stdexcept>
 #include <string>
@@ -73,6 +74,31 @@ void check_parameter_extents(std::string_view layer, const char* name, const P& 
                                  " but the normalized shape is " +
                                  nf::detail::describe_extents(names.data(), expected.values().data(), names.size()) +
                                  "; nothing was written");
+    }
+}
+
+/// 1 / sqrt(var + eps) as PyTorch's batch-norm kernels compute it from batch (or instance)
+/// statistics (ATen's InvStd): 0 when var and eps are both 0, so that a constant slot normalized
+/// with eps = 0 gives the bias instead of 0 * inf = NaN. A NaN variance stays NaN.
+inline double batch_inv_std(double var, double eps) {
+    return var == 0 && eps == 0 ? 0.0 : 1.0 / std::sqrt(var + eps);
+}
+
+/// The coefficients of `(x - hi) * scale + offset` from running statistics (eval mode):
+/// hi = rm, scale = w / sqrt(rv + eps), offset = b. When that scale is not finite (rv + eps = 0, or
+/// a NaN or infinite statistic), they are PyTorch's folded form instead, `x * a + (b - rm * a)`
+/// (spec 2.5), so that the infinities and NaNs fall where PyTorch's do.
+template <class T>
+void running_affine(T rm, T rv, double w, double b, double eps, T& hi, T& scale, T& offset) {
+    const double a = w / std::sqrt(static_cast<double>(rv) + eps);
+    if (std::isfinite(static_cast<T>(a))) {
+        hi = rm;
+        scale = static_cast<T>(a);
+        offset = static_cast<T>(b);
+    } else {
+        hi = T(0);
+        scale = static_cast<T>(a);
+        offset = static_cast<T>(b - static_cast<double>(rm) * a);
     }
 }
 

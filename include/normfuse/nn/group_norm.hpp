@@ -138,12 +138,15 @@ private:
                 detail::check_parameter("nn::group_norm", "bias", bias_, channels_);
             }
             const std::size_t slots = n * groups_;
-            const std::size_t count = slots ? x.size() / slots : 0;
-            if (count <= 1 && x.size() != 0)
+            // PyTorch runs batch norm's check on (N * C / G, G, spatial...): it rejects only
+            // N * C / G * spatial == 1, i.e. one sample whose groups hold one value each. With N >= 2,
+            // groups of one value are normalized (to the bias); with no value the output is empty.
+            if (x.size() == groups_)
                 nf::detail::raise_invalid("nn::group_norm: expected more than 1 value per group, got "
                                           "input size " +
                                           detail::describe(x) + " and num_groups=" + std::to_string(groups_));
             detail::check_output("nn::group_norm::forward", x, out);
+            if (x.size() == 0) return;
 
             const auto xg = detail::grouped<group_axis, within_axis>(x, groups_);
             const auto og = detail::grouped<group_axis, within_axis>(out, groups_);
