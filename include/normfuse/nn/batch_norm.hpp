@@ -147,12 +147,21 @@ private:
             const std::size_t c = x.template extent<axes::C<>>();
             check_channel_count(c);
             const bool batch_stats = training_ || !options_.track_running_stats;
-            const std::size_t m = c ? x.size() / c : 0;
-            if (batch_stats && m <= 1)
+            std::size_t m = 1; // values per channel: N * prod(spatial), whatever C is
+            for (std::size_t i = 0; i < XL::size; ++i)
+                if (i != index_of<axes::C<>, XL>) m *= x.extents()[i];
+            // PyTorch rejects exactly one value per channel; none (N = 0 or a zero spatial extent)
+            // gives the empty output.
+            if (batch_stats && m == 1)
                 nf::detail::raise_invalid("nn::batch_norm: expected more than 1 value per channel when "
                                           "training, got input size " +
                                           nf::nn::detail::describe(x));
             nf::nn::detail::check_output("nn::batch_norm::forward", x, out);
+            if (x.size() == 0) {
+                // As PyTorch: the batch counts, but empty statistics do not move the running ones.
+                if (training_ && options_.track_running_stats) ++num_batches_tracked_;
+                return;
+            }
             reserve(c);
             if (batch_stats)
                 batch_coefficients<Arch>(x, c, m);
@@ -216,7 +225,7 @@ private:
                 rm = static_cast<T>((1 - factor) * static_cast<double>(rm) + factor * (buf.shift[c] + d));
                 rv = static_cast<T>((1 - factor) * static_cast<double>(rv) + factor * var * unbias);
             }
-            const double a = w(c) / std::sqrt(var + options_.eps);
+            const double a = w(c) * nf::nn::detail::batch_inv_std(var, options_.eps);
             buf.hi[c] = static_cast<T>(buf.shift[c]);
             buf.scale[c] = static_cast<T>(a);
             buf.offset[c] = static_cast<T>(b(c) - d * a);
@@ -225,11 +234,9 @@ private:
 
     void running_coefficients(std::size_t channels) {
         auto& buf = buffers_;
-        for (std::size_t c = 0; c < channels; ++c) {
-            buf.hi[c] = running_mean_.data()[c];
-            buf.scale[c] = static_cast<T>(w(c) / std::sqrt(static_cast<double>(running_var_.data()[c]) + options_.eps));
-            buf.offset[c] = static_cast<T>(b(c));
-        }
+        for (std::size_t c = 0; c < channels; ++c)
+            nf::nn::detail::running_affine(running_mean_.data()[c], running_var_.data()[c], w(c), b(c), options_.eps,
+                                           buf.hi[c], buf.scale[c], buf.offset[c]);
     }
 
     std::size_t num_features_;

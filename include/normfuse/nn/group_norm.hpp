@@ -138,12 +138,15 @@ private:
                 detail::check_parameter("nn::group_norm", "bias", bias_, channels_);
             }
             const std::size_t slots = n * groups_;
-            const std::size_t count = slots ? x.size() / slots : 0;
-            if (count <= 1 && x.size() != 0)
+            // PyTorch runs batch norm's check on (N * C / G, G, spatial...): it rejects only
+            // N * C / G * spatial == 1, i.e. one sample whose groups hold one value each. With N >= 2,
+            // groups of one value are normalized (to the bias); with no value the output is empty.
+            if (x.size() == groups_)
                 nf::detail::raise_invalid("nn::group_norm: expected more than 1 value per group, got "
                                           "input size " +
                                           detail::describe(x) + " and num_groups=" + std::to_string(groups_));
             detail::check_output("nn::group_norm::forward", x, out);
+            if (x.size() == 0) return;
 
             const auto xg = detail::grouped<group_axis, within_axis>(x, groups_);
             const auto og = detail::grouped<group_axis, within_axis>(out, groups_);
@@ -166,11 +169,13 @@ private:
                     using VL = typename std::remove_cvref_t<decltype(xv)>::axes;
                     if constexpr (std::is_same_v<VL, nf::detail::slot_ends_reduced>) {
                         const auto& e = xv.extents().values();
-                        if (e[1] == 1 && kk != 0) { // rows of (n, g), each the rows of its kk channels
+                        if (e[1] == 1 && kk != 0) { // rows of the slots, each the rows of its kk channels
+                            // The slots are (n, g) when N comes first, else (g, n); the latter is
+                            // canonical with e[1] == 1 only when kk == 1, when q = slot = g * n + i.
                             using S = shape_from<VL>;
                             const std::size_t q0 = s0 * kk, q1 = s1 * kk;
                             const auto ce = nf::extents<S>::from_all({1, 1, q1 - q0, e[3] / kk});
-                            coefficients(true, n, c, q0, q1);
+                            coefficients(n_first, n, c, q0, q1);
                             detail::apply_slot_affine<Arch, nf::detail::slot_kept>(
                                 view<const T, S>(xv.data(), ce), view<T, S>(ov.data(), ce), buf.hi.data() + q0,
                                 buf.scale.data() + q0, buf.offset.data() + q0, store);

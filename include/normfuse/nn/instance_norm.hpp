@@ -3,6 +3,7 @@
 
 #include <cmath>
 #include <cstddef>
+#include <limits>
 #include <stdexcept>
 #include <string>
 #include <type_traits>
@@ -109,14 +110,26 @@ private:
             std::size_t n = 1;
             if constexpr (contains<axes::N<>, XL>) n = x.template extent<axes::N<>>();
             const std::size_t slots = n * c;
-            const std::size_t spatial = slots ? x.size() / slots : 0;
+            std::size_t spatial = 1; // whatever N and C are (N = 0 still has a spatial size)
+            [&]<class... As>(axis_list<As...>) {
+                ((spatial *= x.template extent<As>()), ...);
+            }(detail::instance_spatial<Dims>{});
             check_state(n, c);
             const bool instance_stats = training_ || !options_.track_running_stats;
-            if (instance_stats && spatial <= 1)
+            if (instance_stats && spatial == 1)
                 nf::detail::raise_invalid("nn::instance_norm: expected more than 1 spatial element when "
                                           "training, got input size " +
                                           nf::nn::detail::describe(x));
             nf::nn::detail::check_output("nn::instance_norm::forward", x, out);
+            if (x.size() == 0) {
+                // The empty output. With no instance, the running statistics' update averages over
+                // none and gives NaN, as PyTorch's (`running_mean.view({0, C}).mean(0)`); with
+                // instances of no spatial element, they do not move.
+                if (instance_stats && training_ && options_.track_running_stats && n == 0)
+                    for (std::size_t ch = 0; ch < num_features_; ++ch)
+                        running_mean_.data()[ch] = running_var_.data()[ch] = std::numeric_limits<T>::quiet_NaN();
+                return;
+            }
             buffers_.reserve(slots, slots);
             auto& buf = buffers_;
             const bool c_last = index_of<axes::C<>, SL> + 1 == SL::size;
@@ -162,7 +175,7 @@ private:
         if (instance_stats) {
             for (std::size_t s = s0; s < s1; ++s) {
                 const std::size_t ch = channel_of(s);
-                const double a = w(ch) / std::sqrt(buf.variance[s] + options_.eps);
+                const double a = w(ch) * nf::nn::detail::batch_inv_std(buf.variance[s], options_.eps);
                 buf.hi[s] = static_cast<T>(buf.shift[s]);
                 buf.scale[s] = static_cast<T>(a);
                 buf.offset[s] = static_cast<T>(b(ch) - buf.centered[s] * a);
@@ -170,10 +183,8 @@ private:
         } else {
             for (std::size_t s = s0; s < s1; ++s) {
                 const std::size_t ch = channel_of(s);
-                buf.hi[s] = running_mean_.data()[ch];
-                buf.scale[s] =
-                    static_cast<T>(w(ch) / std::sqrt(static_cast<double>(running_var_.data()[ch]) + options_.eps));
-                buf.offset[s] = static_cast<T>(b(ch));
+                nf::nn::detail::running_affine(running_mean_.data()[ch], running_var_.data()[ch], w(ch), b(ch),
+                                               options_.eps, buf.hi[s], buf.scale[s], buf.offset[s]);
             }
         }
     }

@@ -5,11 +5,13 @@
 #include <cstddef>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <type_traits>
 
 #include <normfuse/core/simd.hpp>
 
 #include <normfuse/core/axis_list.hpp>
+#include <normfuse/core/diagnostics.hpp>
 #include <normfuse/core/shape.hpp>
 #include <normfuse/core/tensor.hpp>
 #include <normfuse/eval/scratch.hpp>
@@ -41,6 +43,34 @@ void check_normalized_extents(std::string_view call, const X& x, const E& norm_e
                                  ", expected input with those extents, but got input of size " + describe(x));
     }
 }
+
+/// Compile-time rule of LayerNorm's and RMSNorm's input: an axis of the normalized shape whose
+/// extent is static in both the layer's type (left) and the input's (right) must agree, as
+/// BatchNorm's C does (see check_channels). Reports every such axis and returns false if any
+/// disagrees.
+template <class Call, class A, class XL>
+constexpr bool check_normalized_axis() {
+    if constexpr (contains<A, XL>) {
+        using XA = find_axis_t<A, XL>;
+        if constexpr (A::is_static && XA::is_static && A::extent != XA::extent) {
+            (void)sizeof(
+                nf::error::axis_extent_mismatch<nf::detail::extent_mismatch_message<Call, A, XA>(), Call, A, XA>);
+            return false;
+        }
+    }
+    return true;
+}
+template <class Call, class NormAxes, class XL>
+constexpr bool check_normalized_axes() {
+    return []<class... As>(axis_list<As...>) { return (check_normalized_axis<Call, As, XL>() & ...); }(NormAxes{});
+}
+
+struct layer_norm_call {
+    static constexpr std::string_view name = "nn::layer_norm::forward";
+};
+struct rms_norm_call {
+    static constexpr std::string_view name = "nn::rms_norm::forward";
+};
 } // namespace detail
 
 /// Layer normalization as PyTorch 1.13's LayerNorm: mean and biased variance over the axes of
@@ -88,14 +118,16 @@ private:
         using XL = typename X::axes;
         static_assert(is_subset<norm_axes, XL>,
                       "normfuse: nn::layer_norm::forward: the input lacks an axis of the normalized shape");
-        if constexpr (is_subset<norm_axes, XL>) {
+        if constexpr (is_subset<norm_axes, XL> &&
+                      detail::check_normalized_axes<detail::layer_norm_call, norm_axes, XL>()) {
             using SL = axis_remove<XL, norm_axes>;
             detail::check_normalized_extents<norm_axes>("nn::layer_norm::forward", x, extents_.values());
             nf::nn::detail::check_output("nn::layer_norm::forward", x, out);
             if (options_.elementwise_affine) {
-                nf::nn::detail::check_parameter("nn::layer_norm", "weight", weight_, extents_.size());
-                nf::nn::detail::check_parameter("nn::layer_norm", "bias", bias_, extents_.size());
+                nf::nn::detail::check_parameter_extents("nn::layer_norm", "weight", weight_, extents_);
+                nf::nn::detail::check_parameter_extents("nn::layer_norm", "bias", bias_, extents_);
             }
+            if (x.size() == 0) return; // no slot (a zero extent outside the normalized shape)
 
             if constexpr (nf::nn::detail::trailing_rows<norm_axes, XL, typename std::remove_cvref_t<Out>::axes>()) {
                 // Each slot is a contiguous row: one pass over x. When the loop reaches a row, its

@@ -67,12 +67,14 @@ public:
     /// The expression `(x - mean) / std` over any operand with the channel axis, unevaluated.
     template <ArrayOperand X>
     auto expression(X&& x) const {
+        check_rank<X>();
         return (std::forward<X>(x) - mean_) / std_;
     }
 
     /// Writes the normalized `x` into `out` (same axes, any layouts). `out` may be `x` itself.
     template <class X, class Out>
     void forward(const X& x, Out&& out) const {
+        check_rank<X>();
         if (mean_.size() == 1)
             out = (x - mean_.data()[0]) / std_.data()[0];
         else
@@ -99,6 +101,15 @@ public:
     const channel_vector& std() const noexcept { return std_; }
 
 private:
+    // torchvision's rule: a tensor image has at least 3 dimensions, (..., C, H, W).
+    template <class X>
+    static constexpr void check_rank() {
+        static_assert(axes_of<X>::size >= 3,
+                      "normfuse: nn::normalize: the input must have at least 3 axes, as torchvision's "
+                      "Normalize requires a tensor image of size (..., C, H, W). Fix: give the input its "
+                      "spatial axes (e.g. (C, H, W) with H = 1), or write the expression (x - mean) / std.");
+    }
+
     channel_vector mean_;
     channel_vector std_;
 };

@@ -70,13 +70,15 @@ private:
         using XL = typename X::axes;
         static_assert(is_subset<norm_axes, XL>,
                       "normfuse: nn::rms_norm::forward: the input lacks an axis of the normalized shape");
-        if constexpr (is_subset<norm_axes, XL>) {
+        if constexpr (is_subset<norm_axes, XL> &&
+                      detail::check_normalized_axes<detail::rms_norm_call, norm_axes, XL>()) {
             using SL = axis_remove<XL, norm_axes>;
             detail::check_normalized_extents<norm_axes>("nn::rms_norm::forward", x, extents_.values());
             nf::nn::detail::check_output("nn::rms_norm::forward", x, out);
             if (options_.elementwise_affine) {
-                nf::nn::detail::check_parameter("nn::rms_norm", "weight", weight_, extents_.size());
+                nf::nn::detail::check_parameter_extents("nn::rms_norm", "weight", weight_, extents_);
             }
+            if (x.size() == 0) return; // no slot (a zero extent outside the normalized shape)
             if constexpr (nf::nn::detail::trailing_rows<norm_axes, XL, typename std::remove_cvref_t<Out>::axes>()) {
                 // Each slot is a contiguous row: one pass over x, the row's 1 / sqrt(mean(x^2) + eps)
                 // computed in double when the loop reaches it (eval/row_local.hpp), and the row
