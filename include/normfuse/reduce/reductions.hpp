@@ -143,6 +143,7 @@ struct reduce_expr : detail::expression_tag {
             detail::accumulate<Arch, OA, LA, detail::sums::plain>(arg, ext, nullptr, k, nullptr, arena);
             for (std::size_t s = 0; s < slots; ++s) k[s] /= static_cast<double>(n);
         }
+        for (std::size_t s = 0; s < slots; ++s) k[s] = detail::usable_shift(k[s]);
         detail::accumulate<Arch, OA, LA, detail::sums::moments>(arg, ext, k, c1, c2, arena);
         return n;
     }
@@ -185,8 +186,10 @@ struct reduce_expr : detail::expression_tag {
     static void slot_sums(Bound& operand, const detail::outer_index<PR::outer>& slot, std::size_t length,
                           std::size_t chunk, double& k, double& c1, double& c2) {
         operand.seek(slot);
-        k = static_cast<double>(operand.load_scalar(0, 0));
         c1 = c2 = 0;
+        k = 0;
+        if (length == 0) return; // no value to read: the sums of an empty slot are 0 (its mean NaN)
+        k = detail::usable_shift(static_cast<double>(operand.load_scalar(0, 0)));
         detail::sum_run<typename PR::arch, detail::sums::moments, PR>(operand, 0, length, chunk, k, c1, c2);
     }
 
@@ -198,12 +201,15 @@ struct reduce_expr : detail::expression_tag {
         if constexpr (R == detail::reduction_kind::mean) {
             return static_cast<value_type>(k + c1 / count);
         } else if constexpr (R == detail::reduction_kind::var) {
-            return static_cast<value_type>(std::max(0.0, c2 - c1 * c1 / count) / (count - param));
+            // PyTorch's divisor, max(0, count - correction): 0 / 0 = NaN for no value, or one value
+            // unbiased (count - param would give -0 for none)
+            return static_cast<value_type>(detail::nonnegative_or_nan(c2 - c1 * c1 / count) /
+                                           std::max(0.0, count - param));
         } else if constexpr (R == detail::reduction_kind::row_shift) {
             return static_cast<value_type>(k);
         } else {
             const double d = c1 / count;
-            const double a = 1.0 / std::sqrt(std::max(0.0, c2 / count - d * d) + param);
+            const double a = 1.0 / std::sqrt(detail::nonnegative_or_nan(c2 / count - d * d) + param);
             return static_cast<value_type>(R == detail::reduction_kind::row_scale ? a : -d * a);
         }
     }
