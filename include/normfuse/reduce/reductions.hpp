@@ -5,11 +5,13 @@
 #include <array>
 #include <cmath>
 #include <cstddef>
+#include <string>
 #include <type_traits>
 #include <utility>
 
 #include <normfuse/core/axis_list.hpp>
 #include <normfuse/core/diagnostics.hpp>
+#include <normfuse/core/errors.hpp>
 #include <normfuse/eval/scratch.hpp>
 #include <normfuse/expr/expression.hpp>
 #include <normfuse/reduce/accumulate.hpp>
@@ -217,7 +219,15 @@ struct reduce_expr : detail::expression_tag {
 private:
     template <class... Xs>
     std::array<std::size_t, sizeof...(Xs)> operand_extents(axis_list<Xs...>) const {
-        return {arg.template extent<Xs>()...};
+        const std::array<std::size_t, sizeof...(Xs)> ext{arg.template extent<Xs>()...};
+        // The operand's iteration space: each array in it fits, but operands broadcast against
+        // each other (x over A times y over B) may span more values than std::size_t counts.
+        bool overflow = false;
+        (void)detail::nonzero_product(ext, overflow);
+        if (overflow)
+            detail::raise_length(std::string(detail::reduction_call<R>::name) +
+                                 ": the operand's extents multiply to more values than std::size_t counts");
+        return ext;
     }
 };
 
