@@ -233,8 +233,10 @@ private:
 
 namespace detail {
 
+/// (A deduced return type: clang instantiates it where it is called, and its diagnostic shows the
+/// chain of calls back to the user's line; see report_incompatible in expr/nodes.hpp.)
 template <class Call, class OA, class... Rs>
-void report_missing_reduced_axis() {
+auto report_missing_reduced_axis() {
     [[maybe_unused]] auto one = []<class X>(X*) {
         if constexpr (!contains<X, OA>)
             (void)sizeof(error::reduce_axis_missing<missing_axis_message<Call, X>(" is not an axis of the operand",
