@@ -7,14 +7,12 @@
 #include <cstdint>
 #include <new>
 #include <numeric>
+#include <memory>
 #include <string>
 #include <type_traits>
+#include <vector>
 
 #include <normfuse/core/simd.hpp>
-
-#if defined(_OPENMP)
-#include <omp.h>
-#endif
 
 #include <normfuse/core/axis_list.hpp>
 #include <normfuse/core/diagnostics.hpp>
@@ -22,6 +20,7 @@
 #include <normfuse/core/shape.hpp>
 #include <normfuse/eval/blocked.hpp>
 #include <normfuse/eval/bound.hpp>
+#include <normfuse/eval/parallel.hpp>
 #include <normfuse/eval/plan.hpp>
 #include <normfuse/eval/row_local.hpp>
 #include <normfuse/eval/scratch.hpp>
@@ -407,13 +406,100 @@ void run_block(T* dst, const std::array<std::size_t, P::rank>& ext, const Bound&
 }
 
 /// The loop nest of `dst = e` over destination axes DL (checks already done). Large destinations
-/// get streaming stores (unless `store` says otherwise); with nf::set_num_threads(n > 1) under
-/// OpenMP, runs (or the positions of a single long run) are shared among threads, each with its
-/// own copy of the bound expression. Inside a parallel region it runs serially.
+/// get streaming stores (unless `store` says otherwise); with nf::set_num_threads(n > 1) (see
+/// eval/parallel.hpp), runs (or the positions of a few long runs) are shared among pieces, each
+/// with its own copy of the bound expression. Inside a piece of another loop it runs serially.
 template <class Arch, class T, class DL, class E>
 void evaluate_into(T* dst, const std::array<std::size_t, DL::size>& ext, const E& e, scratch_arena& arena,
                    store_kind store) {
     evaluate_part_into<Arch, T, DL, E>(dst, ext, e, arena, store, nullptr);
+}
+
+/// The number of leading outer axes that the slots of `E`'s row-local reductions (row_local.hpp)
+/// keep, at least: the loop meets a new slot when one of these indices changes. Plan::outer + 1
+/// when there is no row-local reduction.
+template <class E, class Plan, bool Inside = false>
+constexpr std::size_t row_slot_axes() {
+    constexpr std::size_t none = Plan::outer + 1;
+    if constexpr (Inside && E::kind == node_kind::reduction) {
+        return E::axes::size;
+    } else if constexpr (!Inside && is_hoisted<E, typename Plan::dest_axes>) {
+        if constexpr (row_local<E, Plan>())
+            return row_slot_axes<E, Plan, true>();
+        else
+            return none;
+    } else if constexpr (E::kind == node_kind::unary) {
+        return row_slot_axes<operand_t<E>, Plan, Inside>();
+    } else if constexpr (E::kind == node_kind::binary) {
+        return std::min(row_slot_axes<left_t<E>, Plan, Inside>(), row_slot_axes<right_t<E>, Plan, Inside>());
+    } else {
+        return none;
+    }
+}
+
+/// One part of a parallel loop nest: outer indices [ob, oe), run positions [ib, ie), evaluated
+/// with `root`, a copy of the bound expression with tiles of its own.
+template <class Bound>
+struct loop_segment {
+    std::size_t piece, ob, oe, ib, ie;
+    Bound root;
+};
+
+/// Cuts the loop nest of `root` (outer_count runs of `length` positions) into `pieces` for a
+/// parallel loop and prepares each segment (its copy of `root`, its tiles) on the calling thread,
+/// so that nothing is allocated once the first store is made. Row-local reductions (whose slots
+/// change every `slot_runs` outer indices) read the destination's own elements when it is also
+/// an operand (in place): a slot must be complete before any piece stores into it. So pieces
+/// are cut at slot boundaries when there are enough slots; otherwise (few large slots) the
+/// values of every slot are computed first, on the calling thread, and the pieces start from
+/// copies that hold them.
+template <std::size_t K, class Bound>
+void plan_segments(std::vector<loop_segment<Bound>>& segments, std::unique_ptr<scratch_arena[]>& arenas,
+                   const Bound& root, const std::array<std::size_t, K>& outer_ext, std::size_t outer_count,
+                   std::size_t length, std::size_t grain, std::size_t slot_runs, bool row_local_slots,
+                   std::size_t pieces) {
+    arenas.reset(new scratch_arena[pieces]);
+    const std::size_t slots = outer_count / slot_runs;
+    const bool by_runs = outer_count >= pieces;
+    const bool seeded = row_local_slots && slots < pieces;
+    std::vector<Bound> seeds;
+    if (seeded) {
+        seeds.reserve(slots);
+        for (std::size_t s = 0; s < slots; ++s) {
+            outer_index<K> index{};
+            std::size_t rest = s * slot_runs;
+            for (std::size_t d = K; d-- > 0;) {
+                index[d] = rest % outer_ext[d];
+                rest /= outer_ext[d];
+            }
+            seeds.push_back(root);
+            seeds.back().seek(index); // computes the slot's reductions
+        }
+    }
+    const std::size_t units = (length + grain - 1) / grain;
+    for (std::size_t k = 0; k < pieces; ++k) {
+        std::size_t ob = 0, oe = outer_count, ib = 0, ie = length;
+        if (by_runs && row_local_slots && !seeded) {
+            ob = slots * k / pieces * slot_runs;
+            oe = slots * (k + 1) / pieces * slot_runs;
+        } else if (by_runs) {
+            ob = outer_count * k / pieces;
+            oe = outer_count * (k + 1) / pieces;
+        } else {
+            ib = std::min(length, units * k / pieces * grain);
+            ie = std::min(length, units * (k + 1) / pieces * grain);
+        }
+        if (ob >= oe || ib >= ie) continue;
+        if (seeded) {
+            for (std::size_t s = ob / slot_runs; s * slot_runs < oe; ++s) {
+                segments.push_back({k, std::max(ob, s * slot_runs), std::min(oe, (s + 1) * slot_runs), ib, ie, seeds[s]});
+                segments.back().root.own_tiles(arenas[k], k);
+            }
+        } else {
+            segments.push_back({k, ob, oe, ib, ie, root});
+            segments.back().root.own_tiles(arenas[k], k);
+        }
+    }
 }
 
 /// evaluate_into for `e`, a part of the expression Root hoisted out of its loop, whose bind
@@ -427,51 +513,34 @@ void evaluate_part_into(T* dst, const std::array<std::size_t, DL::size>& ext, co
     for (std::size_t d = 0; d < DL::size; ++d) (d < K ? outer_count : length) *= ext[d];
     if (outer_count == 0 || length == 0) return;
 
+    const std::size_t total = outer_count * length;
+    executor ex(total);
     bind_context<P> ctx{ext, chunk_length<P>(ext, typename P::layouts{}), arena, sums};
     const auto root = bind(e, ctx);
-    const std::size_t total = outer_count * length;
     const bool by_size = store == store_kind::automatic && total * sizeof(T) >= streaming_threshold();
     const bool stream =
         (by_size || store == store_kind::streaming) && reinterpret_cast<std::uintptr_t>(dst) % sizeof(T) == 0;
-    auto block = [&](const auto& r, std::size_t ob, std::size_t oe, std::size_t ib, std::size_t ie) {
-        run_block<P>(dst, ext, r, length, ctx.chunk, stream, ob, oe, ib, ie);
-    };
-#if defined(_OPENMP)
-    // A thread's copy of the bound expression, with tiles of its own.
-    auto thread_copy = [&](scratch_arena& local) {
-        auto r = root;
-        r.own_tiles(local);
-        return r;
-    };
-    const int threads = num_threads();
-    if (threads > 1 && !omp_in_parallel() && total >= (std::size_t{1} << 15)) {
-        if (outer_count >= static_cast<std::size_t>(threads)) {
-#pragma omp parallel num_threads(threads)
-            {
-                const std::size_t t = static_cast<std::size_t>(omp_get_thread_num());
-                const std::size_t nt = static_cast<std::size_t>(omp_get_num_threads());
-                scratch_arena local;
-                block(thread_copy(local), outer_count * t / nt, outer_count * (t + 1) / nt, 0, length);
-            }
-        } else {
-            // Few long runs: split each run at multiples of the tile length (64 bytes at least).
-            const std::size_t grain = std::lcm(ctx.chunk, 64 / sizeof(T));
-#pragma omp parallel num_threads(threads)
-            {
-                const std::size_t t = static_cast<std::size_t>(omp_get_thread_num());
-                const std::size_t nt = static_cast<std::size_t>(omp_get_num_threads());
-                const std::size_t units = (length + grain - 1) / grain;
-                const std::size_t ib = std::min(length, units * t / nt * grain);
-                const std::size_t ie = std::min(length, units * (t + 1) / nt * grain);
-                scratch_arena local;
-                block(thread_copy(local), 0, outer_count, ib, ie);
-            }
-        }
-        if (stream) store_fence();
+    if (ex.pieces() > 1) {
+        using Bound = std::remove_cvref_t<decltype(root)>;
+        constexpr std::size_t KS = row_slot_axes<E, P>();
+        std::size_t slot_runs = 1; // outer indices per slot of the row-local reductions
+        for (std::size_t d = KS; d < K; ++d) slot_runs *= ext[d]; // 1 when KS >= K
+        std::array<std::size_t, K> outer_ext{};
+        for (std::size_t d = 0; d < K; ++d) outer_ext[d] = ext[d];
+        // Few long runs are split at multiples of the tile length (64 bytes at least).
+        const std::size_t grain = std::lcm(ctx.chunk, 64 / sizeof(T));
+        std::vector<loop_segment<Bound>> segments;
+        std::unique_ptr<scratch_arena[]> arenas;
+        plan_segments<K>(segments, arenas, root, outer_ext, outer_count, length, grain, slot_runs, KS <= K,
+                         ex.pieces());
+        ex.run([&](std::size_t piece) {
+            for (const auto& s : segments)
+                if (s.piece == piece) run_block<P>(dst, ext, s.root, length, ctx.chunk, stream, s.ob, s.oe, s.ib, s.ie);
+            if (stream) store_fence();
+        });
         return;
     }
-#endif
-    block(root, 0, outer_count, 0, length);
+    run_block<P>(dst, ext, root, length, ctx.chunk, stream, 0, outer_count, 0, length);
     if (stream) store_fence();
 }
 

@@ -33,8 +33,9 @@ struct bound_leaf {
     T value{};
     batch broadcast{};
 
-    /// Gives this copy its own tile (each thread of a parallel loop works on its own copy).
-    void own_tiles(scratch_arena& arena) {
+    /// Gives this copy its own tile (each piece of a parallel loop works on its own copy); `worker`
+    /// is the piece's index (row_local.hpp: per-piece shared sums).
+    void own_tiles(scratch_arena& arena, std::size_t = 0) {
         if constexpr (Mode == leaf_mode::periodic) {
             tile = arena.allocate<T>(tile_length);
             tiled_block = nullptr;
@@ -88,7 +89,7 @@ struct bound_constant {
     using batch = xsimd::batch<T, Arch>;
     T value;
     batch broadcast;
-    void own_tiles(scratch_arena&) {}
+    void own_tiles(scratch_arena&, std::size_t = 0) {}
     NF_ALWAYS_INLINE void seek(const outer_index<K>&) {}
     NF_ALWAYS_INLINE batch load(std::size_t, std::size_t) const { return broadcast; }
     NF_ALWAYS_INLINE T load_scalar(std::size_t, std::size_t) const { return value; }
@@ -97,7 +98,7 @@ struct bound_constant {
 template <class Op, class A>
 struct bound_unary {
     A arg;
-    void own_tiles(scratch_arena& arena) { arg.own_tiles(arena); }
+    void own_tiles(scratch_arena& arena, std::size_t worker = 0) { arg.own_tiles(arena, worker); }
     template <class I>
     NF_ALWAYS_INLINE void seek(const I& index) {
         arg.seek(index);
@@ -112,9 +113,9 @@ template <class Op, class L, class R>
 struct bound_binary {
     L left;
     R right;
-    void own_tiles(scratch_arena& arena) {
-        left.own_tiles(arena);
-        right.own_tiles(arena);
+    void own_tiles(scratch_arena& arena, std::size_t worker = 0) {
+        left.own_tiles(arena, worker);
+        right.own_tiles(arena, worker);
     }
     template <class I>
     NF_ALWAYS_INLINE void seek(const I& index) {
