@@ -546,23 +546,85 @@ void evaluate_part_into(T* dst, const std::array<std::size_t, DL::size>& ext, co
 
 } // namespace detail
 
+namespace detail {
+
+/// True when the array laid out as `TA` is read element for element as the destination over `DL`
+/// is written: the same axes in the same order (extents are checked equal separately).
+template <class TA, class DL>
+constexpr bool same_layout() {
+    if constexpr (TA::size != DL::size) {
+        return false;
+    } else {
+        constexpr auto pos = positions_in<TA, DL>::value;
+        for (std::size_t j = 0; j < pos.size(); ++j)
+            if (pos[j] != j) return false;
+        return true;
+    }
+}
+
+/// True when an operand of `e` shares memory with the destination [dst, dst + count) other than
+/// as the destination itself (same first element, same layout: in place). Then a store could
+/// change a value that is still to be read, at a distance that depends on the SIMD width and the
+/// threads.
+template <class DL, class T, class E>
+bool overlaps_partially(const T* dst, std::size_t count, const E& e) {
+    if constexpr (E::kind == node_kind::terminal) {
+        std::size_t size = 1;
+        for (std::size_t v : e.extents().values()) size *= v;
+        if (size == 0 || count == 0) return false;
+        const auto a = reinterpret_cast<std::uintptr_t>(e.data()), b = reinterpret_cast<std::uintptr_t>(dst);
+        const bool disjoint = a + size * sizeof(T) <= b || b + count * sizeof(T) <= a;
+        if (disjoint) return false;
+        if constexpr (same_layout<typename E::axes, DL>()) return a != b;
+        return true;
+    } else if constexpr (E::kind == node_kind::unary || E::kind == node_kind::reduction) {
+        return overlaps_partially<DL>(dst, count, e.arg);
+    } else if constexpr (E::kind == node_kind::binary) {
+        return overlaps_partially<DL>(dst, count, e.left) || overlaps_partially<DL>(dst, count, e.right);
+    } else {
+        return false;
+    }
+}
+
+/// `dst = e` after the checks: boxes or one loop nest.
+template <class Arch, class T, class DL, class E>
+void assign_checked(T* dst, const std::array<std::size_t, DL::size>& ext, const E& e, store_kind store) {
+    // Boxes only when a reduction is not computed row by row in the loop itself.
+    constexpr std::size_t p = all_row_local<E, plan<T, Arch, DL, E>>() ? 0 : block_prefix<DL, E>();
+    if constexpr (p > 0) {
+        evaluate_blocked<p, Arch, T, DL>(dst, ext, e, store);
+    } else {
+        scratch_arena arena;
+        evaluate_into<Arch, T, DL>(dst, ext, e, arena, store);
+    }
+}
+
+} // namespace detail
+
 /// Evaluates `e` into `dst`, a contiguous row-major array over the axes `DL` with extents `ext`:
 /// compile-time rules first, then every run-time extent, then one fused loop. Nothing is
-/// written if a check fails.
+/// written if a check fails. The destination may be an operand (in place: same memory, same
+/// layout), with no copy; when an operand overlaps it otherwise (a shifted or transposed view of
+/// the same memory), `e` is evaluated into a temporary first, then copied: the result is that of
+/// an assignment from a copy.
 template <class Arch = xsimd::default_arch, class T, class DL, class E>
 void assign_expression(T* dst, const std::array<std::size_t, DL::size>& ext, const E& e, DL = {},
                        store_kind store = store_kind::automatic) {
     if constexpr (detail::assignable<T, DL, E>) {
         detail::check_extents<DL>(e, ext, "assignment");
-        // Boxes only when a reduction is not computed row by row in the loop itself.
-        constexpr std::size_t p =
-            detail::all_row_local<E, detail::plan<T, Arch, DL, E>>() ? 0 : detail::block_prefix<DL, E>();
-        if constexpr (p > 0) {
-            detail::evaluate_blocked<p, Arch, T, DL>(dst, ext, e, store);
-        } else {
-            detail::scratch_arena arena;
-            detail::evaluate_into<Arch, T, DL>(dst, ext, e, arena, store);
+        std::size_t total = 1;
+        for (std::size_t v : ext) total *= v;
+        if (detail::overlaps_partially<DL>(dst, total, e)) {
+            struct aligned_delete {
+                void operator()(T* p) const noexcept { ::operator delete (p, std::align_val_t{buffer_alignment}); }
+            };
+            const std::unique_ptr<T, aligned_delete> temporary(
+                static_cast<T*>(::operator new (total * sizeof(T), std::align_val_t{buffer_alignment})));
+            detail::assign_checked<Arch, T, DL>(temporary.get(), ext, e, store_kind::regular);
+            std::copy_n(temporary.get(), total, dst);
+            return;
         }
+        detail::assign_checked<Arch, T, DL>(dst, ext, e, store);
     } else {
         detail::report_unassignable<detail::assignment_call, T, DL, E>();
     }
