@@ -336,23 +336,22 @@ inline void store_fence() noexcept {
 #endif
 }
 
-/// Scalar positions [begin, end) of a run (the head before the first aligned batch and the tail
-/// after the last full one), `phase` being that of `begin`. Kept out of line: one copy of the
-/// expression's scalar code per loop nest, however many places need it.
-template <bool Periodic, class T, class Bound>
-NF_NOINLINE void run_scalar(T* NF_RESTRICT out, std::size_t begin, std::size_t end, const Bound& root,
-                            std::size_t phase, std::size_t chunk) {
-    for (std::size_t i = begin; i < end; ++i) {
-        out[i] = root.load_scalar(i, phase);
-        if constexpr (Periodic)
-            if (++phase == chunk) phase = 0;
-    }
+/// Positions [begin, begin + n) of a run (n < batch size: the head before the first aligned
+/// batch, the tail after the last full one), `phase` being that of `begin`: evaluated as a batch
+/// whose other lanes are not stored, so that they round as the body does (an FMA contracted in
+/// the batch code is contracted here too). Kept out of line: one copy per loop nest.
+template <class T, class Arch, class Bound>
+NF_NOINLINE void run_partial(T* NF_RESTRICT out, std::size_t begin, std::size_t n, const Bound& root,
+                             std::size_t phase) {
+    alignas(64) T lanes[xsimd::batch<T, Arch>::size];
+    root.load_partial(begin, phase, n).store_aligned(lanes);
+    for (std::size_t l = 0; l < n; ++l) out[begin + l] = lanes[l];
 }
 
 /// Positions [begin, end) of one run of contiguous destination elements. `phase` follows the
 /// position modulo `chunk` (the tile length of periodic leaves; tiles hold one extra batch, so a
 /// batch may start at any phase below `chunk`). With `stream`, full batches are written with
-/// aligned non-temporal stores after a scalar head up to the first aligned address.
+/// aligned non-temporal stores after a partial head up to the first aligned address.
 template <bool Periodic, class T, class Arch, class Bound>
 NF_ALWAYS_INLINE void run(T* NF_RESTRICT out, std::size_t begin, std::size_t end, const Bound& root, std::size_t chunk,
                           bool stream) {
@@ -370,7 +369,7 @@ NF_ALWAYS_INLINE void run(T* NF_RESTRICT out, std::size_t begin, std::size_t end
         const std::size_t misalign = reinterpret_cast<std::uintptr_t>(out + i) % sizeof(batch);
         const std::size_t peel = std::min(end - i, misalign ? (sizeof(batch) - misalign) / sizeof(T) : 0);
         if (peel > 0) {
-            run_scalar<Periodic>(out, i, i + peel, root, phase, chunk);
+            run_partial<T, Arch>(out, i, peel, root, phase);
             i += peel;
             advance(peel);
         }
@@ -378,7 +377,7 @@ NF_ALWAYS_INLINE void run(T* NF_RESTRICT out, std::size_t begin, std::size_t end
     } else {
         for (; i + B <= end; i += B, advance(B)) root.load(i, phase).store_unaligned(out + i);
     }
-    if (i < end) run_scalar<Periodic>(out, i, end, root, phase, chunk);
+    if (i < end) run_partial<T, Arch>(out, i, end - i, root, phase);
 }
 
 /// Runs `o_begin .. o_end` of the loop nest (whole runs), or, with one run, its positions

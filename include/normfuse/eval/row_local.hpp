@@ -240,6 +240,7 @@ struct bound_invariant {
         scalar = value.get(0);
     }
     NF_ALWAYS_INLINE batch load(std::size_t, std::size_t) const { return value; }
+    NF_ALWAYS_INLINE batch load_partial(std::size_t, std::size_t, std::size_t) const { return value; }
     NF_ALWAYS_INLINE value_type load_scalar(std::size_t, std::size_t) const { return scalar; }
 };
 
@@ -288,6 +289,7 @@ struct bound_slot_reduction {
         }
     }
     NF_ALWAYS_INLINE batch load(std::size_t, std::size_t) const { return value; }
+    NF_ALWAYS_INLINE batch load_partial(std::size_t, std::size_t, std::size_t) const { return value; }
     NF_ALWAYS_INLINE value_type load_scalar(std::size_t, std::size_t) const { return scalar; }
 
 private:
