@@ -7,14 +7,12 @@
 #include <cstdint>
 #include <new>
 #include <numeric>
+#include <memory>
 #include <string>
 #include <type_traits>
+#include <vector>
 
 #include <normfuse/core/simd.hpp>
-
-#if defined(_OPENMP)
-#include <omp.h>
-#endif
 
 #include <normfuse/core/axis_list.hpp>
 #include <normfuse/core/diagnostics.hpp>
@@ -22,6 +20,7 @@
 #include <normfuse/core/shape.hpp>
 #include <normfuse/eval/blocked.hpp>
 #include <normfuse/eval/bound.hpp>
+#include <normfuse/eval/parallel.hpp>
 #include <normfuse/eval/plan.hpp>
 #include <normfuse/eval/row_local.hpp>
 #include <normfuse/eval/scratch.hpp>
@@ -337,23 +336,22 @@ inline void store_fence() noexcept {
 #endif
 }
 
-/// Scalar positions [begin, end) of a run (the head before the first aligned batch and the tail
-/// after the last full one), `phase` being that of `begin`. Kept out of line: one copy of the
-/// expression's scalar code per loop nest, however many places need it.
-template <bool Periodic, class T, class Bound>
-NF_NOINLINE void run_scalar(T* NF_RESTRICT out, std::size_t begin, std::size_t end, const Bound& root,
-                            std::size_t phase, std::size_t chunk) {
-    for (std::size_t i = begin; i < end; ++i) {
-        out[i] = root.load_scalar(i, phase);
-        if constexpr (Periodic)
-            if (++phase == chunk) phase = 0;
-    }
+/// Positions [begin, begin + n) of a run (n < batch size: the head before the first aligned
+/// batch, the tail after the last full one), `phase` being that of `begin`: evaluated as a batch
+/// whose other lanes are not stored, so that they round as the body does (an FMA contracted in
+/// the batch code is contracted here too). Kept out of line: one copy per loop nest.
+template <class T, class Arch, class Bound>
+NF_NOINLINE void run_partial(T* NF_RESTRICT out, std::size_t begin, std::size_t n, const Bound& root,
+                             std::size_t phase) {
+    alignas(64) T lanes[xsimd::batch<T, Arch>::size];
+    root.load_partial(begin, phase, n).store_aligned(lanes);
+    for (std::size_t l = 0; l < n; ++l) out[begin + l] = lanes[l];
 }
 
 /// Positions [begin, end) of one run of contiguous destination elements. `phase` follows the
 /// position modulo `chunk` (the tile length of periodic leaves; tiles hold one extra batch, so a
 /// batch may start at any phase below `chunk`). With `stream`, full batches are written with
-/// aligned non-temporal stores after a scalar head up to the first aligned address.
+/// aligned non-temporal stores after a partial head up to the first aligned address.
 template <bool Periodic, class T, class Arch, class Bound>
 NF_ALWAYS_INLINE void run(T* NF_RESTRICT out, std::size_t begin, std::size_t end, const Bound& root, std::size_t chunk,
                           bool stream) {
@@ -371,7 +369,7 @@ NF_ALWAYS_INLINE void run(T* NF_RESTRICT out, std::size_t begin, std::size_t end
         const std::size_t misalign = reinterpret_cast<std::uintptr_t>(out + i) % sizeof(batch);
         const std::size_t peel = std::min(end - i, misalign ? (sizeof(batch) - misalign) / sizeof(T) : 0);
         if (peel > 0) {
-            run_scalar<Periodic>(out, i, i + peel, root, phase, chunk);
+            run_partial<T, Arch>(out, i, peel, root, phase);
             i += peel;
             advance(peel);
         }
@@ -379,7 +377,7 @@ NF_ALWAYS_INLINE void run(T* NF_RESTRICT out, std::size_t begin, std::size_t end
     } else {
         for (; i + B <= end; i += B, advance(B)) root.load(i, phase).store_unaligned(out + i);
     }
-    if (i < end) run_scalar<Periodic>(out, i, end, root, phase, chunk);
+    if (i < end) run_partial<T, Arch>(out, i, end - i, root, phase);
 }
 
 /// Runs `o_begin .. o_end` of the loop nest (whole runs), or, with one run, its positions
@@ -407,13 +405,100 @@ void run_block(T* dst, const std::array<std::size_t, P::rank>& ext, const Bound&
 }
 
 /// The loop nest of `dst = e` over destination axes DL (checks already done). Large destinations
-/// get streaming stores (unless `store` says otherwise); with nf::set_num_threads(n > 1) under
-/// OpenMP, runs (or the positions of a single long run) are shared among threads, each with its
-/// own copy of the bound expression. Inside a parallel region it runs serially.
+/// get streaming stores (unless `store` says otherwise); with nf::set_num_threads(n > 1) (see
+/// eval/parallel.hpp), runs (or the positions of a few long runs) are shared among pieces, each
+/// with its own copy of the bound expression. Inside a piece of another loop it runs serially.
 template <class Arch, class T, class DL, class E>
 void evaluate_into(T* dst, const std::array<std::size_t, DL::size>& ext, const E& e, scratch_arena& arena,
                    store_kind store) {
     evaluate_part_into<Arch, T, DL, E>(dst, ext, e, arena, store, nullptr);
+}
+
+/// The number of leading outer axes that the slots of `E`'s row-local reductions (row_local.hpp)
+/// keep, at least: the loop meets a new slot when one of these indices changes. Plan::outer + 1
+/// when there is no row-local reduction.
+template <class E, class Plan, bool Inside = false>
+constexpr std::size_t row_slot_axes() {
+    constexpr std::size_t none = Plan::outer + 1;
+    if constexpr (Inside && E::kind == node_kind::reduction) {
+        return E::axes::size;
+    } else if constexpr (!Inside && is_hoisted<E, typename Plan::dest_axes>) {
+        if constexpr (row_local<E, Plan>())
+            return row_slot_axes<E, Plan, true>();
+        else
+            return none;
+    } else if constexpr (E::kind == node_kind::unary) {
+        return row_slot_axes<operand_t<E>, Plan, Inside>();
+    } else if constexpr (E::kind == node_kind::binary) {
+        return std::min(row_slot_axes<left_t<E>, Plan, Inside>(), row_slot_axes<right_t<E>, Plan, Inside>());
+    } else {
+        return none;
+    }
+}
+
+/// One part of a parallel loop nest: outer indices [ob, oe), run positions [ib, ie), evaluated
+/// with `root`, a copy of the bound expression with tiles of its own.
+template <class Bound>
+struct loop_segment {
+    std::size_t piece, ob, oe, ib, ie;
+    Bound root;
+};
+
+/// Cuts the loop nest of `root` (outer_count runs of `length` positions) into `pieces` for a
+/// parallel loop and prepares each segment (its copy of `root`, its tiles) on the calling thread,
+/// so that nothing is allocated once the first store is made. Row-local reductions (whose slots
+/// change every `slot_runs` outer indices) read the destination's own elements when it is also
+/// an operand (in place): a slot must be complete before any piece stores into it. So pieces
+/// are cut at slot boundaries when there are enough slots; otherwise (few large slots) the
+/// values of every slot are computed first, on the calling thread, and the pieces start from
+/// copies that hold them.
+template <std::size_t K, class Bound>
+void plan_segments(std::vector<loop_segment<Bound>>& segments, std::unique_ptr<scratch_arena[]>& arenas,
+                   const Bound& root, const std::array<std::size_t, K>& outer_ext, std::size_t outer_count,
+                   std::size_t length, std::size_t grain, std::size_t slot_runs, bool row_local_slots,
+                   std::size_t pieces) {
+    arenas.reset(new scratch_arena[pieces]);
+    const std::size_t slots = outer_count / slot_runs;
+    const bool by_runs = outer_count >= pieces;
+    const bool seeded = row_local_slots && slots < pieces;
+    std::vector<Bound> seeds;
+    if (seeded) {
+        seeds.reserve(slots);
+        for (std::size_t s = 0; s < slots; ++s) {
+            outer_index<K> index{};
+            std::size_t rest = s * slot_runs;
+            for (std::size_t d = K; d-- > 0;) {
+                index[d] = rest % outer_ext[d];
+                rest /= outer_ext[d];
+            }
+            seeds.push_back(root);
+            seeds.back().seek(index); // computes the slot's reductions
+        }
+    }
+    const std::size_t units = (length + grain - 1) / grain;
+    for (std::size_t k = 0; k < pieces; ++k) {
+        std::size_t ob = 0, oe = outer_count, ib = 0, ie = length;
+        if (by_runs && row_local_slots && !seeded) {
+            ob = slots * k / pieces * slot_runs;
+            oe = slots * (k + 1) / pieces * slot_runs;
+        } else if (by_runs) {
+            ob = outer_count * k / pieces;
+            oe = outer_count * (k + 1) / pieces;
+        } else {
+            ib = std::min(length, units * k / pieces * grain);
+            ie = std::min(length, units * (k + 1) / pieces * grain);
+        }
+        if (ob >= oe || ib >= ie) continue;
+        if (seeded) {
+            for (std::size_t s = ob / slot_runs; s * slot_runs < oe; ++s) {
+                segments.push_back({k, std::max(ob, s * slot_runs), std::min(oe, (s + 1) * slot_runs), ib, ie, seeds[s]});
+                segments.back().root.own_tiles(arenas[k], k);
+            }
+        } else {
+            segments.push_back({k, ob, oe, ib, ie, root});
+            segments.back().root.own_tiles(arenas[k], k);
+        }
+    }
 }
 
 /// evaluate_into for `e`, a part of the expression Root hoisted out of its loop, whose bind
@@ -427,73 +512,118 @@ void evaluate_part_into(T* dst, const std::array<std::size_t, DL::size>& ext, co
     for (std::size_t d = 0; d < DL::size; ++d) (d < K ? outer_count : length) *= ext[d];
     if (outer_count == 0 || length == 0) return;
 
+    const std::size_t total = outer_count * length;
+    executor ex(total);
     bind_context<P> ctx{ext, chunk_length<P>(ext, typename P::layouts{}), arena, sums};
     const auto root = bind(e, ctx);
-    const std::size_t total = outer_count * length;
     const bool by_size = store == store_kind::automatic && total * sizeof(T) >= streaming_threshold();
     const bool stream =
         (by_size || store == store_kind::streaming) && reinterpret_cast<std::uintptr_t>(dst) % sizeof(T) == 0;
-    auto block = [&](const auto& r, std::size_t ob, std::size_t oe, std::size_t ib, std::size_t ie) {
-        run_block<P>(dst, ext, r, length, ctx.chunk, stream, ob, oe, ib, ie);
-    };
-#if defined(_OPENMP)
-    // A thread's copy of the bound expression, with tiles of its own.
-    auto thread_copy = [&](scratch_arena& local) {
-        auto r = root;
-        r.own_tiles(local);
-        return r;
-    };
-    const int threads = num_threads();
-    if (threads > 1 && !omp_in_parallel() && total >= (std::size_t{1} << 15)) {
-        if (outer_count >= static_cast<std::size_t>(threads)) {
-#pragma omp parallel num_threads(threads)
-            {
-                const std::size_t t = static_cast<std::size_t>(omp_get_thread_num());
-                const std::size_t nt = static_cast<std::size_t>(omp_get_num_threads());
-                scratch_arena local;
-                block(thread_copy(local), outer_count * t / nt, outer_count * (t + 1) / nt, 0, length);
-            }
-        } else {
-            // Few long runs: split each run at multiples of the tile length (64 bytes at least).
-            const std::size_t grain = std::lcm(ctx.chunk, 64 / sizeof(T));
-#pragma omp parallel num_threads(threads)
-            {
-                const std::size_t t = static_cast<std::size_t>(omp_get_thread_num());
-                const std::size_t nt = static_cast<std::size_t>(omp_get_num_threads());
-                const std::size_t units = (length + grain - 1) / grain;
-                const std::size_t ib = std::min(length, units * t / nt * grain);
-                const std::size_t ie = std::min(length, units * (t + 1) / nt * grain);
-                scratch_arena local;
-                block(thread_copy(local), 0, outer_count, ib, ie);
-            }
-        }
-        if (stream) store_fence();
+    if (ex.pieces() > 1) {
+        using Bound = std::remove_cvref_t<decltype(root)>;
+        constexpr std::size_t KS = row_slot_axes<E, P>();
+        std::size_t slot_runs = 1; // outer indices per slot of the row-local reductions
+        for (std::size_t d = KS; d < K; ++d) slot_runs *= ext[d]; // 1 when KS >= K
+        std::array<std::size_t, K> outer_ext{};
+        for (std::size_t d = 0; d < K; ++d) outer_ext[d] = ext[d];
+        // Few long runs are split at multiples of the tile length (64 bytes at least).
+        const std::size_t grain = std::lcm(ctx.chunk, 64 / sizeof(T));
+        std::vector<loop_segment<Bound>> segments;
+        std::unique_ptr<scratch_arena[]> arenas;
+        plan_segments<K>(segments, arenas, root, outer_ext, outer_count, length, grain, slot_runs, KS <= K,
+                         ex.pieces());
+        ex.run([&](std::size_t piece) {
+            for (const auto& s : segments)
+                if (s.piece == piece) run_block<P>(dst, ext, s.root, length, ctx.chunk, stream, s.ob, s.oe, s.ib, s.ie);
+            if (stream) store_fence();
+        });
         return;
     }
-#endif
-    block(root, 0, outer_count, 0, length);
+    run_block<P>(dst, ext, root, length, ctx.chunk, stream, 0, outer_count, 0, length);
     if (stream) store_fence();
+}
+
+} // namespace detail
+
+namespace detail {
+
+/// True when the array laid out as `TA` is read element for element as the destination over `DL`
+/// is written: the same axes in the same order (extents are checked equal separately).
+template <class TA, class DL>
+constexpr bool same_layout() {
+    if constexpr (TA::size != DL::size) {
+        return false;
+    } else {
+        constexpr auto pos = positions_in<TA, DL>::value;
+        for (std::size_t j = 0; j < pos.size(); ++j)
+            if (pos[j] != j) return false;
+        return true;
+    }
+}
+
+/// True when an operand of `e` shares memory with the destination [dst, dst + count) other than
+/// as the destination itself (same first element, same layout: in place). Then a store could
+/// change a value that is still to be read, at a distance that depends on the SIMD width and the
+/// threads.
+template <class DL, class T, class E>
+bool overlaps_partially(const T* dst, std::size_t count, const E& e) {
+    if constexpr (E::kind == node_kind::terminal) {
+        std::size_t size = 1;
+        for (std::size_t v : e.extents().values()) size *= v;
+        if (size == 0 || count == 0) return false;
+        const auto a = reinterpret_cast<std::uintptr_t>(e.data()), b = reinterpret_cast<std::uintptr_t>(dst);
+        const bool disjoint = a + size * sizeof(T) <= b || b + count * sizeof(T) <= a;
+        if (disjoint) return false;
+        if constexpr (same_layout<typename E::axes, DL>()) return a != b;
+        return true;
+    } else if constexpr (E::kind == node_kind::unary || E::kind == node_kind::reduction) {
+        return overlaps_partially<DL>(dst, count, e.arg);
+    } else if constexpr (E::kind == node_kind::binary) {
+        return overlaps_partially<DL>(dst, count, e.left) || overlaps_partially<DL>(dst, count, e.right);
+    } else {
+        return false;
+    }
+}
+
+/// `dst = e` after the checks: boxes or one loop nest.
+template <class Arch, class T, class DL, class E>
+void assign_checked(T* dst, const std::array<std::size_t, DL::size>& ext, const E& e, store_kind store) {
+    // Boxes only when a reduction is not computed row by row in the loop itself.
+    constexpr std::size_t p = all_row_local<E, plan<T, Arch, DL, E>>() ? 0 : block_prefix<DL, E>();
+    if constexpr (p > 0) {
+        evaluate_blocked<p, Arch, T, DL>(dst, ext, e, store);
+    } else {
+        scratch_arena arena;
+        evaluate_into<Arch, T, DL>(dst, ext, e, arena, store);
+    }
 }
 
 } // namespace detail
 
 /// Evaluates `e` into `dst`, a contiguous row-major array over the axes `DL` with extents `ext`:
 /// compile-time rules first, then every run-time extent, then one fused loop. Nothing is
-/// written if a check fails.
+/// written if a check fails. The destination may be an operand (in place: same memory, same
+/// layout), with no copy; when an operand overlaps it otherwise (a shifted or transposed view of
+/// the same memory), `e` is evaluated into a temporary first, then copied: the result is that of
+/// an assignment from a copy.
 template <class Arch = xsimd::default_arch, class T, class DL, class E>
 void assign_expression(T* dst, const std::array<std::size_t, DL::size>& ext, const E& e, DL = {},
                        store_kind store = store_kind::automatic) {
     if constexpr (detail::assignable<T, DL, E>) {
         detail::check_extents<DL>(e, ext, "assignment");
-        // Boxes only when a reduction is not computed row by row in the loop itself.
-        constexpr std::size_t p =
-            detail::all_row_local<E, detail::plan<T, Arch, DL, E>>() ? 0 : detail::block_prefix<DL, E>();
-        if constexpr (p > 0) {
-            detail::evaluate_blocked<p, Arch, T, DL>(dst, ext, e, store);
-        } else {
-            detail::scratch_arena arena;
-            detail::evaluate_into<Arch, T, DL>(dst, ext, e, arena, store);
+        std::size_t total = 1;
+        for (std::size_t v : ext) total *= v;
+        if (detail::overlaps_partially<DL>(dst, total, e)) {
+            struct aligned_delete {
+                void operator()(T* p) const noexcept { ::operator delete (p, std::align_val_t{buffer_alignment}); }
+            };
+            const std::unique_ptr<T, aligned_delete> temporary(
+                static_cast<T*>(::operator new (total * sizeof(T), std::align_val_t{buffer_alignment})));
+            detail::assign_checked<Arch, T, DL>(temporary.get(), ext, e, store_kind::regular);
+            std::copy_n(temporary.get(), total, dst);
+            return;
         }
+        detail::assign_checked<Arch, T, DL>(dst, ext, e, store);
     } else {
         detail::report_unassignable<detail::assignment_call, T, DL, E>();
     }

@@ -17,12 +17,9 @@
 #include <type_traits>
 #include <utility>
 
-#if defined(_OPENMP)
-#include <omp.h>
-#endif
-
 #include <normfuse/core/axis_list.hpp>
 #include <normfuse/core/shape.hpp>
+#include <normfuse/eval/parallel.hpp>
 #include <normfuse/eval/plan.hpp>
 #include <normfuse/eval/scratch.hpp>
 #include <normfuse/eval/settings.hpp>
@@ -101,19 +98,19 @@ constexpr std::size_t block_prefix() {
 }
 
 /// Calls `f(k)` for every block k in [0, count): in order, or, with nf::set_num_threads(n > 1)
-/// under OpenMP and outside a parallel region, spread over the threads in contiguous shares.
+/// (eval/parallel.hpp) and outside another parallel loop, in contiguous shares, one per piece.
 template <class F>
 void for_each_block(std::size_t count, F&& f) {
-#if defined(_OPENMP)
-    const int threads = num_threads();
-    if (threads > 1 && !omp_in_parallel() && count > 1) {
-        const std::ptrdiff_t n = static_cast<std::ptrdiff_t>(count);
-#pragma omp parallel for num_threads(threads) schedule(static)
-        for (std::ptrdiff_t k = 0; k < n; ++k) f(static_cast<std::size_t>(k));
+    executor ex(count > 1 ? count * parallel_min_work : 0);
+    const std::size_t pieces = std::min(ex.pieces(), count);
+    if (pieces <= 1) {
+        for (std::size_t k = 0; k < count; ++k) f(k);
         return;
     }
-#endif
-    for (std::size_t k = 0; k < count; ++k) f(k);
+    ex.run([&](std::size_t p) {
+        if (p >= pieces) return;
+        for (std::size_t k = count * p / pieces, e = count * (p + 1) / pieces; k < e; ++k) f(k);
+    });
 }
 
 /// A box of the destination: indices [i0, i1) of its first axis and [j0, j1) of its second.
@@ -181,8 +178,9 @@ void evaluate_into(T* dst, const std::array<std::size_t, DL::size>& ext, const E
                    store_kind store);
 
 /// `dst = e` box by box along the first P destination axes (checks already done). The stores are
-/// chosen once for the whole destination; with nf::set_num_threads(n > 1) under OpenMP the boxes
-/// are shared among the threads.
+/// chosen once for the whole destination; with nf::set_num_threads(n > 1) the boxes are shared
+/// among the threads (each box's reductions read the box only, and are complete before its
+/// stores: in place is safe). An exception in one box leaves the boxes already written written.
 template <std::size_t P, class Arch, class T, class DL, class E>
 void evaluate_blocked(T* dst, const std::array<std::size_t, DL::size>& ext, const E& e, store_kind store) {
     using Pre = leading_axes<P, DL>;

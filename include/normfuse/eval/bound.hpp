@@ -34,8 +34,9 @@ struct bound_leaf {
     T value{};
     batch broadcast{};
 
-    /// Gives this copy its own tile (each thread of a parallel loop works on its own copy).
-    void own_tiles(scratch_arena& arena) {
+    /// Gives this copy its own tile (each piece of a parallel loop works on its own copy); `worker`
+    /// is the piece's index (row_local.hpp: per-piece shared sums).
+    void own_tiles(scratch_arena& arena, std::size_t = 0) {
         if constexpr (Mode == leaf_mode::periodic) {
             tile = arena.allocate<T>(tile_length);
             tiled_block = nullptr;
@@ -71,6 +72,22 @@ struct bound_leaf {
             return batch::load_aligned(lanes);
         }
     }
+    /// The batch at position i whose first `n` lanes (0 < n < size) are positions i .. i + n - 1;
+    /// the other lanes repeat lane 0 and are not to be stored. It reads only those n positions,
+    /// so the edges of a run go through the same batch arithmetic as its body (and round alike).
+    NF_ALWAYS_INLINE batch load_partial(std::size_t i, std::size_t phase, std::size_t n) const {
+        if constexpr (Mode == leaf_mode::invariant) {
+            return broadcast;
+        } else if constexpr (Mode == leaf_mode::periodic) {
+            return load(i, phase); // the tile holds a batch past every phase
+        } else {
+            alignas(64) T lanes[batch::size];
+            const std::ptrdiff_t step = Mode == leaf_mode::contiguous ? 1 : inner_stride;
+            for (std::size_t l = 0; l < n; ++l) lanes[l] = current[static_cast<std::ptrdiff_t>(i + l) * step];
+            for (std::size_t l = n; l < batch::size; ++l) lanes[l] = lanes[0];
+            return batch::load_aligned(lanes);
+        }
+    }
     NF_ALWAYS_INLINE T load_scalar(std::size_t i, std::size_t phase) const {
         if constexpr (Mode == leaf_mode::contiguous)
             return current[i];
@@ -89,9 +106,10 @@ struct bound_constant {
     using batch = xsimd::batch<T, Arch>;
     T value;
     batch broadcast;
-    void own_tiles(scratch_arena&) {}
+    void own_tiles(scratch_arena&, std::size_t = 0) {}
     NF_ALWAYS_INLINE void seek(const outer_index<K>&) {}
     NF_ALWAYS_INLINE batch load(std::size_t, std::size_t) const { return broadcast; }
+    NF_ALWAYS_INLINE batch load_partial(std::size_t, std::size_t, std::size_t) const { return broadcast; }
     NF_ALWAYS_INLINE T load_scalar(std::size_t, std::size_t) const { return value; }
 };
 
@@ -103,12 +121,15 @@ using bound_arch_t = typename decltype(std::declval<const Bound&>().load(0, 0)):
 template <class Op, class A>
 struct bound_unary {
     A arg;
-    void own_tiles(scratch_arena& arena) { arg.own_tiles(arena); }
+    void own_tiles(scratch_arena& arena, std::size_t worker = 0) { arg.own_tiles(arena, worker); }
     template <class I>
     NF_ALWAYS_INLINE void seek(const I& index) {
         arg.seek(index);
     }
     NF_ALWAYS_INLINE auto load(std::size_t i, std::size_t phase) const { return Op::apply(arg.load(i, phase)); }
+    NF_ALWAYS_INLINE auto load_partial(std::size_t i, std::size_t phase, std::size_t n) const {
+        return Op::apply(arg.load_partial(i, phase, n));
+    }
     NF_ALWAYS_INLINE auto load_scalar(std::size_t i, std::size_t phase) const {
         using T = decltype(arg.load_scalar(i, phase));
         return Op::template apply<T, bound_arch_t<A>>(arg.load_scalar(i, phase));
@@ -119,9 +140,9 @@ template <class Op, class L, class R>
 struct bound_binary {
     L left;
     R right;
-    void own_tiles(scratch_arena& arena) {
-        left.own_tiles(arena);
-        right.own_tiles(arena);
+    void own_tiles(scratch_arena& arena, std::size_t worker = 0) {
+        left.own_tiles(arena, worker);
+        right.own_tiles(arena, worker);
     }
     template <class I>
     NF_ALWAYS_INLINE void seek(const I& index) {
@@ -130,6 +151,9 @@ struct bound_binary {
     }
     NF_ALWAYS_INLINE auto load(std::size_t i, std::size_t phase) const {
         return Op::apply(left.load(i, phase), right.load(i, phase));
+    }
+    NF_ALWAYS_INLINE auto load_partial(std::size_t i, std::size_t phase, std::size_t n) const {
+        return Op::apply(left.load_partial(i, phase, n), right.load_partial(i, phase, n));
     }
     NF_ALWAYS_INLINE auto load_scalar(std::size_t i, std::size_t phase) const {
         using T = decltype(left.load_scalar(i, phase));

@@ -28,10 +28,6 @@
 
 #include <normfuse/core/simd.hpp>
 
-#if defined(_OPENMP)
-#include <omp.h>
-#endif
-
 #include <normfuse/core/axis_list.hpp>
 #include <normfuse/core/config.hpp>
 #include <normfuse/eval/blocked.hpp>
@@ -161,15 +157,6 @@ struct shared_slot_sums {
     double k = 0, c1 = 0, c2 = 0;
 };
 
-/// The index of the calling thread in the evaluation's parallel region (0 outside one).
-inline std::size_t evaluation_thread() noexcept {
-#if defined(_OPENMP)
-    return omp_in_parallel() ? static_cast<std::size_t>(omp_get_thread_num()) : 0;
-#else
-    return 0;
-#endif
-}
-
 /// The reductions of one bound expression that share their sums: those over the same operand find
 /// each other here when they are bound (eval/assign.hpp).
 struct slot_sums_registry {
@@ -181,7 +168,7 @@ struct slot_sums_registry {
     static constexpr std::size_t capacity = 8;
     entry entries[capacity];
     std::size_t used = 0;
-    std::size_t threads = 1; // entries per shared_slot_sums array
+    std::size_t threads = 1; // entries per shared_slot_sums array: one per piece of a parallel loop
 };
 
 template <class Reduced, class Operand>
@@ -245,7 +232,7 @@ struct bound_invariant {
     batch value{};
     value_type scalar{};
 
-    void own_tiles(scratch_arena& arena) { sub.own_tiles(arena); }
+    void own_tiles(scratch_arena& arena, std::size_t worker = 0) { sub.own_tiles(arena, worker); }
     template <class I>
     NF_ALWAYS_INLINE void seek(const I& index) {
         sub.seek(index);
@@ -253,6 +240,7 @@ struct bound_invariant {
         scalar = value.get(0);
     }
     NF_ALWAYS_INLINE batch load(std::size_t, std::size_t) const { return value; }
+    NF_ALWAYS_INLINE batch load_partial(std::size_t, std::size_t, std::size_t) const { return value; }
     NF_ALWAYS_INLINE value_type load_scalar(std::size_t, std::size_t) const { return scalar; }
 };
 
@@ -273,12 +261,14 @@ struct bound_slot_reduction {
     bool computed = false;
     value_type scalar{};
     batch value{};
-    shared_slot_sums<KR>* shared = nullptr; // per thread, with the partner (see find_slot_sums)
+    shared_slot_sums<KR>* shared = nullptr; // per piece, with the partner (see find_slot_sums)
     std::size_t shared_threads = 0;
+    std::size_t worker = 0; // the piece of a parallel loop this copy belongs to
 
-    void own_tiles(scratch_arena& arena) {
-        operand.own_tiles(arena);
-        computed = false;
+    /// A copy for the piece `worker`: tiles of its own; the slot computed last stays valid.
+    void own_tiles(scratch_arena& arena, std::size_t w = 0) {
+        operand.own_tiles(arena, w);
+        worker = w;
     }
     template <class I>
     NF_ALWAYS_INLINE void seek(const I& index) {
@@ -299,13 +289,13 @@ struct bound_slot_reduction {
         }
     }
     NF_ALWAYS_INLINE batch load(std::size_t, std::size_t) const { return value; }
+    NF_ALWAYS_INLINE batch load_partial(std::size_t, std::size_t, std::size_t) const { return value; }
     NF_ALWAYS_INLINE value_type load_scalar(std::size_t, std::size_t) const { return scalar; }
 
 private:
     /// The value from the sums the partner left for this slot, or from new sums, left for it.
     value_type from_shared(const outer_index<KR>& slot) {
-        const std::size_t t = evaluation_thread();
-        shared_slot_sums<KR>* s = t < shared_threads ? shared + t : nullptr;
+        shared_slot_sums<KR>* s = worker < shared_threads ? shared + worker : nullptr;
         if (s == nullptr || !s->valid || s->slot != slot) {
             double k = 0, c1 = 0, c2 = 0;
             R::template slot_sums<PR>(operand, slot, length, chunk, k, c1, c2);

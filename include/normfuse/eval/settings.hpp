@@ -1,4 +1,4 @@
-// normfuse/eval/settings.hpp: run-time knobs of the evaluator: threads (opt-in, OpenMP) and the streaming-store threshold.
+// normfuse/eval/settings.hpp: run-time knobs of the evaluator: threads (opt-in: eval/parallel.hpp) and the streaming-store threshold.
 #pragma once
 
 #include <atomic>
@@ -6,6 +6,7 @@
 #include <cstdlib>
 
 #include <normfuse/core/cache_info.hpp>
+#include <normfuse/eval/parallel.hpp>
 
 namespace nf {
 
@@ -24,7 +25,6 @@ inline std::size_t default_streaming_threshold() {
     return detect_last_level_cache() / 2;
 }
 struct settings_store {
-    std::atomic<int> threads{1};
     std::atomic<std::size_t> streaming_threshold{default_streaming_threshold()};
 };
 inline settings_store& settings() {
@@ -32,16 +32,6 @@ inline settings_store& settings() {
     return s;
 }
 } // namespace detail
-
-/// Number of threads an assignment or a layer may use (default 1: serial). Takes effect only when
-/// the program is compiled with OpenMP (-fopenmp; in CMake, link OpenMP::OpenMP_CXX); results
-/// are the same as the serial ones up to the order of additions in reductions.
-inline void set_num_threads(int n) noexcept {
-    detail::settings().threads.store(n < 1 ? 1 : n);
-}
-inline int num_threads() noexcept {
-    return detail::settings().threads.load(std::memory_order_relaxed);
-}
 
 /// Which stores an assignment writes with: chosen by the destination's size against
 /// streaming_threshold() (`automatic`), or fixed by a caller that knows better, such as a layer

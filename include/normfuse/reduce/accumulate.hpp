@@ -17,15 +17,14 @@
 #include <array>
 #include <cmath>
 #include <cstddef>
+#include <memory>
 #include <type_traits>
+#include <vector>
 
 #include <normfuse/core/simd.hpp>
 
-#if defined(_OPENMP)
-#include <omp.h>
-#endif
-
 #include <normfuse/eval/assign.hpp>
+#include <normfuse/eval/parallel.hpp>
 #include <normfuse/eval/plan.hpp>
 #include <normfuse/eval/scratch.hpp>
 #include <normfuse/eval/settings.hpp>
@@ -315,7 +314,7 @@ void accumulate_block(const Bound& bound, const std::array<std::size_t, DL::size
 /// sums::plain, s1[s] += sum v; with sums::squares, s2[s] += sum v^2; with sums::moments,
 /// s1[s] += sum (v - shift[s]) and s2[s] += sum (v - shift[s])^2. Pointers that What does not
 /// use may be null. `e` is looped in the order of `DL` (its axes, extents `ext`). With
-/// nf::set_num_threads(n > 1) under OpenMP, threads sum into private slots, added up at the end.
+/// nf::set_num_threads(n > 1) (eval/parallel.hpp), pieces sum into private slots, added up at the end.
 template <class Arch, class DL, class KL, sums What, class E>
 void accumulate(const E& e, const std::array<std::size_t, DL::size>& ext, const double* shift, double* s1, double* s2,
                 scratch_arena& arena) {
@@ -342,49 +341,50 @@ void accumulate(const E& e, const std::array<std::size_t, DL::size>& ext, const 
         }
         slots = static_cast<std::size_t>(st);
     }
-    (void)slots; // used by the threaded path only
 
+    const std::size_t total = outer_count * length;
+    executor ex(total);
     bind_context<P> ctx{ext, chunk_length<P>(ext, typename P::layouts{}), arena};
     const auto root = bind(e, ctx);
     const std::size_t chunk = ctx.chunk;
-#if defined(_OPENMP)
-    const int threads = num_threads();
-    const std::size_t total = outer_count * length;
-    if (threads > 1 && !omp_in_parallel() && total >= (std::size_t{1} << 15)) {
-        const bool by_runs = outer_count >= static_cast<std::size_t>(threads);
-#pragma omp parallel num_threads(threads)
-        {
-            const std::size_t t = static_cast<std::size_t>(omp_get_thread_num());
-            const std::size_t nt = static_cast<std::size_t>(omp_get_num_threads());
-            scratch_arena local;
-            auto mine = root;
-            mine.own_tiles(local);
-            constexpr bool First = What != sums::squares, Second = What != sums::plain;
-            double* p1 = First ? local.allocate<double>(slots) : nullptr;
-            double* p2 = Second ? local.allocate<double>(slots) : nullptr;
-            if constexpr (First) std::fill_n(p1, slots, 0.0);
-            if constexpr (Second) std::fill_n(p2, slots, 0.0);
+    if (ex.pieces() > 1) {
+        // Every piece sums into slots of its own, allocated here before any piece starts; the
+        // pieces' sums are then added in piece order (the same result whichever thread ran which).
+        const std::size_t pieces = ex.pieces();
+        const bool by_runs = outer_count >= pieces;
+        constexpr bool First = What != sums::squares, Second = What != sums::plain;
+        using Bound = std::remove_cvref_t<decltype(root)>;
+        std::unique_ptr<scratch_arena[]> arenas(new scratch_arena[pieces]);
+        std::vector<Bound> mine(pieces, root);
+        std::vector<double*> p1(pieces, nullptr), p2(pieces, nullptr);
+        for (std::size_t t = 0; t < pieces; ++t) {
+            mine[t].own_tiles(arenas[t], t);
+            if constexpr (First) p1[t] = arenas[t].template allocate<double>(slots);
+            if constexpr (Second) p2[t] = arenas[t].template allocate<double>(slots);
+        }
+        ex.run([&](std::size_t t) {
+            if constexpr (First) std::fill_n(p1[t], slots, 0.0);
+            if constexpr (Second) std::fill_n(p2[t], slots, 0.0);
             if (by_runs) {
-                accumulate_block<Arch, DL, KL, What, P>(mine, ext, kouter, kinner, length, chunk, shift, p1, p2, local,
-                                                        outer_count * t / nt, outer_count * (t + 1) / nt, 0, length);
+                accumulate_block<Arch, DL, KL, What, P>(mine[t], ext, kouter, kinner, length, chunk, shift, p1[t],
+                                                        p2[t], arenas[t], outer_count * t / pieces,
+                                                        outer_count * (t + 1) / pieces, 0, length);
             } else {
                 const std::size_t units = (length + chunk - 1) / chunk;
-                const std::size_t ib = std::min(length, units * t / nt * chunk);
-                const std::size_t ie = std::min(length, units * (t + 1) / nt * chunk);
-                accumulate_block<Arch, DL, KL, What, P>(mine, ext, kouter, kinner, length, chunk, shift, p1, p2, local,
-                                                        0, outer_count, ib, ie);
+                const std::size_t ib = std::min(length, units * t / pieces * chunk);
+                const std::size_t ie = std::min(length, units * (t + 1) / pieces * chunk);
+                accumulate_block<Arch, DL, KL, What, P>(mine[t], ext, kouter, kinner, length, chunk, shift, p1[t],
+                                                        p2[t], arenas[t], 0, outer_count, ib, ie);
             }
-#pragma omp critical(normfuse_accumulate)
-            {
-                if constexpr (First)
-                    for (std::size_t q = 0; q < slots; ++q) s1[q] += p1[q];
-                if constexpr (Second)
-                    for (std::size_t q = 0; q < slots; ++q) s2[q] += p2[q];
-            }
+        });
+        for (std::size_t t = 0; t < pieces; ++t) {
+            if constexpr (First)
+                for (std::size_t q = 0; q < slots; ++q) s1[q] += p1[t][q];
+            if constexpr (Second)
+                for (std::size_t q = 0; q < slots; ++q) s2[q] += p2[t][q];
         }
         return;
     }
-#endif
     accumulate_block<Arch, DL, KL, What, P>(root, ext, kouter, kinner, length, chunk, shift, s1, s2, arena, 0,
                                             outer_count, 0, length);
 }

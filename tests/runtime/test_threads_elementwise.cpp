@@ -1,0 +1,85 @@
+// Element-wise results do not depend on where an element falls in a run (the SIMD body, the
+// tail after the last full batch, the head before an aligned streaming store) nor on the number
+// of threads (issue 15, defect 12): with FMA available, `a + b * c` may be contracted in the
+// SIMD body; the edges must round the same way. Compared bit for bit.
+#include <catch2/catch.hpp>
+
+#include <cstddef>
+#include <cstring>
+#include <vector>
+
+#include <normfuse/normfuse.hpp>
+
+using namespace nf::axes;
+
+namespace {
+
+/// Values whose products and sums round (no exact results), so that a fused multiply-add and a
+/// multiply then an add give different last bits on many elements.
+float value(std::size_t i, std::size_t which) {
+    const std::size_t k = i * 2654435761u + which * 40503u;
+    return 1.0f + static_cast<float>(k % 1000003) / 1000003.0f * (which == 0 ? 8000.0f : 3.1f);
+}
+
+template <class T>
+std::size_t differing(const std::vector<T>& a, const std::vector<T>& b) {
+    REQUIRE(a.size() == b.size());
+    std::size_t n = 0;
+    for (std::size_t i = 0; i < a.size(); ++i) n += std::memcmp(&a[i], &b[i], sizeof(T)) != 0;
+    return n;
+}
+
+using nl = nf::shape<N<>, L<>>;
+
+template <class T>
+std::vector<T> evaluate(std::size_t n, std::size_t l, int threads, std::size_t stream_threshold) {
+    nf::tensor<T, nl> a({n, l}), b({n, l}), c({n, l}), y({n, l});
+    for (std::size_t i = 0; i < a.size(); ++i) {
+        a.data()[i] = static_cast<T>(value(i, 0));
+        b.data()[i] = static_cast<T>(value(i, 1));
+        c.data()[i] = static_cast<T>(value(i, 2));
+    }
+    const int before = nf::num_threads();
+    const std::size_t threshold_before = nf::streaming_threshold();
+    nf::set_num_threads(threads);
+    nf::set_streaming_threshold(stream_threshold);
+    y = a + b * c - (a * c + b);
+    nf::set_num_threads(before);
+    nf::set_streaming_threshold(threshold_before);
+    return std::vector<T>(y.data(), y.data() + y.size());
+}
+
+} // namespace
+
+TEMPLATE_TEST_CASE("threads: element-wise results are bit-identical with 1 and 2 threads, on many extents",
+                   "[threads][elementwise]", float, double) {
+    for (const std::size_t l : {std::size_t{1}, std::size_t{3}, std::size_t{7}, std::size_t{15}, std::size_t{17},
+                                std::size_t{31}, std::size_t{33}, std::size_t{63}, std::size_t{65}, std::size_t{1000},
+                                std::size_t{40001}, std::size_t{65537}}) {
+        for (const std::size_t n : {std::size_t{1}, std::size_t{2}, std::size_t{3}, std::size_t{2049}}) {
+            if (n * l > (std::size_t{1} << 19)) continue;
+            for (const std::size_t threshold : {std::size_t(-1), std::size_t{0}}) { // regular and streaming stores
+                INFO("n " << n << ", l " << l << ", streaming " << (threshold == 0));
+                const auto one = evaluate<TestType>(n, l, 1, threshold);
+                const auto two = evaluate<TestType>(n, l, 2, threshold);
+                CHECK(differing(one, two) == 0);
+            }
+        }
+    }
+}
+
+TEMPLATE_TEST_CASE("threads: an element's value does not depend on its position in the run (body, head, tail)",
+                   "[threads][elementwise]", float, double) {
+    // Row r of an (n, l) evaluation holds the inputs value(r * l + i); the same inputs in a single
+    // long row put every element in the SIMD body, short rows put many in the tails, and
+    // streaming stores add scalar heads before the first aligned address.
+    const std::size_t total = 5 * 21 * 1021;
+    for (const std::size_t threshold : {std::size_t(-1), std::size_t{0}}) {
+        const auto body = evaluate<TestType>(1, total, 1, threshold);
+        for (const std::size_t l : {std::size_t{1}, std::size_t{5}, std::size_t{21}, std::size_t{1021}}) {
+            INFO("l " << l << ", streaming " << (threshold == 0));
+            const auto rows = evaluate<TestType>(total / l, l, 1, threshold);
+            CHECK(differing(body, rows) == 0);
+        }
+    }
+}
