@@ -62,7 +62,10 @@ constexpr bool check_normalized_axis() {
 }
 template <class Call, class NormAxes, class XL>
 constexpr bool check_normalized_axes() {
-    return []<class... As>(axis_list<As...>) { return (check_normalized_axis<Call, As, XL>() & ...); }(NormAxes{});
+    // Every axis is checked (no short circuit), so that each mismatch is reported.
+    return []<class... As>(axis_list<As...>) {
+        return ((check_normalized_axis<Call, As, XL>() ? 0 : 1) + ... + 0) == 0;
+    }(NormAxes{});
 }
 
 struct layer_norm_call {
