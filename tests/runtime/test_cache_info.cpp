@@ -57,8 +57,9 @@ std::size_t sysfs_reference(const fs::path& dir) {
     return best;
 }
 
+/// The range the header documents as plausible for a last-level cache: 64 KiB to 1 GiB.
 bool plausible(std::size_t bytes) {
-    return bytes >= (std::size_t{256} << 10) && bytes <= (std::size_t{1} << 30);
+    return bytes >= (std::size_t{64} << 10) && bytes <= (std::size_t{1} << 30);
 }
 
 } // namespace

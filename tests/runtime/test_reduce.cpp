@@ -66,6 +66,7 @@ struct reference_stats {
     std::vector<std::string_view> kept;
     std::size_t count = 0;
     std::vector<double> sum, mean, var, abs_sum, mean_abs;
+    std::vector<double> max_dev2; // max (x - mean)^2 over the slot's values
 };
 
 template <class X>
@@ -103,9 +104,11 @@ reference_stats reference(const X& x, const std::vector<std::string_view>& reduc
     }
     std::vector<long double> m(slots);
     for (std::size_t s = 0; s < slots; ++s) m[s] = s1[s] / static_cast<long double>(r.count);
+    std::vector<long double> md(slots, 0);
     for (std::size_t q = 0; q < values.size(); ++q) {
         const long double d = values[q] - m[slot_of[q]];
         s2[slot_of[q]] += d * d;
+        md[slot_of[q]] = std::max(md[slot_of[q]], d * d);
     }
     for (std::size_t s = 0; s < slots; ++s) {
         r.sum.push_back(static_cast<double>(s1[s]));
@@ -113,13 +116,21 @@ reference_stats reference(const X& x, const std::vector<std::string_view>& reduc
         r.var.push_back(static_cast<double>(s2[s] / static_cast<long double>(r.count))); // biased
         r.abs_sum.push_back(static_cast<double>(sa[s]));
         r.mean_abs.push_back(static_cast<double>(sa[s] / static_cast<long double>(r.count)));
+        r.max_dev2.push_back(static_cast<double>(md[s]));
     }
     return r;
 }
 
-// Tolerances, from the algorithm the headers document: one read with double accumulation, then
-// one rounding to T. Summing M doubles errs by at most (M - 1) * 2^-53 * sum|x| (worst case, any
-// order); the final conversion adds half an ulp of T.
+// Tolerances, from the algorithm the headers document, as worst-case bounds that hold whatever
+// the order of the additions and whether multiply-adds are fused (every code path: SSE2, AVX2
+// with and without FMA, AVX-512, scalar tails and OpenMP partial sums). u = 2^-53, M values per
+// slot, gamma_n = n u / (1 - n u), which the slack below covers (n u < 1e-12 here).
+//
+// Any summation of M terms in any tree order passes each term through at most M - 1 roundings
+// (additions into a zero accumulator are exact), so it errs by at most gamma_(M-1) * sum |terms|.
+//
+// sum and mean (plain sums, x exact in double): gamma_(M-1) * sum|x| (+ u for the division by M),
+// then half an ulp of T for the conversion: M u sum|x| + u_T |sum|.
 template <class T>
 double sum_tolerance(const reference_stats& r, std::size_t s) {
     return static_cast<double>(r.count) * unit<double> * r.abs_sum[s] + unit<T> * std::abs(r.sum[s]);
@@ -128,15 +139,49 @@ template <class T>
 double mean_tolerance(const reference_stats& r, std::size_t s) {
     return static_cast<double>(r.count) * unit<double> * r.mean_abs[s] + unit<T> * std::abs(r.mean[s]);
 }
-/// The variance is summed from x - shift with the shift within M * 2^-53 * mean|x| of the mean, and
-/// the shifted sum corrected for the shift; its relative error is then about (M + 4) * 2^-53
-/// (differences, squares, sum), times 2 for the correction term; plus half an ulp of T.
+
+/// The mean square of x - k for the shift k the variance algorithms use: k is one of the slot's
+/// values (or, when the operand holds a reduction, the mean computed by a first read, within
+/// M u mean|x| of the mean). Either way (mean - k)^2 <= max (x - mean)^2 + (M u mean|x|)^2, and
+/// q = mean (x - k)^2 = V + (mean - k)^2 with V the biased variance.
+inline double shifted_mean_square(const reference_stats& r, std::size_t s) {
+    const double shift_error = static_cast<double>(r.count) * unit<double> * r.mean_abs[s];
+    return r.var[s] + r.max_dev2[s] + shift_error * shift_error;
+}
+
+/// The variance (divisor M - correction) from the shifted sums S1 = sum (x - k), S2 = sum (x - k)^2
+/// in double. With a_i = x_i - k (exact) and A = sum |a_i| <= M sqrt(q), Q = sum a_i^2 = M q:
+///  * each d_i = fl(x_i - k) = a_i (1 + e_i), |e_i| <= u (a subtraction or fma(x, 1, -k));
+///  * S2: d_i^2 is rounded once (or not at all, fused into fma(d, d, acc)), then up to M - 1
+///    additions: |S2 - Q| <= gamma_(M+2) Q (the 2 from (1 + e_i)^2);
+///  * S1: |S1 - sum a_i| <= gamma_M A;
+///  * nf::moments: d = fl(S1 / M) is within gamma_(M+1) A / M of c = mean - k (|c| <= A / M);
+///    |d^2 - c^2| <= (2 + gamma) gamma_(M+1) (A / M)^2 <= (2M + 3) u q, plus u q for rounding d*d;
+///    fl(S2 / M) within gamma_(M+3) q of q; the subtraction rounds by u V. Total (3M + 7) u q + u V;
+///  * nf::var: fl(fl(S1 * S1) / M) is within (2M + 2) u Q of M c^2 and S2 within (M + 2) u Q of
+///    Q; the subtraction rounds by u M V; the division by M - correction adds u V:
+///    (3M + 5) u M q / (M - correction) + 2 u V;
+///  * with a contracted multiply-subtract one rounding fewer; the final conversion to T adds half
+///    an ulp: u_T V.
+/// The bound (3M + 8) u q M / (M - correction) + u_T V covers both. A shift equal to the mean would
+/// give q ~ V; a shift that is one of the values gives q up to M V, which is why the bound must
+/// use q, not V (it used to use V: too tight by 10x for a slot whose first value lies far out).
 template <class T>
 double var_tolerance(const reference_stats& r, std::size_t s, double correction) {
     const double m = static_cast<double>(r.count);
     const double v = r.var[s] * m / (m - correction);
-    const double shift_error = m * unit<double> * r.mean_abs[s];
-    return 2 * (m + 4) * unit<double> * (v + shift_error * shift_error) + unit<T> * v;
+    return (3 * m + 8) * unit<double> * shifted_mean_square(r, s) * m / (m - correction) + unit<T> * v;
+}
+
+/// The mean from the shifted sums (nf::moments: k + fl(S1 / M), as above): within gamma_(M+1) A /
+/// M <= (M + 1) u sqrt(q) of the mean before the addition of k, which rounds by u |mean|, and the
+/// conversion to T by u_T |mean|. (The plain-sum bound mean_tolerance does not cover it: A / M
+/// can exceed mean|x| when |k| is large against the mean.)
+template <class T>
+double shifted_mean_tolerance(const reference_stats& r, std::size_t s) {
+    const double m = static_cast<double>(r.count);
+    return (m + 2) * unit<double> * (std::sqrt(shifted_mean_square(r, s)) + std::abs(r.mean[s])) +
+           unit<T> * std::abs(r.mean[s]);
 }
 
 template <class T, class F>
@@ -182,7 +227,8 @@ void check_reductions(const X& x) {
     const auto [m, v] = nf::moments<Rs...>(x);
     REQUIRE(axis_names<std::remove_cvref_t<decltype(m)>>() == ref.kept);
     check_slots<T>(
-        to_logical(m, ref.kept), ref.mean, [&](std::size_t s) { return mean_tolerance<T>(ref, s); }, "moments: mean");
+        to_logical(m, ref.kept), ref.mean, [&](std::size_t s) { return shifted_mean_tolerance<T>(ref, s); },
+        "moments: mean");
     check_slots<T>(
         to_logical(v, ref.kept), ref.var, [&](std::size_t s) { return var_tolerance<T>(ref, s, 0); },
         "moments: variance");
@@ -336,7 +382,18 @@ TEMPLATE_TEST_CASE("reduce: results broadcast back by name in NCHW and NHWC", "[
     // The mean's rounding enters relative to std, hence the factor max(1, |mean| / std).
     double ratio = 1.0;
     for (std::size_t c = 0; c < cs; ++c) ratio = std::max(ratio, std::abs(ref.mean[c]) / std::sqrt(ref.var[c] + eps));
-    const double tol = 16 * unit<T> * scale_of(standard) * ratio;
+    // The statistics' own errors in double (which the units of T above leave out, and which
+    // matter for T = double): per channel the mean within shifted_mean_tolerance and the variance
+    // within var_tolerance (whichever way they are summed, see above), so the standardized value
+    // moves by mean error / std + |z| * variance error / (2 (var + eps)).
+    double statistics = 0;
+    for (std::size_t c = 0; c < cs; ++c) {
+        const double s2 = ref.var[c] + eps;
+        statistics = std::max(statistics, std::max(mean_tolerance<T>(ref, c), shifted_mean_tolerance<T>(ref, c)) /
+                                                  std::sqrt(s2) +
+                                              scale_of(standard) * var_tolerance<T>(ref, c, 0) / (2 * s2));
+    }
+    const double tol = 16 * unit<T> * scale_of(standard) * ratio + statistics;
     yl = (xl - nf::mean<N, H, W>(xl)) / nf::sqrt(nf::var<N, H, W>(xl) + static_cast<T>(eps));
     check_values(to_logical(yl, logical), standard, tol, "NHWC standardized", "reduce standardize");
     y = (x - nf::mean<N, H, W>(x)) / nf::sqrt(nf::var<N, H, W>(x) + static_cast<T>(eps));
@@ -350,7 +407,11 @@ TEMPLATE_TEST_CASE("reduce: results broadcast back by name in NCHW and NHWC", "[
         ln[q] = xs[q] - rc.mean[n * hw + p];
     }
     yl = xl - nf::mean<C>(xl);
-    const double ln_tol = 4 * unit<T> * scale_of(xs);
+    // The mean over C: within mean_tolerance (M u mean|x|, which for double exceeds the units of
+    // T), rounded to T, then one subtraction: 4 units of T of max|x| cover the roundings.
+    double ln_mean = 0;
+    for (std::size_t s = 0; s < rc.mean.size(); ++s) ln_mean = std::max(ln_mean, mean_tolerance<T>(rc, s));
+    const double ln_tol = 4 * unit<T> * scale_of(xs) + ln_mean;
     check_values(to_logical(yl, logical), ln, ln_tol, "NHWC: x - mean<C>(x)", "reduce broadcast");
     y = x - nf::mean<C>(x);
     check_values(to_logical(y, logical), ln, ln_tol, "NCHW: x - mean<C>(x)", "reduce broadcast");
