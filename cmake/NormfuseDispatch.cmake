@@ -28,9 +28,18 @@
 include_guard(GLOBAL)
 include(CheckCXXSourceCompiles)
 
-set(NORMFUSE_DISPATCH_FLAGS_sse2 -mno-sse3 -mno-avx)
-set(NORMFUSE_DISPATCH_FLAGS_avx2 -mavx2 -mfma -mno-avx512f)
-set(NORMFUSE_DISPATCH_FLAGS_avx512 -mavx512f -mavx512cd -mavx512dq -mavx512bw -mavx512vl -mavx2 -mfma)
+# The flags of a level. A function, not variables: the helper is also called from directories
+# that do not see the variables of the one that included this file (add_subdirectory(normfuse)).
+function(_normfuse_dispatch_flags arch result_var)
+    if(arch STREQUAL "sse2")
+        set(flags -mno-sse3 -mno-avx)
+    elseif(arch STREQUAL "avx2")
+        set(flags -mavx2 -mfma -mno-avx512f)
+    else()
+        set(flags -mavx512f -mavx512cd -mavx512dq -mavx512bw -mavx512vl -mavx2 -mfma)
+    endif()
+    set(${result_var} ${flags} PARENT_SCOPE)
+endfunction()
 
 # Whether the compiler builds xsimd's kernel of an architecture with its flags (once per arch).
 function(_normfuse_dispatch_check arch result_var)
@@ -43,7 +52,8 @@ function(_normfuse_dispatch_check arch result_var)
         set(intrinsic_sse2 "_mm_add_ps(_mm_setzero_ps(), _mm_setzero_ps())")
         set(intrinsic_avx2 "_mm256_fmadd_ps(_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps())")
         set(intrinsic_avx512 "_mm512_add_ps(_mm512_setzero_ps(), _mm512_setzero_ps())")
-        list(JOIN NORMFUSE_DISPATCH_FLAGS_${arch} " " CMAKE_REQUIRED_FLAGS)
+        _normfuse_dispatch_flags(${arch} flags)
+        list(JOIN flags " " CMAKE_REQUIRED_FLAGS)
         set(CMAKE_REQUIRED_QUIET ON)
         check_cxx_source_compiles("
             #include <immintrin.h>
@@ -91,8 +101,8 @@ function(normfuse_add_dispatched_sources target)
             if(ok)
                 list(APPEND archs ${arch})
             elseif(NOT arch STREQUAL "sse2")
-                message(STATUS "normfuse: ${target}: no ${arch} kernels (the compiler rejects "
-                               "${NORMFUSE_DISPATCH_FLAGS_${arch}})")
+                _normfuse_dispatch_flags(${arch} flags)
+                message(STATUS "normfuse: ${target}: no ${arch} kernels (the compiler rejects ${flags})")
             endif()
         endif()
     endforeach()
@@ -115,7 +125,8 @@ function(normfuse_add_dispatched_sources target)
         target_compile_definitions(${lib} PRIVATE
             $<TARGET_PROPERTY:${target},COMPILE_DEFINITIONS>
             NF_DISPATCH_TARGET_ARCH=${arch})
-        target_compile_options(${lib} PRIVATE ${NORMFUSE_DISPATCH_FLAGS_${arch}})
+        _normfuse_dispatch_flags(${arch} flags)
+        target_compile_options(${lib} PRIVATE ${flags})
         set_target_properties(${lib} PROPERTIES POSITION_INDEPENDENT_CODE ON)
         target_link_libraries(${target} PRIVATE ${lib})
     endforeach()

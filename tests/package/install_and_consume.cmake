@@ -8,7 +8,8 @@
 # 2. configure consumer/ with only that prefix on CMAKE_PREFIX_PATH, and check that
 #    normfuse_DIR points into it (not at the source or build tree);
 # 3. build the consumer (no -m flags; its kernel goes through normfuse_add_dispatched_sources) and
-#    run it through its own CTest test: it prints which instruction set ran.
+#    run it through its own CTest test: it prints which instruction set ran;
+# 4. the same with normfuse added by add_subdirectory(SOURCE_DIR) instead of find_package.
 
 foreach(var IN ITEMS SOURCE_DIR WORK_DIR CONSUMER_DIR GENERATOR CXX_COMPILER CTEST_COMMAND)
     if(NOT DEFINED ${var})
@@ -46,16 +47,17 @@ run_step("configure normfuse for installation (no tests, no Catch2)" "${CMAKE_CO
 run_step("install into ${prefix}"
     "${CMAKE_COMMAND}" --install "${package_build}" --prefix "${prefix}" --config "${CONFIG}")
 
-set(configure_args
-    -S "${CONSUMER_DIR}" -B "${consumer_build}" -G "${GENERATOR}"
+set(common_args
+    -S "${CONSUMER_DIR}" -G "${GENERATOR}"
     "-DCMAKE_BUILD_TYPE=${CONFIG}"
-    "-DCMAKE_CXX_COMPILER=${CXX_COMPILER}"
+    "-DCMAKE_CXX_COMPILER=${CXX_COMPILER}")
+if(MAKE_PROGRAM)
+    list(APPEND common_args "-DCMAKE_MAKE_PROGRAM=${MAKE_PROGRAM}")
+endif()
+set(configure_args ${common_args} -B "${consumer_build}"
     "-DCMAKE_PREFIX_PATH=${prefix}"
     # Never fall back to a normfuse registered by some other build of the project.
     -DCMAKE_FIND_USE_PACKAGE_REGISTRY=OFF)
-if(MAKE_PROGRAM)
-    list(APPEND configure_args "-DCMAKE_MAKE_PROGRAM=${MAKE_PROGRAM}")
-endif()
 run_step("configure the consumer" "${CMAKE_COMMAND}" ${configure_args})
 
 file(STRINGS "${consumer_build}/CMakeCache.txt" normfuse_dir_line REGEX "^normfuse_DIR:")
@@ -72,3 +74,10 @@ message(STATUS "package test: found normfuse in ${normfuse_dir}")
 run_step("build the consumer" "${CMAKE_COMMAND}" --build "${consumer_build}" --config "${CONFIG}")
 run_step("run the consumer"
     "${CTEST_COMMAND}" --test-dir "${consumer_build}" -C "${CONFIG}" --output-on-failure --verbose)
+
+set(subdirectory_build "${WORK_DIR}/consumer-subdirectory-build")
+run_step("configure the consumer with add_subdirectory(normfuse)"
+    "${CMAKE_COMMAND}" ${common_args} -B "${subdirectory_build}" "-DNORMFUSE_SOURCE_DIR=${SOURCE_DIR}")
+run_step("build the consumer (add_subdirectory)" "${CMAKE_COMMAND}" --build "${subdirectory_build}" --config "${CONFIG}")
+run_step("run the consumer (add_subdirectory)"
+    "${CTEST_COMMAND}" --test-dir "${subdirectory_build}" -C "${CONFIG}" --output-on-failure --verbose)
