@@ -47,8 +47,8 @@ TEST_CASE("extents whose element count overflows std::size_t are rejected", "[ov
     // With a static extent.
     CHECK_THROWS_AS((nf::extents<nf::shape<N<>, C<4>>>({two62})), std::length_error);
     // The message names the extents.
-    CHECK_THROWS_WITH((nf::extents<nc>({two32, two32})), Catch::Contains("N=4294967296") &&
-                                                             Catch::Contains("overflows"));
+    CHECK_THROWS_WITH((nf::extents<nc>({two32, two32})),
+                      Catch::Contains("N=4294967296") && Catch::Contains("overflows"));
     // What still fits.
     CHECK_NOTHROW(nf::extents<nc>({two32, two32 - 1}));
     CHECK(nf::extents<nc>({two32, two32 - 1}).size() == two32 * (two32 - 1));

@@ -46,12 +46,18 @@ constexpr double eps = 1e-3; // inv_rms, row_scale
 
 const char* name(kind k) {
     switch (k) {
-    case kind::sum: return "sum";
-    case kind::mean: return "mean";
-    case kind::var_biased: return "var biased";
-    case kind::var_unbiased: return "var unbiased";
-    case kind::inv_rms: return "inv_rms";
-    case kind::row_scale: return "row_scale";
+    case kind::sum:
+        return "sum";
+    case kind::mean:
+        return "mean";
+    case kind::var_biased:
+        return "var biased";
+    case kind::var_unbiased:
+        return "var unbiased";
+    case kind::inv_rms:
+        return "inv_rms";
+    case kind::row_scale:
+        return "row_scale";
     }
     return "?";
 }
@@ -68,12 +74,18 @@ double reference(kind k, const std::vector<double>& v) {
     double m2 = 0;
     for (double a : v) m2 += (a - m) * (a - m);
     switch (k) {
-    case kind::sum: return s;
-    case kind::mean: return m;
-    case kind::var_biased: return m2 / n;
-    case kind::var_unbiased: return m2 / std::max(0.0, n - 1); // PyTorch's divisor: 0 / 0 when n <= 1
-    case kind::inv_rms: return 1.0 / std::sqrt(sq / n + eps);
-    case kind::row_scale: return 1.0 / std::sqrt(m2 / n + eps);
+    case kind::sum:
+        return s;
+    case kind::mean:
+        return m;
+    case kind::var_biased:
+        return m2 / n;
+    case kind::var_unbiased:
+        return m2 / std::max(0.0, n - 1); // PyTorch's divisor: 0 / 0 when n <= 1
+    case kind::inv_rms:
+        return 1.0 / std::sqrt(sq / n + eps);
+    case kind::row_scale:
+        return 1.0 / std::sqrt(m2 / n + eps);
     }
     return 0;
 }
@@ -92,12 +104,24 @@ constexpr double rel_tol = std::is_same_v<T, float> ? 8 * 0x1p-24 : 8 * 0x1p-53;
 template <class R, class X, class F>
 void with_reduction(kind k, const X& x, F&& f) {
     switch (k) {
-    case kind::sum: f(nf::sum<R>(x)); break;
-    case kind::mean: f(nf::mean<R>(x)); break;
-    case kind::var_biased: f(nf::var<R>(x)); break;
-    case kind::var_unbiased: f(nf::var<R>(x, nf::unbiased)); break;
-    case kind::inv_rms: f(nf::detail::inv_rms<R>(x, eps)); break;
-    case kind::row_scale: f(nf::detail::row_scale<R>(x, eps)); break;
+    case kind::sum:
+        f(nf::sum<R>(x));
+        break;
+    case kind::mean:
+        f(nf::mean<R>(x));
+        break;
+    case kind::var_biased:
+        f(nf::var<R>(x));
+        break;
+    case kind::var_unbiased:
+        f(nf::var<R>(x, nf::unbiased));
+        break;
+    case kind::inv_rms:
+        f(nf::detail::inv_rms<R>(x, eps));
+        break;
+    case kind::row_scale:
+        f(nf::detail::row_scale<R>(x, eps));
+        break;
     }
 }
 
@@ -184,8 +208,8 @@ void check_moments(const std::vector<std::vector<double>>& rows, std::size_t l) 
 
 // Rows of four values; NaN and Inf first (the slot's shift) and inside.
 const std::vector<std::vector<double>> special_rows{
-    {1, nan_v, 3, 4},    {nan_v, 1, 2, 3},    {1, inf_v, 3, 4},   {inf_v, 1, 3, 4}, {-inf_v, 1, 2, 3},
-    {-inf_v, inf_v, 1, 2}, {inf_v, inf_v, 1, 2}, {1, 2, 3, 4},      {5, 5, 5, 5},     {1e6, 1e6 + 1, 1e6 + 2, 1e6 + 4}};
+    {1, nan_v, 3, 4},      {nan_v, 1, 2, 3},     {1, inf_v, 3, 4}, {inf_v, 1, 3, 4}, {-inf_v, 1, 2, 3},
+    {-inf_v, inf_v, 1, 2}, {inf_v, inf_v, 1, 2}, {1, 2, 3, 4},     {5, 5, 5, 5},     {1e6, 1e6 + 1, 1e6 + 2, 1e6 + 4}};
 
 } // namespace
 
@@ -214,8 +238,8 @@ TEST_CASE("reductions: var<L> of {1, NaN, 3, 4} is NaN (issue 15)", "[reduce_edg
     CHECK(std::isnan(v(0)));
 }
 
-TEMPLATE_TEST_CASE("reductions over zero values with kept slots: sum 0, mean and variance NaN", "[reduce_edges]",
-                   float, double) {
+TEMPLATE_TEST_CASE("reductions over zero values with kept slots: sum 0, mean and variance NaN", "[reduce_edges]", float,
+                   double) {
     // x of (N = 4, L = 0): four slots of nothing.
     const std::vector<std::vector<double>> empty_rows(4);
     check_rows<TestType>(empty_rows, 0);

@@ -154,8 +154,8 @@ using axis_extent_mismatch = typename spelled::axis<Call, LeftAxis>::template ha
     LeftAxis::extent>::template on_the_left_and<RightAxis::extent>::on_the_right;
 
 template <detail::message Message, class Call, class Axis, class DestinationAxes>
-using axis_not_in_destination = typename spelled::axis<Call, Axis>::template is_in_the_expression_but_not_in_the_destination<
-    spelled::axes<DestinationAxes>>;
+using axis_not_in_destination = typename spelled::axis<
+    Call, Axis>::template is_in_the_expression_but_not_in_the_destination<spelled::axes<DestinationAxes>>;
 
 template <detail::message Message, class Call, class Axis, class Axes>
 using duplicate_axis = typename spelled::axis<Call, Axis>::template appears_twice_in<spelled::axes<Axes>>;

@@ -66,8 +66,10 @@ NF_COLD inline std::string describe_extents(const std::string_view* names, const
                  " bytes are more bytes than an array can hold; nothing was allocated");
 }
 
-/// a * b, with `overflow` set when the product does not fit in std::size_t.
-constexpr std::size_t multiply_checked(std::size_t a, std::size_t b, bool& overflow) noexcept {
+/// a * b, with `overflow` set when the product does not fit in std::size_t. (These helpers are
+/// always inlined: no out-of-line copy built for one instruction set is shared across
+/// translation units built for others.)
+NF_ALWAYS_INLINE constexpr std::size_t multiply_checked(std::size_t a, std::size_t b, bool& overflow) noexcept {
     if (b != 0 && a > static_cast<std::size_t>(-1) / b) overflow = true;
     return a * b;
 }
@@ -76,7 +78,7 @@ constexpr std::size_t multiply_checked(std::size_t a, std::size_t b, bool& overf
 /// would have without its zero extents), or `overflow` set when it does not fit in std::size_t.
 /// Every partial product of the extents (slot counts, strides, run lengths) is at most this.
 template <class Range>
-constexpr std::size_t nonzero_product(const Range& v, bool& overflow) noexcept {
+NF_ALWAYS_INLINE constexpr std::size_t nonzero_product(const Range& v, bool& overflow) noexcept {
     std::size_t n = 1;
     for (std::size_t e : v)
         if (e != 0) n = multiply_checked(n, e, overflow);
@@ -86,7 +88,7 @@ constexpr std::size_t nonzero_product(const Range& v, bool& overflow) noexcept {
 /// The largest number of elements of `element_size` bytes an array may have: its byte count must
 /// fit in std::ptrdiff_t (pointer differences over it must be defined) and stay below the
 /// alignment padding added to it.
-constexpr std::size_t max_array_elements(std::size_t element_size) noexcept {
+NF_ALWAYS_INLINE constexpr std::size_t max_array_elements(std::size_t element_size) noexcept {
     return (static_cast<std::size_t>(-1) / 2 - 4096) / element_size;
 }
 

@@ -79,7 +79,6 @@ private:
                                          "std::size_t; no array of this shape can exist");
 
 public:
-
     /// Static axes take their declared extent; dynamic ones start at 0.
     constexpr extents() {
         for (std::size_t i = 0; i < rank; ++i)
