@@ -513,9 +513,9 @@ void evaluate_part_into(T* dst, const std::array<std::size_t, DL::size>& ext, co
     if (outer_count == 0 || length == 0) return;
 
     const std::size_t total = outer_count * length;
-    executor ex(total);
     bind_context<P> ctx{ext, chunk_length<P>(ext, typename P::layouts{}), arena, sums};
     const auto root = bind(e, ctx);
+    executor ex(total); // after bind: hoisted parts (reductions) take the threads first
     const bool by_size = store == store_kind::automatic && total * sizeof(T) >= streaming_threshold();
     const bool stream =
         (by_size || store == store_kind::streaming) && reinterpret_cast<std::uintptr_t>(dst) % sizeof(T) == 0;

@@ -38,8 +38,16 @@ struct bound_leaf {
     /// is the piece's index (row_local.hpp: per-piece shared sums).
     void own_tiles(scratch_arena& arena, std::size_t = 0) {
         if constexpr (Mode == leaf_mode::periodic) {
-            tile = arena.allocate<T>(tile_length);
-            tiled_block = nullptr;
+            bool moves = false;
+            for (std::size_t d = 0; d < K; ++d) moves = moves || outer_stride[d] != 0;
+            if (moves) {
+                tile = arena.allocate<T>(tile_length);
+                tiled_block = nullptr;
+            } else {
+                // The same block at every outer index: the tile is filled here, once, and then
+                // only read, so the copies share it (a tile is as long as the period).
+                seek(outer_index<K>{});
+            }
         }
     }
 
