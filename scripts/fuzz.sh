@@ -36,7 +36,7 @@ case $mode in
     gcc)
         dir=build/fuzz-gcc
         cmake -S . -B "$dir" -G Ninja -DCMAKE_CXX_COMPILER=g++ -DCMAKE_BUILD_TYPE=Release \
-            "-DCMAKE_CXX_FLAGS_RELEASE=-O2 -DNDEBUG" -DNORMFUSE_BUILD_EXAMPLES=OFF >/dev/null
+            "-DCMAKE_CXX_FLAGS_RELEASE=-O2 -DNDEBUG" -DNORMFUSE_BUILD_EXAMPLES=OFF -DNORMFUSE_FUZZER=ON >/dev/null
         ;;
     sanitize)
         dir=build/fuzz-sanitize
@@ -46,12 +46,18 @@ case $mode in
             "-DCMAKE_CXX_FLAGS_DEBUG=-O0 -g1" \
             "-DCMAKE_CXX_FLAGS=-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
             -DNORMFUSE_WERROR=OFF -DNORMFUSE_COMPILE_ONLY_TESTS=OFF -DNORMFUSE_NATIVE=OFF \
-            -DNORMFUSE_BUILD_EXAMPLES=OFF >/dev/null
+            -DNORMFUSE_BUILD_EXAMPLES=OFF -DNORMFUSE_FUZZER=ON >/dev/null
         ;;
     libfuzzer)
         dir=build/fuzz-libfuzzer
+        # clang's libFuzzer and sanitizer runtimes (not needed by the test command).
+        if [[ $(dpkg-query -W -f='${Status}' libclang-rt-14-dev 2>/dev/null || true) != "install ok installed" ]]; then
+            as_root=()
+            ((EUID == 0)) || as_root=(sudo)
+            "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends libclang-rt-14-dev
+        fi
         cmake -S . -B "$dir" -G Ninja -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=Release \
-            "-DCMAKE_CXX_FLAGS_RELEASE=-O1 -g1" -DNORMFUSE_LIBFUZZER=ON -DNORMFUSE_COMPILE_ONLY_TESTS=OFF \
+            "-DCMAKE_CXX_FLAGS_RELEASE=-O1 -g1" -DNORMFUSE_LIBFUZZER=ON -DNORMFUSE_FUZZER=ON -DNORMFUSE_COMPILE_ONLY_TESTS=OFF \
             -DNORMFUSE_BUILD_EXAMPLES=OFF >/dev/null
         cmake --build "$dir" --target normfuse_fuzz_libfuzzer
         mkdir -p build/fuzz-corpus

@@ -148,11 +148,14 @@ fuzz_case generate(source& s, std::uint64_t seed, std::uint64_t index) {
     c.form = static_cast<int>(s.below(static_cast<std::uint64_t>(forms_of(c.k))));
     const layout_info& in = set[static_cast<std::size_t>(c.layout)];
     const std::size_t rank = in.order.size();
+    if ((c.k == kind::elementwise || c.k == kind::layer_norm || c.k == kind::rms_norm) && !all_forms(c.layout))
+        c.form = c.k == kind::elementwise ? static_cast<int>(s.below(2)) : 0;
     if (c.k == kind::reduce_full || c.k == kind::reduce_kept)
     {
         c.mask = 1 + static_cast<unsigned>(s.below((1u << rank) - 1));
         const bool kept = c.k == kind::reduce_kept;
         if (!reduction_instantiated(c.layout, layout_c(in), c.mask, c.form, kept)) {
+            if (c.layout > 1) c.form = kept ? 1 : 0; // the variance forms
             // the canonical subsets: all axes but C, or all but N
             const unsigned full = (1u << rank) - 1;
             const int skip = s.chance(50) ? aC : aN;

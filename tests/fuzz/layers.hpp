@@ -167,8 +167,8 @@ std::vector<float> run_layer_set(const fuzz_case& c, int threads, checker& chk) 
             const bool one = (c.data_seed & 3) == 0; // a single mean/std for every channel
             std::vector<double> mean(one ? 1 : C), stdev(one ? 1 : C);
             for (std::size_t i = 0; i < mean.size(); ++i) {
-                mean[i] = static_cast<double>(w[i]) * 0.5;
-                stdev[i] = 0.1 + std::fabs(static_cast<double>(b[i]));
+                mean[i] = static_cast<double>(w[i % w.size()]) * 0.5;
+                stdev[i] = 0.1 + std::fabs(static_cast<double>(b[i % b.size()]));
             }
             nf::nn::normalize<float> layer{std::span<const double>(mean), std::span<const double>(stdev)};
             sequence(layer, [](bool) {}, [&](int, bool, const extent_map& ext, const std::vector<float>& x, const std::vector<float>& got) {
@@ -187,8 +187,8 @@ std::vector<float> run_layer_set(const fuzz_case& c, int threads, checker& chk) 
             auto run = [&](auto& layer) {
                 if (c.affine)
                     for (std::size_t i = 0; i < C; ++i) {
-                        layer.weight()(i) = w[i];
-                        layer.bias()(i) = b[i];
+                        layer.weight()(i) = w[i % w.size()];
+                        layer.bias()(i) = b[i % b.size()];
                     }
                 std::vector<float> rm, rv;
                 std::int64_t tracked = 0;
@@ -268,8 +268,8 @@ std::vector<float> run_layer_set(const fuzz_case& c, int threads, checker& chk) 
             nf::nn::group_norm<float> layer(G, C, {.eps = c.eps, .affine = c.affine});
             if (c.affine)
                 for (std::size_t i = 0; i < C; ++i) {
-                    layer.weight()(i) = w[i];
-                    layer.bias()(i) = b[i];
+                    layer.weight()(i) = w[i % w.size()];
+                    layer.bias()(i) = b[i % b.size()];
                 }
             sequence(layer, [&](bool train) { layer.train(train); },
                      [&](int, bool, const extent_map& ext, const std::vector<float>& x, const std::vector<float>& got) {
@@ -283,7 +283,8 @@ std::vector<float> run_layer_set(const fuzz_case& c, int threads, checker& chk) 
                      });
         } else if constexpr ((Set == set_img || Set == set_seq) && std::is_same_v<SI, SO>) {
             // LayerNorm and RMSNorm over a normalized shape of named axes.
-            with_form(c.form, [&]<int F>(std::integral_constant<int, F>) {
+            with_form(all_forms(I) ? c.form : 0, [&]<int F>(std::integral_constant<int, F>) {
+              if constexpr (F == 0 || all_forms(I)) {
                 using NS = typename norm_shape<Set, F>::type;
                 const layout_info ni = info_of<NS>();
                 unsigned normed = 0;
@@ -346,6 +347,7 @@ std::vector<float> run_layer_set(const fuzz_case& c, int threads, checker& chk) 
                                  });
                              });
                 }
+              }
             });
         }
     });

@@ -107,10 +107,11 @@ inline layout_info_c layout_c(const layout_info& l) {
 }
 
 /// Whether reduction cases over `mask` (bit i = the i-th axis) with `form` exist for the layout
-/// `index` of its set. Every subset for the first layout (and the second of ranks <= 3), with the
-/// forms that take a variance (full form 0, kept form 1); the canonical subsets (all axes but C,
-/// as BatchNorm; all but N, as LayerNorm) with every form on every layout. Types are
-/// compile-time: this keeps the instantiations (and the compile time) in check.
+/// `index` of its set. Every subset on the first layout of each set, with the forms that take a
+/// variance (full form 0, kept form 1); the canonical subsets (all axes but C, as BatchNorm; all
+/// but N, as LayerNorm) on every layout, with every form on the first two layouts and the
+/// variance forms on the others. Types are compile-time: this keeps the instantiations (and the
+/// compile time) in check; the generator asks the same question.
 constexpr bool reduction_instantiated(int index, const layout_info_c& li, unsigned mask, int form, bool kept) {
     const unsigned full = (1u << li.rank) - 1;
     unsigned all_but_c = full, all_but_n = full;
@@ -118,11 +119,14 @@ constexpr bool reduction_instantiated(int index, const layout_info_c& li, unsign
         if (li.order[r] == aC) all_but_c &= ~(1u << r);
         if (li.order[r] == aN) all_but_n &= ~(1u << r);
     }
+    const bool variance_form = form == (kept ? 1 : 0);
     if (mask == 0 || mask > full) return false;
-    if (mask == all_but_c || mask == all_but_n) return true;
-    const bool every_subset = index == 0 || (index == 1 && li.rank <= 3);
-    return every_subset && form == (kept ? 1 : 0);
+    if (mask == all_but_c || mask == all_but_n) return index <= 1 || variance_form;
+    return index == 0 && variance_form;
 }
+/// The nested-function form (2) of the elementwise cases and the normalized shapes 1..3 of
+/// LayerNorm / RMSNorm exist for the first two layouts of a set only (same reason).
+constexpr bool all_forms(int index) { return index <= 1; }
 
 /// The run-time descriptions of every layout of a set.
 const std::vector<layout_info>& layouts(int set);
