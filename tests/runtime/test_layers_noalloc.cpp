@@ -25,6 +25,7 @@
 #include <normfuse/nn/group_norm.hpp>
 #include <normfuse/nn/instance_norm.hpp>
 #include <normfuse/nn/layer_norm.hpp>
+#include <normfuse/nn/normalize.hpp>
 #include <normfuse/nn/rms_norm.hpp>
 #include <normfuse/reduce/reductions.hpp>
 

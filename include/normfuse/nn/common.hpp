@@ -1,10 +1,9 @@
-// normfuse/nn/common.hpp: what the layers share: the in-place tag, shape messages, checks before writing, slot buffers.
+// normfuse/nn/common.hpp: what the layers share: the in-place tag, shape messages, checks before writing, per-call scratch, functional parameters.
 #pragma once
 
 #include <algorithm>
 #include <array>
 #include <cstddef>
-#include <iterator>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -78,32 +77,31 @@ public:
     static constexpr std::size_t inline_slots = 256;
 
     slot_scratch(std::size_t slots, std::size_t coefficient_slots) {
-        const std::size_t doubles =
-            3 * slots + (3 * coefficient_slots * sizeof(T) + sizeof(double) - 1) / sizeof(double);
-        double* base = inline_;
-        if (doubles > std::size(inline_)) {
+        // Bytes (whose arrays implicitly create the double and T objects): the statistics first,
+        // at the alignment of the storage, then the coefficients.
+        const std::size_t bytes = 3 * slots * sizeof(double) + 3 * coefficient_slots * sizeof(T);
+        std::byte* base = inline_;
+        if (bytes > sizeof(inline_)) {
             thread_buffer& tb = thread_buffer::get();
             if (!tb.lent) {
-                if (tb.data.size() < doubles) {
-                    tb.data.clear();
-                    tb.data.shrink_to_fit();
-                    tb.data.resize(doubles);
+                if (tb.data.size() < bytes) {
+                    tb.data = std::vector<std::byte>(); // release first: at most one buffer alive
+                    tb.data.resize(bytes);
                 }
                 tb.lent = true;
                 lent_ = &tb;
                 base = tb.data.data();
             } else {
-                own_.resize(doubles);
+                own_.resize(bytes);
                 base = own_.data();
             }
         }
-        shift = base;
-        centered = base + slots;
-        variance = base + 2 * slots;
-        T* coef = reinterpret_cast<T*>(base + 3 * slots);
-        hi = coef;
-        scale = coef + coefficient_slots;
-        offset = coef + 2 * coefficient_slots;
+        shift = reinterpret_cast<double*>(base);
+        centered = shift + slots;
+        variance = shift + 2 * slots;
+        hi = reinterpret_cast<T*>(base + 3 * slots * sizeof(double));
+        scale = hi + coefficient_slots;
+        offset = hi + 2 * coefficient_slots;
     }
     ~slot_scratch() {
         if (lent_) lent_->lent = false;
@@ -116,16 +114,16 @@ public:
 
 private:
     struct thread_buffer {
-        std::vector<double> data;
+        std::vector<std::byte> data; // operator new: aligned for double
         bool lent = false;
         static thread_buffer& get() {
             thread_local thread_buffer b;
             return b;
         }
     };
-    alignas(64) double inline_[3 * inline_slots + (3 * inline_slots * sizeof(T)) / sizeof(double)];
+    alignas(64) std::byte inline_[inline_slots * 3 * (sizeof(double) + sizeof(T))];
     thread_buffer* lent_ = nullptr;
-    std::vector<double> own_;
+    std::vector<std::byte> own_;
 };
 
 /// A per-channel (or per-element) parameter of a functional call, as the call sees it: absent
