@@ -28,7 +28,7 @@ using namespace nf::axes;
 namespace {
 
 constexpr std::size_t threads = 4;
-constexpr int rounds = 3;
+constexpr int rounds = 2;
 int failures = 0;
 
 using nchw = nf::shape<N<>, C<>, H<>, W<>>;
