@@ -196,6 +196,14 @@ public:
     channel_vector& bias() { return require(bias_, "bias", options_.affine); }
     channel_vector& running_mean() { return require(running_mean_, "running_mean", options_.track_running_stats); }
     channel_vector& running_var() { return require(running_var_, "running_var", options_.track_running_stats); }
+    const channel_vector& weight() const { return require(weight_, "weight", options_.affine); }
+    const channel_vector& bias() const { return require(bias_, "bias", options_.affine); }
+    const channel_vector& running_mean() const {
+        return require(running_mean_, "running_mean", options_.track_running_stats);
+    }
+    const channel_vector& running_var() const {
+        return require(running_var_, "running_var", options_.track_running_stats);
+    }
     /// Always 0: PyTorch's InstanceNorm never increments it.
     std::int64_t num_batches_tracked() const noexcept { return 0; }
 
