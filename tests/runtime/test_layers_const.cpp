@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <cstring>
 #include <limits>
+#include <optional>
 #include <stdexcept>
 #include <utility>
 #include <vector>
@@ -198,4 +199,38 @@ TEST_CASE("const layers: forward<Arch> with an explicit architecture agrees with
     std::as_const(bn).template forward<xsimd::default_arch>(x, b);
     CHECK(nf_test::near(
         a, [&](const nf_test::named_index& i) { return nf_test::ref(b, i); }, 4));
+}
+
+TEST_CASE("const layers: per-call scratch never overlaps another live call's on the same thread", "[layers][const]") {
+    // A forward run from inside another on one thread (a thread pool that runs queued work while
+    // it waits) must not get the scratch the outer call still uses: the thread's buffer is lent to
+    // one call at a time, and a second one gets its own.
+    using scratch = nf::nn::detail::slot_scratch<float>;
+    const std::size_t big = scratch::inline_slots + 1;
+    auto range = [](const scratch& s, std::size_t slots) {
+        const auto* lo = reinterpret_cast<const unsigned char*>(s.shift);
+        const auto* hi = reinterpret_cast<const unsigned char*>(s.offset + slots);
+        return std::pair{lo, hi};
+    };
+    auto disjoint = [](auto a, auto b) { return a.second <= b.first || b.second <= a.first; };
+    std::optional<scratch> holder;
+    const scratch& outer = holder.emplace(big, big);
+    {
+        scratch inner(big, big);
+        CHECK(disjoint(range(outer, big), range(inner, big)));
+        scratch small(4, 4); // on the stack
+        CHECK(disjoint(range(outer, big), range(small, 4)));
+        CHECK(disjoint(range(inner, big), range(small, 4)));
+    }
+    // The statistics and coefficients of one scratch do not overlap either, and are aligned.
+    CHECK(outer.centered == outer.shift + big);
+    CHECK(outer.variance == outer.centered + big);
+    CHECK(reinterpret_cast<const unsigned char*>(outer.hi) ==
+          reinterpret_cast<const unsigned char*>(outer.variance + big));
+    CHECK(outer.offset == outer.scale + big);
+    CHECK(reinterpret_cast<std::uintptr_t>(outer.shift) % alignof(double) == 0);
+    // Once the outer call ends, the next call borrows the thread's buffer again.
+    const double* first = outer.shift;
+    holder.reset();
+    CHECK(holder.emplace(big, big).shift == first);
 }
