@@ -11,6 +11,7 @@
 #include <cstddef>
 #include <cstdio>
 #include <cstring>
+#include <optional>
 #include <string>
 #include <thread>
 #include <utility>
@@ -76,6 +77,28 @@ void shared(const char* name, Layer& layer, const nf::extents<S>& e) {
     std::printf("%-48s ok\n", name);
 }
 
+/// nf::nn::functional::batch_norm in eval with the parameters as read-only views.
+template <class T>
+struct functional_bn {
+    std::vector<T> mean, var, weight;
+    template <class X, class Y>
+    void forward(const X& x, Y& y) const {
+        using P = nf::view<const T, nf::shape<C<>>>;
+        nf::nn::functional::batch_norm(x, y, P(mean.data(), {6}), P(var.data(), {6}), P(weight.data(), {6}),
+                                       std::nullopt, false, 0.1, 1e-3);
+    }
+};
+
+/// nf::nn::functional::group_norm with 2 groups and a read-only weight.
+template <class T>
+struct functional_gn {
+    std::vector<T> weight;
+    template <class X, class Y>
+    void forward(const X& x, Y& y) const {
+        nf::nn::functional::group_norm(x, y, 2, nf::view<const T, nf::shape<C<>>>(weight.data(), {6}));
+    }
+};
+
 template <class T>
 void all_layers() {
     const nf::extents<nchw> small({2, 6, 5, 7});
@@ -126,6 +149,12 @@ void all_layers() {
     shared<T>("group_norm NHWC", gn, small_last);
     nf::nn::group_norm<T> gn_big(4, 32);
     shared<T>("group_norm NCHW big (blocks)", gn_big, big);
+
+    // The functional API on parameters shared read-only by every thread.
+    functional_bn<T> fbn{{0.1, 0.2, 0.3, 0.4, 0.5, 0.6}, {1, 2, 3, 4, 5, 6}, {1, -1, 2, -2, 3, -3}};
+    shared<T>("functional::batch_norm eval NCHW", fbn, small);
+    functional_gn<T> fgn{{1, 2, 3, 4, 5, 6}};
+    shared<T>("functional::group_norm NHWC", fgn, small_last);
 
     nf::nn::rms_norm<T, nf::shape<C<>>> rms({6});
     shared<T>("rms_norm over C of NHWC (rows)", rms, small_last);
