@@ -92,12 +92,18 @@ void batch_norm_views(std::string_view call, const X& x, const Out& out, param_r
         nf::detail::raise_invalid(std::string(call) +
                                   ": training updates running_mean and running_var, but they are read-only "
                                   "(views of const elements); pass writable ones, or std::nullopt");
-    const std::size_t m = c ? x.size() / c : 0;
-    if (training && m <= 1)
+    std::size_t m = 1; // values per channel: N * prod(spatial), whatever C is
+    for (std::size_t i = 0; i < XL::size; ++i)
+        if (i != index_of<axes::C<>, XL>) m *= x.extents()[i];
+    // PyTorch rejects exactly one value per channel; none (N = 0 or a zero spatial extent) gives
+    // the empty output.
+    if (training && m == 1)
         nf::detail::raise_invalid(std::string(call) +
                                   ": expected more than 1 value per channel when training, got input size " +
                                   describe(x));
     check_output(call, x, out);
+    // As PyTorch: empty statistics do not move the running ones (the layer still counts the batch).
+    if (x.size() == 0) return;
     slot_scratch<T> buf(c, c);
     auto wt = [&](std::size_t ch) { return w.present ? static_cast<double>(w[ch]) : 1.0; };
     auto bs = [&](std::size_t ch) { return b.present ? static_cast<double>(b[ch]) : 0.0; };
@@ -113,17 +119,14 @@ void batch_norm_views(std::string_view call, const X& x, const Out& out, param_r
                 mean = static_cast<T>((1 - momentum) * static_cast<double>(mean) + momentum * (buf.shift[ch] + d));
                 variance = static_cast<T>((1 - momentum) * static_cast<double>(variance) + momentum * var * unbias);
             }
-            const double a = wt(ch) / std::sqrt(var + eps);
+            const double a = wt(ch) * batch_inv_std(var, eps);
             buf.hi[ch] = static_cast<T>(buf.shift[ch]);
             buf.scale[ch] = static_cast<T>(a);
             buf.offset[ch] = static_cast<T>(bs(ch) - d * a);
         }
     } else {
-        for (std::size_t ch = 0; ch < c; ++ch) {
-            buf.hi[ch] = rm[ch];
-            buf.scale[ch] = static_cast<T>(wt(ch) / std::sqrt(static_cast<double>(rv[ch]) + eps));
-            buf.offset[ch] = static_cast<T>(bs(ch));
-        }
+        for (std::size_t ch = 0; ch < c; ++ch)
+            running_affine(rm[ch], rv[ch], wt(ch), bs(ch), eps, buf.hi[ch], buf.scale[ch], buf.offset[ch]);
     }
     apply_slot_affine<Arch, axis_list<CA>>(x, out, buf.hi, buf.scale, buf.offset);
 }

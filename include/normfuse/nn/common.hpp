@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cmath>
 #include <cstddef>
 #include <optional>
 #include <stdexcept>
@@ -61,6 +62,45 @@ void check_output(std::string_view call, const X& x, const Out& out) {
 template <class P>
 void check_parameter(std::string_view layer, const char* name, const P& p, std::size_t expected) {
     if (p.size() != expected) nf::detail::raise_parameter_length(layer, name, p.size(), expected);
+}
+
+/// Throws unless a parameter laid out as a layer's normalized shape (LayerNorm's and RMSNorm's
+/// weight and bias) has that shape's extents axis by axis: a weight of (5, 4) for a normalized
+/// shape of (4, 5) has the right number of elements but would be read as (4, 5).
+template <class P, class E>
+void check_parameter_extents(std::string_view layer, const char* name, const P& p, const E& expected) {
+    if (p.extents().values() != expected.values()) {
+        constexpr auto names = E::names();
+        nf::detail::raise_extent(std::string(layer) + ": " + name + " has extents " + describe(p) +
+                                 " but the normalized shape is " +
+                                 nf::detail::describe_extents(names.data(), expected.values().data(), names.size()) +
+                                 "; nothing was written");
+    }
+}
+
+/// 1 / sqrt(var + eps) as PyTorch's batch-norm kernels compute it from batch (or instance)
+/// statistics (ATen's InvStd): 0 when var and eps are both 0, so that a constant slot normalized
+/// with eps = 0 gives the bias instead of 0 * inf = NaN. A NaN variance stays NaN.
+inline double batch_inv_std(double var, double eps) {
+    return var == 0 && eps == 0 ? 0.0 : 1.0 / std::sqrt(var + eps);
+}
+
+/// The coefficients of `(x - hi) * scale + offset` from running statistics (eval mode):
+/// hi = rm, scale = w / sqrt(rv + eps), offset = b. When that scale is not finite (rv + eps = 0, or
+/// a NaN or infinite statistic), they are PyTorch's folded form instead, `x * a + (b - rm * a)`
+/// (spec 2.5), so that the infinities and NaNs fall where PyTorch's do.
+template <class T>
+void running_affine(T rm, T rv, double w, double b, double eps, T& hi, T& scale, T& offset) {
+    const double a = w / std::sqrt(static_cast<double>(rv) + eps);
+    if (std::isfinite(static_cast<T>(a))) {
+        hi = rm;
+        scale = static_cast<T>(a);
+        offset = static_cast<T>(b);
+    } else {
+        hi = T(0);
+        scale = static_cast<T>(a);
+        offset = static_cast<T>(b - static_cast<double>(rm) * a);
+    }
 }
 
 /// Per-slot working memory of one forward call: the statistics (shift, centered mean, variance:
@@ -133,6 +173,7 @@ struct param_ref {
     const T* data = nullptr;
     T* writable = nullptr;
     std::size_t size = 0;
+    const std::size_t* extents = nullptr; // the array's extents, in the order of its axes (alive for the call)
     bool present = false;
     T operator[](std::size_t i) const { return data[i]; }
 };
@@ -178,6 +219,7 @@ param_ref<T> param_of(P&& p) {
             r.data = p.data();
             if constexpr (!std::is_const_v<std::remove_pointer_t<decltype(p.data())>>) r.writable = p.data();
             r.size = p.size();
+            r.extents = p.extents().values().data();
             r.present = true;
             return r;
         }

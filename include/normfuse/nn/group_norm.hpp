@@ -94,11 +94,14 @@ void group_norm_views(std::string_view call, const X& x, const Out& out, std::si
         check_affine(w, "weight");
         check_affine(b, "bias");
         const std::size_t slots = n * groups;
-        const std::size_t count = slots ? x.size() / slots : 0;
-        if (count <= 1 && x.size() != 0)
+        // PyTorch runs batch norm's check on (N * C / G, G, spatial...): it rejects only
+        // N * C / G * spatial == 1, i.e. one sample whose groups hold one value each. With N >= 2,
+        // groups of one value are normalized (to the bias); with no value the output is empty.
+        if (x.size() == groups)
             nf::detail::raise_invalid(std::string(call) + ": expected more than 1 value per group, got input size " +
                                       describe(x) + " and num_groups=" + std::to_string(groups));
         check_output(call, x, out);
+        if (x.size() == 0) return;
 
         const auto xg = grouped<GA, KA>(x, groups);
         const auto og = grouped<GA, KA>(out, groups);
@@ -133,11 +136,13 @@ void group_norm_views(std::string_view call, const X& x, const Out& out, std::si
                 using VL = typename std::remove_cvref_t<decltype(xv)>::axes;
                 if constexpr (std::is_same_v<VL, nf::detail::slot_ends_reduced>) {
                     const auto& e = xv.extents().values();
-                    if (e[1] == 1 && kk != 0) { // rows of (n, g), each the rows of its kk channels
+                    if (e[1] == 1 && kk != 0) { // rows of the slots, each the rows of its kk channels
+                        // The slots are (n, g) when N comes first, else (g, n); the latter is
+                        // canonical with e[1] == 1 only when kk == 1, when q = slot = g * n + i.
                         using S = shape_from<VL>;
                         const std::size_t q0 = s0 * kk, q1 = s1 * kk;
                         const auto ce = nf::extents<S>::from_all({1, 1, q1 - q0, e[3] / kk});
-                        coefficients(true, q0, q1);
+                        coefficients(n_first, q0, q1);
                         apply_slot_affine<Arch, nf::detail::slot_kept>(view<const T, S>(xv.data(), ce),
                                                                        view<T, S>(ov.data(), ce), buf.hi + q0,
                                                                        buf.scale + q0, buf.offset + q0, store);

@@ -3,6 +3,7 @@
 
 #include <cmath>
 #include <cstddef>
+#include <limits>
 #include <stdexcept>
 #include <string>
 #include <type_traits>
@@ -59,7 +60,15 @@ void instance_norm_views(std::string_view call, const X& x, const Out& out, para
     std::size_t n = 1;
     if constexpr (contains<axes::N<>, XL>) n = x.template extent<axes::N<>>();
     const std::size_t slots = n * c;
-    const std::size_t spatial = slots ? x.size() / slots : 0;
+    std::size_t spatial = 1; // values per instance: the product of the other axes, whatever N and C are
+    constexpr std::size_t n_index = [] {
+        if constexpr (contains<axes::N<>, XL>)
+            return index_of<axes::N<>, XL>;
+        else
+            return XL::size;
+    }();
+    for (std::size_t i = 0; i < XL::size; ++i)
+        if (i != index_of<axes::C<>, XL> && i != n_index) spatial *= x.extents()[i];
     // PyTorch repeats the parameters N times and counts N * C in its messages.
     check_length(call, "running_mean", rm, c, n);
     check_length(call, "running_var", rv, c, n);
@@ -75,10 +84,20 @@ void instance_norm_views(std::string_view call, const X& x, const Out& out, para
         nf::detail::raise_invalid(std::string(call) +
                                   ": use_input_stats updates running_mean and running_var, but they are read-only "
                                   "(views of const elements); pass writable ones, or std::nullopt");
-    if (use_input_stats && spatial <= 1)
+    // PyTorch rejects exactly one spatial element; none (or no instance) gives the empty output.
+    if (use_input_stats && spatial == 1)
         nf::detail::raise_invalid(
             std::string(call) + ": expected more than 1 spatial element when training, got input size " + describe(x));
     check_output(call, x, out);
+    if (x.size() == 0) {
+        // With no instance, the running statistics' update averages over none and gives NaN, as
+        // PyTorch's (`running_mean.view({0, C}).mean(0)`); with instances of no spatial element,
+        // they do not move.
+        if (update && n == 0)
+            for (std::size_t ch = 0; ch < c; ++ch)
+                rm.writable[ch] = rv.writable[ch] = std::numeric_limits<T>::quiet_NaN();
+        return;
+    }
     slot_scratch<T> buf(slots, slots);
     const bool c_last = index_of<axes::C<>, SL> + 1 == SL::size;
     auto channel_of = [&](std::size_t s) { return c_last ? s % c : s / n; };
@@ -93,7 +112,7 @@ void instance_norm_views(std::string_view call, const X& x, const Out& out, para
                 nf::detail::slot_moments<Arch, KL>(xv, buf.shift + s0, buf.centered + s0, buf.variance + s0, arena);
                 for (std::size_t s = s0; s < s1; ++s) {
                     const std::size_t ch = channel_of(s);
-                    const double a = wt(ch) / std::sqrt(buf.variance[s] + eps);
+                    const double a = wt(ch) * batch_inv_std(buf.variance[s], eps);
                     buf.hi[s] = static_cast<T>(buf.shift[s]);
                     buf.scale[s] = static_cast<T>(a);
                     buf.offset[s] = static_cast<T>(bs(ch) - buf.centered[s] * a);
@@ -101,9 +120,7 @@ void instance_norm_views(std::string_view call, const X& x, const Out& out, para
             } else {
                 for (std::size_t s = s0; s < s1; ++s) {
                     const std::size_t ch = channel_of(s);
-                    buf.hi[s] = rm[ch];
-                    buf.scale[s] = static_cast<T>(wt(ch) / std::sqrt(static_cast<double>(rv[ch]) + eps));
-                    buf.offset[s] = static_cast<T>(bs(ch));
+                    running_affine(rm[ch], rv[ch], wt(ch), bs(ch), eps, buf.hi[s], buf.scale[s], buf.offset[s]);
                 }
             }
             apply_slot_affine<Arch, KL>(xv, ov, buf.hi + s0, buf.scale + s0, buf.offset + s0, store);

@@ -5,12 +5,14 @@
 #include <cstddef>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <type_traits>
 #include <utility>
 
 #include <normfuse/core/simd.hpp>
 
 #include <normfuse/core/axis_list.hpp>
+#include <normfuse/core/diagnostics.hpp>
 #include <normfuse/core/shape.hpp>
 #include <normfuse/core/tensor.hpp>
 #include <normfuse/eval/scratch.hpp>
@@ -42,6 +44,43 @@ void check_normalized_extents(std::string_view call, const X& x, const E& norm_e
                                  ", expected input with those extents, but got input of size " + describe(x));
     }
 }
+
+/// Compile-time rule of LayerNorm's and RMSNorm's input: an axis of the normalized shape whose
+/// extent is static in both the layer's type (left) and the input's (right) must agree, as
+/// BatchNorm's C does (see check_channels). Reports every such axis and returns false if any
+/// disagrees.
+template <class Call, class A, class XL>
+constexpr bool check_normalized_axis() {
+    if constexpr (contains<A, XL>) {
+        using XA = find_axis_t<A, XL>;
+        if constexpr (A::is_static && XA::is_static && A::extent != XA::extent) {
+            (void)sizeof(
+                nf::error::axis_extent_mismatch<nf::detail::extent_mismatch_message<Call, A, XA>(), Call, A, XA>);
+            return false;
+        }
+    }
+    return true;
+}
+template <class Call, class NormAxes, class XL>
+constexpr bool check_normalized_axes() {
+    // Every axis is checked (no short circuit), so that each mismatch is reported.
+    return []<class... As>(axis_list<As...>) {
+        return ((check_normalized_axis<Call, As, XL>() ? 0 : 1) + ... + 0) == 0;
+    }(NormAxes{});
+}
+
+struct layer_norm_call {
+    static constexpr std::string_view name = "nn::layer_norm::forward";
+};
+struct rms_norm_call {
+    static constexpr std::string_view name = "nn::rms_norm::forward";
+};
+struct functional_layer_norm_call {
+    static constexpr std::string_view name = "nn::functional::layer_norm";
+};
+struct functional_rms_norm_call {
+    static constexpr std::string_view name = "nn::functional::rms_norm";
+};
 } // namespace detail
 
 namespace detail {
@@ -67,30 +106,45 @@ auto parameter_as(const param_ref<T>& p, F&& make) {
         return 0;
 }
 
-/// Throws unless a present parameter has exactly the normalized extents.
+/// Throws unless a present parameter has exactly the normalized extents, axis by axis (its axes
+/// are those of the normalized shape, in that order: param_of checks it at compile time): a
+/// weight of (5, 4) for a normalized shape of (4, 5) has the right number of elements but would
+/// be read as (4, 5).
 template <class NS, class T>
 void check_normalized_parameter(std::string_view call, const char* name, const param_ref<T>& p,
                                 const nf::extents<NS>& ns) {
-    if (p.present && p.size != ns.size())
-        nf::detail::raise_extent(std::string(call) + ": " + name + " has " + std::to_string(p.size) +
-                                 " elements, the normalized shape " + std::to_string(ns.size()));
+    if (!p.present) return;
+    bool ok = p.size == ns.size();
+    for (std::size_t i = 0; ok && p.extents && i < NS::rank; ++i) ok = p.extents[i] == ns.values()[i];
+    if (!ok) {
+        constexpr auto names = nf::extents<NS>::names();
+        const std::string has = p.extents ? nf::detail::describe_extents(names.data(), p.extents, names.size())
+                                          : std::to_string(p.size) + " elements";
+        nf::detail::raise_extent(std::string(call) + ": " + name + " has extents " + has +
+                                 " but the normalized shape is " +
+                                 nf::detail::describe_extents(names.data(), ns.values().data(), names.size()) +
+                                 "; nothing was written");
+    }
 }
 
 /// The body of nf::nn::functional::layer_norm and of the layer, on views (HasW / HasB: which
 /// affine parameters are given, a compile-time choice so that each call compiles one kernel).
-template <class Arch, bool HasW, bool HasB, class NS, class X, class Out, class T>
-void layer_norm_views(std::string_view call, const X& x, const Out& out, const nf::extents<NS>& ns, param_ref<T> w,
-                      param_ref<T> b, double eps) {
+/// Call names the call in messages (Call::name), compile-time ones included.
+template <class Arch, bool HasW, bool HasB, class Call, class NS, class X, class Out, class T>
+void layer_norm_views(const X& x, const Out& out, const nf::extents<NS>& ns, param_ref<T> w, param_ref<T> b,
+                      double eps) {
     using XL = typename X::axes;
     using norm_axes = typename NS::axes;
+    constexpr std::string_view call = Call::name;
     static_assert(is_subset<norm_axes, XL>,
                   "normfuse: nn::layer_norm::forward: the input lacks an axis of the normalized shape");
-    if constexpr (is_subset<norm_axes, XL>) {
+    if constexpr (is_subset<norm_axes, XL> && check_normalized_axes<Call, norm_axes, XL>()) {
         using SL = axis_remove<XL, norm_axes>;
         detail::check_normalized_extents<norm_axes>(call, x, ns.values());
         check_output(call, x, out);
         check_normalized_parameter(call, "weight", w, ns);
         check_normalized_parameter(call, "bias", b, ns);
+        if (x.size() == 0) return; // no slot (a zero extent outside the normalized shape)
 
         if constexpr (trailing_rows<norm_axes, XL, typename Out::axes>()) {
             // Each slot is a contiguous row: one pass over x. When the loop reaches a row, its
@@ -148,17 +202,17 @@ void layer_norm_views(std::string_view call, const X& x, const Out& out, const n
 }
 
 /// Calls layer_norm_views with the affine parameters that are present.
-template <class Arch, class NS, class X, class Out, class T>
-void layer_norm_dispatch(std::string_view call, const X& x, const Out& out, const nf::extents<NS>& ns, param_ref<T> w,
-                         param_ref<T> b, double eps) {
+template <class Arch, class Call, class NS, class X, class Out, class T>
+void layer_norm_dispatch(const X& x, const Out& out, const nf::extents<NS>& ns, param_ref<T> w, param_ref<T> b,
+                         double eps) {
     if (w.present && b.present)
-        layer_norm_views<Arch, true, true>(call, x, out, ns, w, b, eps);
+        layer_norm_views<Arch, true, true, Call>(x, out, ns, w, b, eps);
     else if (w.present)
-        layer_norm_views<Arch, true, false>(call, x, out, ns, w, b, eps);
+        layer_norm_views<Arch, true, false, Call>(x, out, ns, w, b, eps);
     else if (b.present)
-        layer_norm_views<Arch, false, true>(call, x, out, ns, w, b, eps);
+        layer_norm_views<Arch, false, true, Call>(x, out, ns, w, b, eps);
     else
-        layer_norm_views<Arch, false, false>(call, x, out, ns, w, b, eps);
+        layer_norm_views<Arch, false, false, Call>(x, out, ns, w, b, eps);
 }
 } // namespace detail
 
@@ -175,8 +229,8 @@ void layer_norm(const X& x, Out&& out, const nf::extents<NS>& normalized_shape, 
                 B&& bias = std::nullopt, double eps = 1e-5) {
     using T = typename std::remove_cvref_t<X>::value_type;
     using PL = typename NS::axes;
-    nf::nn::detail::layer_norm_dispatch<Arch>("nn::functional::layer_norm", nf::nn::detail::input_view(x),
-                                              nf::nn::detail::output_view(out), normalized_shape,
+    nf::nn::detail::layer_norm_dispatch<Arch, nf::nn::detail::functional_layer_norm_call>(
+        nf::nn::detail::input_view(x), nf::nn::detail::output_view(out), normalized_shape,
                                               nf::nn::detail::param_of<T, PL>(std::forward<W>(weight)),
                                               nf::nn::detail::param_of<T, PL>(std::forward<B>(bias)), eps);
 }
@@ -230,14 +284,15 @@ private:
     void forward_views(const X& x, Out&& out) const {
         using P = nf::nn::detail::param_ref<T>;
         if (options_.elementwise_affine) {
-            nf::nn::detail::check_parameter("nn::layer_norm", "weight", weight_, extents_.size());
-            nf::nn::detail::check_parameter("nn::layer_norm", "bias", bias_, extents_.size());
-            nf::nn::detail::layer_norm_views<Arch, true, true>(
-                "nn::layer_norm::forward", x, out, extents_, nf::nn::detail::param_of<T, norm_axes>(weight_),
+            // Axis by axis, not only the element count: weight and bias can be reassigned whole.
+            nf::nn::detail::check_parameter_extents("nn::layer_norm", "weight", weight_, extents_);
+            nf::nn::detail::check_parameter_extents("nn::layer_norm", "bias", bias_, extents_);
+            nf::nn::detail::layer_norm_views<Arch, true, true, nf::nn::detail::layer_norm_call>(
+                x, out, extents_, nf::nn::detail::param_of<T, norm_axes>(weight_),
                 nf::nn::detail::param_of<T, norm_axes>(bias_), options_.eps);
         } else {
-            nf::nn::detail::layer_norm_views<Arch, false, false>("nn::layer_norm::forward", x, out, extents_, P{}, P{},
-                                                                 options_.eps);
+            nf::nn::detail::layer_norm_views<Arch, false, false, nf::nn::detail::layer_norm_call>(
+                x, out, extents_, P{}, P{}, options_.eps);
         }
     }
 

@@ -23,6 +23,16 @@
 namespace nf::nn {
 
 namespace detail {
+/// torchvision's rule, for the layer and nf::nn::functional::normalize: a tensor image has at
+/// least 3 dimensions, (..., C, H, W). The rank is in the type: checked at compile time.
+template <class X>
+constexpr void check_normalize_rank() {
+    static_assert(axes_of<X>::size >= 3,
+                  "normfuse: nn::normalize: the input must have at least 3 axes, as torchvision's "
+                  "Normalize requires a tensor image of size (..., C, H, W). Fix: give the input its "
+                  "spatial axes (e.g. (C, H, W) with H = 1), or write the expression (x - mean) / std.");
+}
+
 /// The body of nf::nn::functional::normalize and of the layer, on views: `(x - mean) / std` over
 /// the channel axis CA, with mean and std of one value per channel or one for all. `Mixed`: one of
 /// them may have one value and the other one per channel (the layer expands them to the same
@@ -30,8 +40,9 @@ namespace detail {
 template <class Arch, class CA, bool Mixed, class X, class Out, class T>
 void normalize_views(std::string_view call, const X& x, const Out& out, param_ref<T> mean, param_ref<T> sd) {
     using XL = typename X::axes;
+    check_normalize_rank<X>();
     static_assert(contains<CA, XL>, "normfuse: nn::normalize: the input lacks the channel axis of mean and std");
-    if constexpr (contains<CA, XL>) {
+    if constexpr (contains<CA, XL> && XL::size >= 3) {
         const std::size_t c = x.template extent<CA>();
         auto check = [&](const param_ref<T>& p, const char* name) {
             if (!p.present) nf::detail::raise_invalid(std::string(call) + ": " + name + " must be given");
@@ -133,6 +144,7 @@ public:
     /// The expression `(x - mean) / std` over any operand with the channel axis, unevaluated.
     template <ArrayOperand X>
     auto expression(X&& x) const {
+        detail::check_normalize_rank<X>();
         return (std::forward<X>(x) - mean_) / std_;
     }
 

@@ -7,6 +7,7 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <type_traits>
 #include <utility>
 
@@ -32,18 +33,20 @@ struct rms_norm_options {
 
 namespace detail {
 /// The body of nf::nn::functional::rms_norm and of the layer, on views (HasW: a weight is given).
-template <class Arch, bool HasW, class NS, class X, class Out, class T>
-void rms_norm_views(std::string_view call, const X& x, const Out& out, const nf::extents<NS>& ns, param_ref<T> w,
-                    double eps) {
+/// Call names the call in messages (Call::name), compile-time ones included.
+template <class Arch, bool HasW, class Call, class NS, class X, class Out, class T>
+void rms_norm_views(const X& x, const Out& out, const nf::extents<NS>& ns, param_ref<T> w, double eps) {
     using XL = typename X::axes;
     using norm_axes = typename NS::axes;
+    constexpr std::string_view call = Call::name;
     static_assert(is_subset<norm_axes, XL>,
                   "normfuse: nn::rms_norm::forward: the input lacks an axis of the normalized shape");
-    if constexpr (is_subset<norm_axes, XL>) {
+    if constexpr (is_subset<norm_axes, XL> && check_normalized_axes<Call, norm_axes, XL>()) {
         using SL = axis_remove<XL, norm_axes>;
         check_normalized_extents<norm_axes>(call, x, ns.values());
         check_output(call, x, out);
         check_normalized_parameter(call, "weight", w, ns);
+        if (x.size() == 0) return; // no slot (a zero extent outside the normalized shape)
         if constexpr (trailing_rows<norm_axes, XL, typename Out::axes>()) {
             // Each slot is a contiguous row: one pass over x, the row's 1 / sqrt(mean(x^2) + eps)
             // computed in double when the loop reaches it (eval/row_local.hpp), and the row
@@ -102,10 +105,11 @@ void rms_norm(const X& x, Out&& out, const nf::extents<NS>& normalized_shape, W&
     const double e = eps ? *eps : static_cast<double>(std::numeric_limits<T>::epsilon());
     const auto xv = nf::nn::detail::input_view(x);
     const auto ov = nf::nn::detail::output_view(out);
+    using Call = nf::nn::detail::functional_rms_norm_call;
     if (w.present)
-        nf::nn::detail::rms_norm_views<Arch, true>("nn::functional::rms_norm", xv, ov, normalized_shape, w, e);
+        nf::nn::detail::rms_norm_views<Arch, true, Call>(xv, ov, normalized_shape, w, e);
     else
-        nf::nn::detail::rms_norm_views<Arch, false>("nn::functional::rms_norm", xv, ov, normalized_shape, w, e);
+        nf::nn::detail::rms_norm_views<Arch, false, Call>(xv, ov, normalized_shape, w, e);
 }
 
 } // namespace functional
@@ -151,12 +155,13 @@ private:
     template <class Arch, class X, class Out>
     void forward_views(const X& x, Out&& out) const {
         if (options_.elementwise_affine) {
-            nf::nn::detail::check_parameter("nn::rms_norm", "weight", weight_, extents_.size());
-            nf::nn::detail::rms_norm_views<Arch, true>("nn::rms_norm::forward", x, out, extents_,
-                                                       nf::nn::detail::param_of<T, norm_axes>(weight_), eps_);
+            // Axis by axis, not only the element count: the weight can be reassigned whole.
+            nf::nn::detail::check_parameter_extents("nn::rms_norm", "weight", weight_, extents_);
+            nf::nn::detail::rms_norm_views<Arch, true, nf::nn::detail::rms_norm_call>(
+                x, out, extents_, nf::nn::detail::param_of<T, norm_axes>(weight_), eps_);
         } else {
-            nf::nn::detail::rms_norm_views<Arch, false>("nn::rms_norm::forward", x, out, extents_,
-                                                        nf::nn::detail::param_ref<T>{}, eps_);
+            nf::nn::detail::rms_norm_views<Arch, false, nf::nn::detail::rms_norm_call>(
+                x, out, extents_, nf::nn::detail::param_ref<T>{}, eps_);
         }
     }
 
