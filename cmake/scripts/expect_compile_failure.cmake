@@ -2,8 +2,14 @@
 #
 # Inputs (-D): BUILD_DIR, TARGET, CONFIG, SOURCE.
 # Builds TARGET and passes only if the build fails and the compiler's diagnostics match the
-# regex on SOURCE's first line, `// expect: <regex>`. A file that compiles fails the test:
-# that is a misuse the library no longer rejects.
+# regex on SOURCE's first line, `// expect: <regex>`, and name the user's line: SOURCE's own file
+# name with a line number (the line that ends with `// <- rejected here` when SOURCE marks one),
+# in a diagnostic or in the chain of instantiations that leads to it, not in an "In file included
+# from" line. A file that compiles fails the test: that is a misuse the library no longer rejects.
+# The tests run under g++ and clang++ (scripts/test.sh), whose texts differ: a regex names the
+# readable text of each, e.g. `operator\*: axis C has extent 3 on the left and 16 on the right`
+# (g++ prints the computed message) `|in<nf::op::multiplies>::axis<nf::axes::C>::has_extent<3>::...`
+# (clang prints the type that spells it; see include/normfuse/core/diagnostics.hpp).
 #
 # What the regex (CMake syntax; `.` also matches a newline) is matched against: the compiler's
 # messages, with the build tool's own lines (progress, `FAILED:`, the echoed command line)
@@ -61,4 +67,29 @@ if(NOT diagnostics MATCHES "${expected}")
     message(FATAL_ERROR "failed to compile as it should, but the diagnostics above do not "
                         "match `${expected}` (paths in them read as <path> for this match)")
 endif()
-message(STATUS "compile failed as expected; the diagnostics match `${expected}`")
+
+# The user's line. Without it (e.g. when clang instantiates the function that reports the
+# misuse at the end of the file, outside the chain of calls), the diagnostic points only into
+# the library's headers and leaves the user to search for the misuse.
+get_filename_component(source_name "${SOURCE}" NAME)
+string(REPLACE "." "\\." source_name_regex "${source_name}") # (names are [A-Za-z0-9_.])
+file(READ "${SOURCE}" source_text)
+string(FIND "${source_text}" "// <- rejected here" marker_at)
+if(marker_at GREATER -1)
+    string(SUBSTRING "${source_text}" 0 ${marker_at} before_marker)
+    string(REGEX MATCHALL "\n" newlines "${before_marker}")
+    list(LENGTH newlines user_line)
+    math(EXPR user_line "${user_line} + 1")
+else()
+    set(user_line "[0-9]+")
+endif()
+set(chain "\n${output}")
+string(REGEX REPLACE "\nIn file included from [^\n]*" "" chain "${chain}")      # clang, g++ first
+string(REGEX REPLACE "\n[ \t]+from [^\n]*:[0-9]+[:,][^\n]*" "" chain "${chain}") # g++ continued
+if(NOT chain MATCHES "[\n /]${source_name_regex}:${user_line}:[0-9]+:")
+    message(FATAL_ERROR "failed to compile with the expected text, but the diagnostics above never "
+                        "name the user's line, ${source_name}:${user_line} (outside \"In file "
+                        "included from\" lines)")
+endif()
+message(STATUS "compile failed as expected; the diagnostics match `${expected}` and name "
+               "${source_name}:${user_line}")

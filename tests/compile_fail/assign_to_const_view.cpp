@@ -11,5 +11,5 @@ void misuse() {
     const float memory[6] = {};
     nf::tensor<float, nf::shape<N<>, C<3>>> x({2});
     nf::view<const float, nf::shape<N<>, C<3>>> v(memory, {2});
-    v = x * 2.f;
+    v = x * 2.f; // <- rejected here
 }

@@ -1,4 +1,4 @@
-// expect: operator\+: element types differ \(float and double\)|element_type_mismatch<.*nf::op::plus, float, double>
+// expect: operator\+: element types differ \(float and double\)|in<nf::op::plus>::element_types_differ<float, double>
 // Rule: normfuse never converts element types silently; a float tensor and a double tensor cannot
 // be combined.
 #include <normfuse/core/tensor.hpp>
@@ -9,6 +9,6 @@ using namespace nf::axes;
 void misuse() {
     nf::tensor<float, nf::shape<N<>, C<3>>> x({2});
     nf::tensor<double, nf::shape<C<3>>> m{1.0, 2.0, 3.0};
-    auto e = x + m;
+    auto e = x + m; // <- rejected here
     (void)e;
 }

@@ -8,6 +8,6 @@ using namespace nf::axes;
 
 void misuse() {
     nf::tensor<float, nf::shape<N<>, C<3>>> x({2});
-    nf::tensor<float, nf::shape<N<>, C<3>, H<>, W<>>> y = x * 2.f;
+    nf::tensor<float, nf::shape<N<>, C<3>, H<>, W<>>> y = x * 2.f; // <- rejected here
     (void)y;
 }

@@ -5,6 +5,6 @@
 using namespace nf::axes;
 
 void misuse() {
-    nf::tensor<int, nf::shape<C<3>>> t;
+    nf::tensor<int, nf::shape<C<3>>> t; // <- rejected here
     (void)t;
 }

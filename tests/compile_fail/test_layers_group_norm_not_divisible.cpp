@@ -5,6 +5,6 @@
 #include <normfuse/nn/group_norm.hpp>
 
 void misuse() {
-    nf::nn::group_norm<float, 4, 6> gn;
+    nf::nn::group_norm<float, 4, 6> gn; // <- rejected here
     (void)gn;
 }

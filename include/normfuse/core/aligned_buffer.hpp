@@ -7,6 +7,7 @@
 #include <utility>
 
 #include <normfuse/core/config.hpp>
+#include <normfuse/core/errors.hpp>
 
 namespace nf::detail {
 
@@ -45,6 +46,8 @@ public:
 private:
     static T* allocate(std::size_t n) {
         if (n == 0) return nullptr;
+        // n * sizeof(T) must not wrap (2^62 + 1 floats would allocate 4 bytes).
+        if (n > max_array_elements(sizeof(T))) raise_too_many_bytes("nf::tensor", n, sizeof(T));
         return static_cast<T*>(::operator new (n * sizeof(T), std::align_val_t{buffer_alignment}));
     }
     static void release(T* p) noexcept {

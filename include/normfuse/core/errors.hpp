@@ -54,6 +54,44 @@ NF_COLD inline std::string describe_extents(const std::string_view* names, const
     throw std::logic_error("normfuse: " + text);
 }
 
+/// `std::length_error` with the message "normfuse: <text>": a size or byte count that does not fit.
+[[noreturn]] NF_COLD inline void raise_length(const std::string& text) {
+    throw std::length_error("normfuse: " + text);
+}
+
+/// An array of `elements` of `element_size` bytes each is larger than any object can be.
+[[noreturn]] NF_COLD inline void raise_too_many_bytes(std::string_view what, std::size_t elements,
+                                                      std::size_t element_size) {
+    raise_length(std::string(what) + ": " + std::to_string(elements) + " elements of " + std::to_string(element_size) +
+                 " bytes are more bytes than an array can hold; nothing was allocated");
+}
+
+/// a * b, with `overflow` set when the product does not fit in std::size_t. (These helpers are
+/// always inlined: no out-of-line copy built for one instruction set is shared across
+/// translation units built for others.)
+NF_ALWAYS_INLINE constexpr std::size_t multiply_checked(std::size_t a, std::size_t b, bool& overflow) noexcept {
+    if (b != 0 && a > static_cast<std::size_t>(-1) / b) overflow = true;
+    return a * b;
+}
+
+/// The product of the non-zero values of `v` (the number of elements an array of these extents
+/// would have without its zero extents), or `overflow` set when it does not fit in std::size_t.
+/// Every partial product of the extents (slot counts, strides, run lengths) is at most this.
+template <class Range>
+NF_ALWAYS_INLINE constexpr std::size_t nonzero_product(const Range& v, bool& overflow) noexcept {
+    std::size_t n = 1;
+    for (std::size_t e : v)
+        if (e != 0) n = multiply_checked(n, e, overflow);
+    return n;
+}
+
+/// The largest number of elements of `element_size` bytes an array may have: its byte count must
+/// fit in std::ptrdiff_t (pointer differences over it must be defined) and stay below the
+/// alignment padding added to it.
+NF_ALWAYS_INLINE constexpr std::size_t max_array_elements(std::size_t element_size) noexcept {
+    return (static_cast<std::size_t>(-1) / 2 - 4096) / element_size;
+}
+
 /// Two operands of one call disagree on the run-time extent of an axis.
 [[noreturn]] NF_COLD inline void raise_operand_mismatch(std::string_view call, std::string_view axis, std::size_t left,
                                                         std::size_t right) {

@@ -66,6 +66,19 @@ class extents {
 public:
     static constexpr std::size_t rank = Shape::rank;
 
+private:
+    static constexpr bool static_product_fits() {
+        bool overflow = false;
+        std::array<std::size_t, rank> v{};
+        for (std::size_t i = 0; i < rank; ++i)
+            v[i] = Shape::static_extents[i] == dynamic_extent ? 0 : Shape::static_extents[i];
+        (void)detail::nonzero_product(v, overflow);
+        return !overflow;
+    }
+    static_assert(static_product_fits(), "normfuse: nf::extents: the product of the shape's static extents overflows "
+                                         "std::size_t; no array of this shape can exist");
+
+public:
     /// Static axes take their declared extent; dynamic ones start at 0.
     constexpr extents() {
         for (std::size_t i = 0; i < rank; ++i)
@@ -89,6 +102,7 @@ public:
         } else {
             detail::raise_extent_count(Shape::dynamic_count, rank, dynamic_values.size());
         }
+        check_product();
     }
 
     /// From every extent, in axis order (static ones must match their declaration).
@@ -99,6 +113,7 @@ public:
                 detail::raise_static_extent(names()[i], Shape::static_extents[i], all[i]);
             e.values_[i] = all[i];
         }
+        e.check_product();
         return e;
     }
 
@@ -127,6 +142,20 @@ public:
     friend constexpr bool operator==(const extents&, const extents&) = default;
 
 private:
+    /// Rejects extents whose element count overflows std::size_t (e.g. 2^32 x 2^32, which would
+    /// wrap to 0), before anything is allocated: std::length_error. Zero extents are left out of
+    /// the product, so that every partial product the library forms (strides, slot counts, run
+    /// lengths) fits as well.
+    void check_product() const {
+        bool overflow = false;
+        (void)detail::nonzero_product(values_, overflow);
+        if (overflow) {
+            const auto n = names();
+            detail::raise_length("extents " + detail::describe_extents(n.data(), values_.data(), rank) +
+                                 ": the number of elements overflows std::size_t; nothing was allocated");
+        }
+    }
+
     template <class... As>
     static constexpr std::array<std::string_view, rank> names_of(axis_list<As...>) {
         return {As::name...};

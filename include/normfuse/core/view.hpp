@@ -33,6 +33,10 @@ public:
 
     /// Over `data` with the given extents. A null pointer with elements is rejected.
     view(T* data, const extents_type& e) : data_(data), extents_(e) {
+        // No object holds more bytes than max_array_elements allows: extents beyond it describe
+        // memory that cannot exist, and byte counts over them would wrap.
+        if (extents_.size() > detail::max_array_elements(sizeof(T)))
+            detail::raise_too_many_bytes("nf::view", extents_.size(), sizeof(T));
         if (data_ == nullptr && extents_.size() != 0)
             detail::raise_extent("nf::view: null pointer with " + std::to_string(extents_.size()) +
                                  " elements; pass the address of the data or extents with a zero");

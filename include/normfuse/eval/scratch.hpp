@@ -7,6 +7,7 @@
 #include <vector>
 
 #include <normfuse/core/config.hpp>
+#include <normfuse/core/errors.hpp>
 
 namespace nf::detail {
 
@@ -20,6 +21,8 @@ public:
 
     template <class T>
     T* allocate(std::size_t count) {
+        // count * sizeof(T), rounded up, must not wrap into a small block.
+        if (count > max_array_elements(sizeof(T))) raise_too_many_bytes("normfuse scratch space", count, sizeof(T));
         const std::size_t bytes = (count * sizeof(T) + buffer_alignment - 1) / buffer_alignment * buffer_alignment;
         if (bytes == 0) return nullptr;
         if (used_ + bytes <= inline_scratch_bytes) {

@@ -92,9 +92,11 @@ template <class L, class R>
 inline constexpr bool compatible_operands = std::is_same_v<typename L::value_type, typename R::value_type>&&
                                                 mismatch_position<typename L::axes, typename R::axes> == npos;
 
-/// Instantiates the diagnostic that explains why two operands of `Call` are not compatible.
+/// Instantiates the diagnostic that explains why two operands of `Call` are not compatible. (Its
+/// return type is deduced so that clang instantiates it where it is called, not at the end of the
+/// file, and its diagnostic shows the chain of calls back to the user's line.)
 template <class Call, class L, class R>
-void report_incompatible() {
+auto report_incompatible() {
     using LT = typename L::value_type;
     using RT = typename R::value_type;
     if constexpr (!std::is_same_v<LT, RT>) {

@@ -15,6 +15,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cmath>
 #include <cstddef>
 #include <type_traits>
 
@@ -31,6 +32,23 @@
 #include <normfuse/reduce/widen.hpp>
 
 namespace nf::detail {
+
+/// max(v, 0) for a variance computed as E[d^2] - E[d]^2 (rounding may leave it slightly below 0),
+/// except that NaN stays NaN: std::max(0.0, NaN) is 0, which would hide a NaN or an Inf of the data
+/// (Inf - Inf) as a zero variance. PyTorch's variance of data holding NaN or Inf is NaN. (Always
+/// inlined, as the other small helpers here: no out-of-line copy compiled for one instruction set
+/// can be shared with translation units built for another.)
+NF_ALWAYS_INLINE double nonnegative_or_nan(double v) {
+    return v > 0.0 || v != v ? v : 0.0;
+}
+
+/// The shift k of a slot's shifted sums, given the value meant for it (one of the slot's values,
+/// or its mean): itself when finite, else 0. With an infinite k, x - k would turn the slot's finite
+/// values into -Inf and k itself into NaN (Inf - Inf), and the mean k + sum (x - k) / n of {Inf, 1}
+/// into NaN where it is Inf; unshifted, the sums carry Inf and NaN as PyTorch's do.
+NF_ALWAYS_INLINE double usable_shift(double k) {
+    return std::isfinite(k) ? k : 0.0;
+}
 
 /// What a reduction loop sums, per slot: `plain`: s1 = sum v; `squares`: s2 = sum v^2;
 /// `moments`: s1 = sum (v - k) and s2 = sum (v - k)^2, with k the slot's shift.

@@ -54,7 +54,7 @@ void first_of_slots(const T* data, const std::array<std::size_t, XL::size>& ext,
     for (std::size_t s = 0; s < slots; ++s) {
         std::size_t off = 0;
         for (std::size_t j = 0; j < KL::size; ++j) off += idx[j] * st[pos[j]];
-        out[s] = static_cast<double>(data[off]);
+        out[s] = usable_shift(static_cast<double>(data[off]));
         for (std::size_t j = KL::size; j-- > 0;) {
             if (++idx[j] < kext[j]) break;
             idx[j] = 0;
@@ -84,7 +84,10 @@ std::size_t slot_moments(const X& x, double* shift, double* centered, double* va
         accumulate<Arch, XL, KL, sums::squares>(e, ext, nullptr, nullptr, variance, arena);
         for (std::size_t s = 0; s < slots; ++s) variance[s] /= static_cast<double>(count);
     } else {
-        first_of_slots<KL, XL>(x.data(), ext, shift);
+        if (count == 0) // no element to shift by (x.data() may be null): the sums stay 0
+            std::fill_n(shift, slots, 0.0);
+        else
+            first_of_slots<KL, XL>(x.data(), ext, shift);
         std::fill_n(centered, slots, 0.0);
         std::fill_n(variance, slots, 0.0);
         accumulate<Arch, XL, KL, sums::moments>(e, ext, shift, centered, variance, arena);
@@ -92,7 +95,7 @@ std::size_t slot_moments(const X& x, double* shift, double* centered, double* va
         for (std::size_t s = 0; s < slots; ++s) {
             const double d = centered[s] / m;
             centered[s] = d;
-            variance[s] = std::max(0.0, variance[s] / m - d * d);
+            variance[s] = nonnegative_or_nan(variance[s] / m - d * d);
         }
     }
     return count;

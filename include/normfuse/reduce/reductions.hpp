@@ -5,11 +5,13 @@
 #include <array>
 #include <cmath>
 #include <cstddef>
+#include <string>
 #include <type_traits>
 #include <utility>
 
 #include <normfuse/core/axis_list.hpp>
 #include <normfuse/core/diagnostics.hpp>
+#include <normfuse/core/errors.hpp>
 #include <normfuse/eval/scratch.hpp>
 #include <normfuse/expr/expression.hpp>
 #include <normfuse/reduce/accumulate.hpp>
@@ -143,6 +145,7 @@ struct reduce_expr : detail::expression_tag {
             detail::accumulate<Arch, OA, LA, detail::sums::plain>(arg, ext, nullptr, k, nullptr, arena);
             for (std::size_t s = 0; s < slots; ++s) k[s] /= static_cast<double>(n);
         }
+        for (std::size_t s = 0; s < slots; ++s) k[s] = detail::usable_shift(k[s]);
         detail::accumulate<Arch, OA, LA, detail::sums::moments>(arg, ext, k, c1, c2, arena);
         return n;
     }
@@ -185,8 +188,10 @@ struct reduce_expr : detail::expression_tag {
     static void slot_sums(Bound& operand, const detail::outer_index<PR::outer>& slot, std::size_t length,
                           std::size_t chunk, double& k, double& c1, double& c2) {
         operand.seek(slot);
-        k = static_cast<double>(operand.load_scalar(0, 0));
         c1 = c2 = 0;
+        k = 0;
+        if (length == 0) return; // no value to read: the sums of an empty slot are 0 (its mean NaN)
+        k = detail::usable_shift(static_cast<double>(operand.load_scalar(0, 0)));
         detail::sum_run<typename PR::arch, detail::sums::moments, PR>(operand, 0, length, chunk, k, c1, c2);
     }
 
@@ -198,12 +203,15 @@ struct reduce_expr : detail::expression_tag {
         if constexpr (R == detail::reduction_kind::mean) {
             return static_cast<value_type>(k + c1 / count);
         } else if constexpr (R == detail::reduction_kind::var) {
-            return static_cast<value_type>(std::max(0.0, c2 - c1 * c1 / count) / (count - param));
+            // PyTorch's divisor, max(0, count - correction): 0 / 0 = NaN for no value, or one value
+            // unbiased (count - param would give -0 for none)
+            return static_cast<value_type>(detail::nonnegative_or_nan(c2 - c1 * c1 / count) /
+                                           std::max(0.0, count - param));
         } else if constexpr (R == detail::reduction_kind::row_shift) {
             return static_cast<value_type>(k);
         } else {
             const double d = c1 / count;
-            const double a = 1.0 / std::sqrt(std::max(0.0, c2 / count - d * d) + param);
+            const double a = 1.0 / std::sqrt(detail::nonnegative_or_nan(c2 / count - d * d) + param);
             return static_cast<value_type>(R == detail::reduction_kind::row_scale ? a : -d * a);
         }
     }
@@ -211,14 +219,24 @@ struct reduce_expr : detail::expression_tag {
 private:
     template <class... Xs>
     std::array<std::size_t, sizeof...(Xs)> operand_extents(axis_list<Xs...>) const {
-        return {arg.template extent<Xs>()...};
+        const std::array<std::size_t, sizeof...(Xs)> ext{arg.template extent<Xs>()...};
+        // The operand's iteration space: each array in it fits, but operands broadcast against
+        // each other (x over A times y over B) may span more values than std::size_t counts.
+        bool overflow = false;
+        (void)detail::nonzero_product(ext, overflow);
+        if (overflow)
+            detail::raise_length(std::string(detail::reduction_call<R>::name) +
+                                 ": the operand's extents multiply to more values than std::size_t counts");
+        return ext;
     }
 };
 
 namespace detail {
 
+/// (A deduced return type: clang instantiates it where it is called, and its diagnostic shows the
+/// chain of calls back to the user's line; see report_incompatible in expr/nodes.hpp.)
 template <class Call, class OA, class... Rs>
-void report_missing_reduced_axis() {
+auto report_missing_reduced_axis() {
     [[maybe_unused]] auto one = []<class X>(X*) {
         if constexpr (!contains<X, OA>)
             (void)sizeof(error::reduce_axis_missing<missing_axis_message<Call, X>(" is not an axis of the operand",
