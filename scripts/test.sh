@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The full test suite, as CI runs it: installs what is missing, then configures, builds and
-# tests three configurations, and ends with the line "N passed, M failed" summed over them.
+# tests four configurations, and ends with the line "N passed, M failed" summed over them.
 #
 #   build/gcc       g++ -O2, -march=native (AVX-512 on an AVX-512 machine)
 #   build/clang     clang++ -O2, -mavx2 -mfma if the CPU has them (else -march=native), so that
@@ -9,6 +9,7 @@
 #                   ISA; only the tests that run library code (runtime and ODR). The compile-only
 #                   tests would repeat build/gcc's with the same compiler, and the examples and
 #                   docs programs run in the other two configurations.
+#   build/tsan      g++ -O1 with ThreadSanitizer: only tests/tsan (one layer shared by 4 threads).
 #
 # A configuration whose build fails still runs its tests, so that one broken file does not
 # hide the state of everything else: the tests of the targets that did not build fail and show
@@ -107,6 +108,13 @@ run_config sanitize build/sanitize -DCMAKE_CXX_COMPILER=g++ \
     -DCMAKE_BUILD_TYPE=Debug "-DCMAKE_CXX_FLAGS_DEBUG=-O0 -g1" \
     "-DCMAKE_CXX_FLAGS=-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
     -DNORMFUSE_WERROR=OFF -DNORMFUSE_COMPILE_ONLY_TESTS=OFF -DNORMFUSE_NATIVE=OFF -DNORMFUSE_BUILD_EXAMPLES=OFF
+# ThreadSanitizer, one program only (tests/tsan/shared_layer.cpp: a layer of each kind shared by
+# 4 threads in eval mode). -O1: TSan's recommended level, and -O0 would be slow to run. Baseline ISA
+# (like the sanitize configuration), no examples, no other tests (NORMFUSE_TSAN_ONLY).
+run_config tsan build/tsan -DCMAKE_CXX_COMPILER=g++ \
+    -DCMAKE_BUILD_TYPE=Debug "-DCMAKE_CXX_FLAGS_DEBUG=-O1 -g1" \
+    "-DCMAKE_CXX_FLAGS=-fsanitize=thread -fno-omit-frame-pointer" \
+    -DNORMFUSE_WERROR=OFF -DNORMFUSE_NATIVE=OFF -DNORMFUSE_BUILD_EXAMPLES=OFF -DNORMFUSE_TSAN_ONLY=ON
 
 echo
 echo "=== summary"

@@ -455,3 +455,128 @@ TEST_CASE("edges: instance_norm, group_norm, layer_norm and rms_norm with NaN an
         check_like(to_logical(rms(relayout_nan<nf::shape<L<>, N<>>>(x)), {"N", "L"}), rms_want, "rms_norm (L, N)");
     }
 }
+
+// --- The functional API: the same checks and edges as the layers (they share the bodies) -------
+
+TEST_CASE("edges: the functional API rejects layer_norm / rms_norm parameters of other extents",
+          "[layers][edges][functional]") {
+    namespace F = nf::nn::functional;
+    using cw = nf::shape<C<>, W<>>;
+    using ncw = nf::shape<N<>, C<>, W<>>;
+    using cnw = nf::shape<C<>, N<>, W<>>; // normalized axes not trailing: the slot road
+    const auto x = make<ncw>({2, 4, 5});
+    const auto xs = relayout<cnw>(x);
+    const nf::extents<cw> ns({4, 5});
+    // The axis order (C, W) is right, so the call compiles; the extents are transposed.
+    const nf::tensor<float, cw> transposed({5, 4}, 1.0f), other({2, 10}, 0.0f), right({4, 5}, 2.0f);
+    const nf::view<const float, cw> transposed_view(transposed.data(), transposed.extents());
+    SECTION("layer_norm") {
+        auto y = sentinel(x.extents());
+        CHECK_THROWS_AS(F::layer_norm(x, y, ns, transposed), nf::extent_error);
+        CHECK_THROWS_WITH(F::layer_norm(x, y, ns, transposed),
+                          Contains("nn::functional::layer_norm: weight has extents [C=5, W=4]") &&
+                              Contains("normalized shape is [C=4, W=5]"));
+        CHECK_THROWS_WITH(F::layer_norm(x, y, ns, transposed_view), Contains("weight has extents [C=5, W=4]"));
+        CHECK_THROWS_WITH(F::layer_norm(x, y, ns, std::nullopt, transposed), Contains("bias has extents [C=5, W=4]"));
+        CHECK_THROWS_WITH(F::layer_norm(x, y, ns, right, other), Contains("bias has extents [C=2, W=10]"));
+        CHECK_THROWS_WITH(F::layer_norm(x, y, ns, std::optional<nf::tensor<float, cw>>(transposed)),
+                          Contains("weight has extents [C=5, W=4]"));
+        CHECK(untouched(y));
+        auto ys = sentinel(xs.extents());
+        CHECK_THROWS_AS(F::layer_norm(xs, ys, ns, transposed, right), nf::extent_error);
+        CHECK(untouched(ys));
+        CHECK_NOTHROW(F::layer_norm(x, y, ns, right, right));
+        CHECK_FALSE(untouched(y));
+    }
+    SECTION("rms_norm") {
+        auto y = sentinel(x.extents());
+        CHECK_THROWS_AS(F::rms_norm(x, y, ns, transposed), nf::extent_error);
+        CHECK_THROWS_WITH(F::rms_norm(x, y, ns, transposed_view),
+                          Contains("nn::functional::rms_norm: weight has extents [C=5, W=4]") &&
+                              Contains("normalized shape is [C=4, W=5]"));
+        CHECK(untouched(y));
+        auto ys = sentinel(xs.extents());
+        CHECK_THROWS_AS(F::rms_norm(xs, ys, ns, transposed), nf::extent_error);
+        CHECK(untouched(ys));
+        CHECK_NOTHROW(F::rms_norm(x, y, ns, right));
+        CHECK_FALSE(untouched(y));
+    }
+}
+
+TEST_CASE("edges: the functional API at PyTorch's edges (empty inputs, eps = 0, folded eval)",
+          "[layers][edges][functional]") {
+    namespace F = nf::nn::functional;
+    using cvec = nf::shape<C<>>;
+    auto channels = [](const std::vector<double>& v) { return make<cvec>({v.size()}, v); };
+    SECTION("batch_norm: empty inputs, and exactly one value per channel") {
+        auto rm = channels({0.3, 0.3, 0.3}), rv = channels({0.7, 0.7, 0.7});
+        for (const auto& e : {std::array<std::size_t, 3>{0, 3, 4}, std::array<std::size_t, 3>{2, 3, 0}}) {
+            const auto x = make<ncl>(e);
+            auto y = sentinel(x.extents());
+            CHECK_NOTHROW(F::batch_norm(x, y, rm, rv, std::nullopt, std::nullopt, true));
+            CHECK(values(rm) == std::vector<double>(3, static_cast<double>(0.3f)));
+            CHECK(values(rv) == std::vector<double>(3, static_cast<double>(0.7f)));
+            CHECK_NOTHROW(F::batch_norm(x, y, std::nullopt, std::nullopt, std::nullopt, std::nullopt, true));
+            CHECK_NOTHROW(F::batch_norm(x, y, rm, rv));
+        }
+        const auto x1 = make<ncl>({1, 3, 1}, {1, 2, 3});
+        auto y1 = sentinel(x1.extents());
+        CHECK_THROWS_WITH(F::batch_norm(x1, y1, rm, rv, std::nullopt, std::nullopt, true),
+                          Contains("more than 1 value per channel"));
+        CHECK(untouched(y1));
+    }
+    SECTION("batch_norm: eps = 0 with a constant channel gives the bias; eval with running_var 0 is NaN") {
+        const auto x = make<ncl>({1, 2, 3}, {5, 5, 5, 1, 2, 3});
+        const auto w = channels({2, 3}), b = channels({10, 20});
+        auto y = sentinel(x.extents());
+        F::batch_norm(x, y, std::nullopt, std::nullopt, w, b, true, 0.1, 0.0);
+        check_like(values(y), {10, 10, 10, 16.32576561, 20, 23.67423439}, "training, eps 0");
+        const auto rm = channels({5, 5}), rv = channels({0, 0});
+        F::batch_norm(x, y, rm, rv, w, b, false, 0.1, 0.0);
+        check_like(values(y), std::vector<double>(6, qnan), "eval, running_var 0");
+    }
+    SECTION("instance_norm: eps = 0, N = 0 (running statistics NaN), a zero spatial extent") {
+        const auto x = make<ncl>({2, 2, 3}, {5, 5, 5, 1, 2, 3, 1, 2, 3, 7, 7, 7});
+        const auto w = channels({2, 3}), b = channels({10, 20});
+        auto y = sentinel(x.extents());
+        F::instance_norm(x, y, std::nullopt, std::nullopt, w, b, true, 0.1, 0.0);
+        check_like(values(y), {10, 10, 10, 16.32576561, 20, 23.67423439, 7.55051041, 10, 12.44948959, 20, 20, 20},
+                   "instance_norm, eps 0");
+        auto rm = channels({0.3, 0.3, 0.3}), rv = channels({0.7, 0.7, 0.7});
+        const auto x0 = make<ncl>({2, 3, 0});
+        auto y0 = sentinel(x0.extents());
+        CHECK_NOTHROW(F::instance_norm(x0, y0, rm, rv));
+        CHECK(values(rm) == std::vector<double>(3, static_cast<double>(0.3f)));
+        const auto xn = make<ncl>({0, 3, 4});
+        auto yn = sentinel(xn.extents());
+        CHECK_NOTHROW(F::instance_norm(xn, yn, rm, rv, channels({2, 3, 4}), channels({10, 20, 30})));
+        check_like(values(rm), {qnan, qnan, qnan}, "running_mean after N = 0");
+        check_like(values(rv), {qnan, qnan, qnan}, "running_var after N = 0");
+        const auto x1 = make<ncl>({0, 3, 1});
+        auto y1 = sentinel(x1.extents());
+        CHECK_THROWS_WITH(F::instance_norm(x1, y1), Contains("more than 1 spatial element"));
+    }
+    SECTION("group_norm, layer_norm, rms_norm: empty inputs; group_norm with groups of one value") {
+        const auto x = make<ncl>({0, 3, 5});
+        auto y = sentinel(x.extents());
+        CHECK_NOTHROW(F::group_norm(x, y, 3));
+        CHECK_NOTHROW(F::layer_norm(x, y, nf::extents<nf::shape<L<>>>({5})));
+        CHECK_NOTHROW(F::layer_norm(x, y, nf::extents<cvec>({3})));
+        CHECK_NOTHROW(F::rms_norm(x, y, nf::extents<nf::shape<L<>>>({5})));
+        CHECK_NOTHROW(F::rms_norm(x, y, nf::extents<cvec>({3})));
+        // GroupNorm(3, 3) on [2, 3] gives the bias, also on (C, N) (defect 1's layout).
+        const auto w = channels({1, 2, 3}), b = channels({0, 10, 20});
+        const auto x2 = make<nc>({2, 3}, {0.3, -1.7, 2.5, 4, 5, 6});
+        auto y2 = sentinel(x2.extents());
+        F::group_norm(x2, y2, 3, w, b);
+        check_like(values(y2), {0, 10, 20, 0, 10, 20}, "[2, 3]");
+        const auto xc = relayout<nf::shape<C<>, N<>>>(x2);
+        auto yc = sentinel(xc.extents());
+        F::group_norm(xc, yc, 3, w, b);
+        check_like(to_logical(yc, {"N", "C"}), {0, 10, 20, 0, 10, 20}, "(C, N)");
+        const auto x1 = make<ncl>({1, 3, 1}, {1, 2, 3});
+        auto y1 = sentinel(x1.extents());
+        CHECK_THROWS_WITH(F::group_norm(x1, y1, 3), Contains("more than 1 value per group"));
+        CHECK(untouched(y1));
+    }
+}

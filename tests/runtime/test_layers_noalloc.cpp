@@ -15,6 +15,8 @@
 #include <new>
 #include <optional>
 #include <type_traits>
+#include <utility>
+#include <vector>
 
 #include <normfuse/core/tensor.hpp>
 #include <normfuse/core/view.hpp>
@@ -23,6 +25,7 @@
 #include <normfuse/nn/group_norm.hpp>
 #include <normfuse/nn/instance_norm.hpp>
 #include <normfuse/nn/layer_norm.hpp>
+#include <normfuse/nn/normalize.hpp>
 #include <normfuse/nn/rms_norm.hpp>
 #include <normfuse/reduce/reductions.hpp>
 
@@ -192,7 +195,7 @@ TEMPLATE_TEST_CASE("noalloc: batch_norm2d forward into a caller-provided destina
         const nf::view<T, S> yv(user.data(), x.extents());
 
         nf::nn::batch_norm2d<T> bn(64);
-        bn.forward(x, y); // the first call may size the layer's buffers
+        bn.forward(x, y); // a first call (the layer keeps no buffers: see the const tests below)
         CHECK(allocations_of([&] { bn.forward(x, y); }) == 0);
         CHECK(allocations_of([&] { bn.forward(x, yv); }) == 0);
         CHECK(allocations_of([&] { bn(y, nf::nn::in_place); }) == 0);
@@ -263,4 +266,58 @@ TEST_CASE("noalloc: layers and expressions that work in blocks of rows (inputs a
     rn.forward(xl, yl);
     CHECK(allocations_of([&] { rn.forward(xl, yl); }) == 0);
     CHECK(allocations_of([&] { yl = xl * nf::rsqrt(nf::mean<C>(nf::square(xl)) + 1e-6f); }) == 0);
+}
+
+TEST_CASE("noalloc: const eval forward and the functional API allocate nothing, even on the first call",
+          "[layers][noalloc][const]") {
+    // Up to nf::nn::detail::slot_scratch's inline_slots slots, the per-call scratch is on the
+    // stack: nothing to warm up, nothing kept in the layer.
+    const auto x = data_like<float, nchw>(extents_4x64x8x8<nchw>());
+    nf::tensor<float, nchw> y(x.extents());
+    nf::tensor<float, nhwc> yl(extents_4x64x8x8<nhwc>());
+    nf::nn::batch_norm2d<float> bn(64);
+    bn.eval();
+    const auto& cbn = bn;
+    CHECK(allocations_of([&] { cbn.forward(x, y); }) == 0);
+    CHECK(allocations_of([&] { cbn.forward(x, yl); }) == 0);
+    CHECK(allocations_of([&] { bn.forward(x, y); }) == 0); // mutable, in eval
+    std::vector<float> rm(64, 0.5f), rv(64, 2.f), w(64, 1.5f);
+    const nf::view<const float, nf::shape<C<>>> rmv(rm.data(), {64}), rvv(rv.data(), {64}), wv(w.data(), {64});
+    CHECK(allocations_of([&] { nf::nn::functional::batch_norm(x, y, rmv, rvv, wv, std::nullopt); }) == 0);
+    const nf::view<float, nf::shape<C<>>> rmw(rm.data(), {64}), rvw(rv.data(), {64});
+    CHECK(allocations_of([&] { nf::nn::functional::batch_norm(x, y, rmw, rvw, wv, wv, true); }) == 0);
+    std::vector<float> scale(64), shift(64);
+    CHECK(allocations_of([&] {
+              nf::nn::fold_batch_norm(cbn, nf::view<float, nf::shape<C<>>>(scale.data(), {64}),
+                                      nf::view<float, nf::shape<C<>>>(shift.data(), {64}));
+          }) == 0);
+
+    nf::nn::instance_norm2d<float> in(64, {.affine = true, .track_running_stats = true});
+    in.eval();
+    CHECK(allocations_of([&] { std::as_const(in).forward(x, y); }) == 0); // 256 slots
+    nf::nn::group_norm<float> gn(8, 64);
+    CHECK(allocations_of([&] { std::as_const(gn).forward(x, y); }) == 0);
+    CHECK(allocations_of([&] { std::as_const(gn).forward(x, yl); }) == 0);
+    nf::nn::layer_norm<float, nf::shape<C<>>> ln({64}); // 256 strided slots of NCHW
+    CHECK(allocations_of([&] { std::as_const(ln).forward(x, y); }) == 0);
+    nf::nn::rms_norm<float, nf::shape<C<>>> rn({64});
+    CHECK(allocations_of([&] { std::as_const(rn).forward(x, y); }) == 0);
+    nf::nn::normalize<float> norm({0.5}, {2.0});
+    CHECK(allocations_of([&] { norm.forward(x, y); }) == 0);
+}
+
+TEST_CASE("noalloc: beyond the stack scratch, a thread allocates once and then never again",
+          "[layers][noalloc][const]") {
+    // 8 x 64 = 512 instances: more slots than the stack scratch holds. The thread's scratch grows
+    // on the first such call (if this thread has not grown it already) and is reused after that;
+    // another layer of the same size shares it.
+    const auto x = data_like<float, nchw>(nf::extents<nchw>({8, 64, 4, 4}));
+    nf::tensor<float, nchw> y(x.extents());
+    const nf::nn::instance_norm2d<float> in(64);
+    in.forward(x, y);
+    CHECK(allocations_of([&] { in.forward(x, y); }) == 0);
+    const nf::nn::instance_norm2d<float> other(64, {.affine = true});
+    CHECK(allocations_of([&] { other.forward(x, y); }) == 0);
+    const nf::nn::group_norm<float> gn(8, 64); // coefficients for 512 (n, c)
+    CHECK(allocations_of([&] { gn.forward(x, y); }) == 0);
 }

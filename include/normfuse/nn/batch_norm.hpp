@@ -8,6 +8,7 @@
 #include <stdexcept>
 #include <string>
 #include <type_traits>
+#include <utility>
 
 #include <normfuse/core/simd.hpp>
 
@@ -67,6 +68,140 @@ constexpr bool check_channels() {
 }
 } // namespace detail
 
+namespace detail {
+/// The body of nf::nn::functional::batch_norm and of the layer, on views: checks everything, then
+/// normalizes x into out with the batch statistics (training) or the running ones, and in training
+/// updates the running statistics that are given (writable) with the factor `momentum`.
+template <class Arch, class X, class Out, class T>
+void batch_norm_views(std::string_view call, const X& x, const Out& out, param_ref<T> rm, param_ref<T> rv,
+                      param_ref<T> w, param_ref<T> b, bool training, double momentum, double eps) {
+    using XL = typename X::axes;
+    static_assert(contains<axes::C<>, XL>, "normfuse: nn::functional::batch_norm: the input has no axis C");
+    using CA = find_axis_t<axes::C<>, XL>;
+    const std::size_t c = x.template extent<axes::C<>>();
+    check_length(call, "running_mean", rm, c);
+    check_length(call, "running_var", rv, c);
+    check_length(call, "weight", w, c);
+    check_length(call, "bias", b, c);
+    if (rm.present != rv.present)
+        nf::detail::raise_invalid(std::string(call) + ": give both running_mean and running_var, or neither");
+    if (!training && !rm.present)
+        nf::detail::raise_invalid(std::string(call) + ": running_mean and running_var must be given when not training");
+    const bool update = training && rm.present;
+    if (update && (!rm.writable || !rv.writable))
+        nf::detail::raise_invalid(std::string(call) +
+                                  ": training updates running_mean and running_var, but they are read-only "
+                                  "(views of const elements); pass writable ones, or std::nullopt");
+    std::size_t m = 1; // values per channel: N * prod(spatial), whatever C is
+    for (std::size_t i = 0; i < XL::size; ++i)
+        if (i != index_of<axes::C<>, XL>) m *= x.extents()[i];
+    // PyTorch rejects exactly one value per channel; none (N = 0 or a zero spatial extent) gives
+    // the empty output.
+    if (training && m == 1)
+        nf::detail::raise_invalid(std::string(call) +
+                                  ": expected more than 1 value per channel when training, got input size " +
+                                  describe(x));
+    check_output(call, x, out);
+    // As PyTorch: empty statistics do not move the running ones (the layer still counts the batch).
+    if (x.size() == 0) return;
+    slot_scratch<T> buf(c, c);
+    auto wt = [&](std::size_t ch) { return w.present ? static_cast<double>(w[ch]) : 1.0; };
+    auto bs = [&](std::size_t ch) { return b.present ? static_cast<double>(b[ch]) : 0.0; };
+    if (training) {
+        nf::detail::scratch_arena arena;
+        nf::detail::slot_moments<Arch, axis_list<CA>>(x, buf.shift, buf.centered, buf.variance, arena);
+        const double unbias = static_cast<double>(m) / static_cast<double>(m - 1);
+        for (std::size_t ch = 0; ch < c; ++ch) {
+            const double d = buf.centered[ch], var = buf.variance[ch];
+            if (update) {
+                T& mean = rm.writable[ch];
+                T& variance = rv.writable[ch];
+                mean = static_cast<T>((1 - momentum) * static_cast<double>(mean) + momentum * (buf.shift[ch] + d));
+                variance = static_cast<T>((1 - momentum) * static_cast<double>(variance) + momentum * var * unbias);
+            }
+            const double a = wt(ch) * batch_inv_std(var, eps);
+            buf.hi[ch] = static_cast<T>(buf.shift[ch]);
+            buf.scale[ch] = static_cast<T>(a);
+            buf.offset[ch] = static_cast<T>(bs(ch) - d * a);
+        }
+    } else {
+        for (std::size_t ch = 0; ch < c; ++ch)
+            running_affine(rm[ch], rv[ch], wt(ch), bs(ch), eps, buf.hi[ch], buf.scale[ch], buf.offset[ch]);
+    }
+    apply_slot_affine<Arch, axis_list<CA>>(x, out, buf.hi, buf.scale, buf.offset);
+}
+} // namespace detail
+
+namespace functional {
+
+/// `torch.nn.functional.batch_norm(input, running_mean, running_var, weight, bias, training,
+/// momentum, eps)` over caller-owned memory, written into `out` (same axes and extents as `x`, any
+/// layouts; `out` may be `x`). `x` has the axis C and any others (statistics per channel over all
+/// of them). The parameters are tensors or views over the single axis C, `std::optional`s of
+/// them, or `std::nullopt`: read-only views of weights loaded from a file need no copy.
+///
+/// * training: normalizes with the batch mean and biased variance; if running statistics are
+///   given, they must be writable and are updated, `(1 - momentum) * old + momentum * new` with
+///   the unbiased variance. More than one value per channel is required.
+/// * eval (`training = false`): normalizes with the running statistics, which must be given and
+///   may be read-only; nothing is written but `out`.
+///
+/// Without weight/bias, 1 and 0. Every check runs before anything is written (PyTorch's messages:
+/// "running_mean should contain 4 elements not 3", ...). Allocates nothing for up to
+/// slot_scratch::inline_slots channels, and touches no shared state: safe from many threads.
+template <class Arch = xsimd::default_arch, Array X, Array Out, class RM, class RV, class W = const std::nullopt_t&,
+          class B = const std::nullopt_t&>
+void batch_norm(const X& x, Out&& out, RM&& running_mean, RV&& running_var, W&& weight = std::nullopt,
+                B&& bias = std::nullopt, bool training = false, double momentum = 0.1, double eps = 1e-5) {
+    using T = typename std::remove_cvref_t<X>::value_type;
+    using PL = axis_list<axes::C<>>;
+    nf::nn::detail::batch_norm_views<Arch>(
+        "nn::functional::batch_norm", nf::nn::detail::input_view(x), nf::nn::detail::output_view(out),
+        nf::nn::detail::param_of<T, PL>(std::forward<RM>(running_mean)),
+        nf::nn::detail::param_of<T, PL>(std::forward<RV>(running_var)),
+        nf::nn::detail::param_of<T, PL>(std::forward<W>(weight)),
+        nf::nn::detail::param_of<T, PL>(std::forward<B>(bias)), training, momentum, eps);
+}
+
+} // namespace functional
+
+/// Eval BatchNorm folded into one multiply-add per element: writes `scale[c] = weight[c] /
+/// sqrt(running_var[c] + eps)` and `shift[c] = bias[c] - running_mean[c] * scale[c]` (computed in
+/// double, rounded once), so that `x * scale + shift` is the eval output up to rounding, e.g. to
+/// merge the layer into the convolution before it. As spec section 2.5 notes for PyTorch's own
+/// folded kernel, the form is less accurate than the layer's `(x - mean) * scale + bias` when
+/// |running_mean| is large against the spread of x (cancellation in x * scale + shift).
+/// Parameters as in functional::batch_norm; scale and shift are writable arrays over C.
+template <class RM, class RV, class W, class B, Array Scale, Array Shift>
+void fold_batch_norm(RM&& running_mean, RV&& running_var, W&& weight, B&& bias, double eps, Scale&& scale,
+                     Shift&& shift) {
+    using T = typename std::remove_cvref_t<Scale>::value_type;
+    using PL = axis_list<axes::C<>>;
+    const auto rm = detail::param_of<T, PL>(std::forward<RM>(running_mean));
+    const auto rv = detail::param_of<T, PL>(std::forward<RV>(running_var));
+    const auto w = detail::param_of<T, PL>(std::forward<W>(weight));
+    const auto b = detail::param_of<T, PL>(std::forward<B>(bias));
+    auto sc = detail::param_of<T, PL>(scale);
+    auto sh = detail::param_of<T, PL>(shift);
+    constexpr std::string_view call = "nn::fold_batch_norm";
+    if (!rm.present || !rv.present)
+        nf::detail::raise_invalid("nn::fold_batch_norm: running_mean and running_var must be given");
+    if (!sc.writable || !sh.writable)
+        nf::detail::raise_invalid("nn::fold_batch_norm: scale and shift must be writable");
+    const std::size_t c = rm.size;
+    detail::check_length(call, "running_var", rv, c);
+    detail::check_length(call, "weight", w, c);
+    detail::check_length(call, "bias", b, c);
+    detail::check_length(call, "scale", sc, c);
+    detail::check_length(call, "shift", sh, c);
+    for (std::size_t ch = 0; ch < c; ++ch) {
+        const double a = (w.present ? static_cast<double>(w[ch]) : 1.0) / std::sqrt(static_cast<double>(rv[ch]) + eps);
+        sc.writable[ch] = static_cast<T>(a);
+        sh.writable[ch] =
+            static_cast<T>((b.present ? static_cast<double>(b[ch]) : 0.0) - static_cast<double>(rm[ch]) * a);
+    }
+}
+
 /// Batch normalization over N and the spatial axes, per channel, exactly as PyTorch 1.13's
 /// BatchNorm{Dims}d: training normalizes with the batch's biased variance and updates the running
 /// statistics with the unbiased one; eval normalizes with the running statistics (or with the
@@ -101,7 +236,6 @@ public:
             running_mean_ = channel_vector(e, T(0));
             running_var_ = channel_vector(e, T(1));
         }
-        reserve(num_features);
     }
     batch_norm() requires(Channels != dynamic_extent) : batch_norm(Channels) {}
 
@@ -134,9 +268,35 @@ private:
     friend class detail::layer_calls<batch_norm<T, Dims, Channels>>;
 
     // The body of forward(), instantiated for views only: a forward on tensors and one on views of the
-    // same layouts share this code (see nn::detail::input_view).
+    // same layouts share this code (see nn::detail::input_view). On a mutable layer in training mode
+    // with running statistics, the call updates them and counts the batch; otherwise it is the
+    // const call.
     template <class Arch, class X, class Out>
     void forward_views(const X& x, Out&& out) {
+        if (!(training_ && options_.track_running_stats))
+            return std::as_const(*this).template forward_views<Arch>(x, out);
+        const double factor =
+            options_.momentum ? *options_.momentum : 1.0 / static_cast<double>(num_batches_tracked_ + 1);
+        run<Arch>(x, out, nf::nn::detail::param_of<T, axis_list<axes::C<>>>(running_mean_),
+                  nf::nn::detail::param_of<T, axis_list<axes::C<>>>(running_var_), factor);
+        ++num_batches_tracked_; // after every check passed: a rejected call changes nothing
+    }
+    template <class Arch, class X, class Out>
+    void forward_views(const X& x, Out&& out) const {
+        if (training_ && options_.track_running_stats) nf::nn::detail::raise_const_training("nn::batch_norm");
+        using P = nf::nn::detail::param_ref<T>;
+        if (options_.track_running_stats)
+            run<Arch>(x, out, nf::nn::detail::param_of<T, axis_list<axes::C<>>>(running_mean_),
+                      nf::nn::detail::param_of<T, axis_list<axes::C<>>>(running_var_), 0.0);
+        else
+            run<Arch>(x, out, P{}, P{}, 0.0);
+    }
+
+    // PyTorch's module around F.batch_norm: batch statistics in training, and in eval without
+    // running statistics.
+    template <class Arch, class X, class Out>
+    void run(const X& x, const Out& out, nf::nn::detail::param_ref<T> rm, nf::nn::detail::param_ref<T> rv,
+             double factor) const {
         using XL = typename X::axes;
         static_assert(detail::batch_norm_axes_ok<Dims, XL>,
                       "normfuse: nn::batch_norm::forward: the input must have the axes (N, C) or (N, C, L) for "
@@ -144,31 +304,13 @@ private:
                       "order");
         if constexpr (detail::batch_norm_axes_ok<Dims, XL> &&
                       detail::check_channels<detail::batch_norm_call, Channels, XL>()) {
-            const std::size_t c = x.template extent<axes::C<>>();
-            check_channel_count(c);
-            const bool batch_stats = training_ || !options_.track_running_stats;
-            std::size_t m = 1; // values per channel: N * prod(spatial), whatever C is
-            for (std::size_t i = 0; i < XL::size; ++i)
-                if (i != index_of<axes::C<>, XL>) m *= x.extents()[i];
-            // PyTorch rejects exactly one value per channel; none (N = 0 or a zero spatial extent)
-            // gives the empty output.
-            if (batch_stats && m == 1)
-                nf::detail::raise_invalid("nn::batch_norm: expected more than 1 value per channel when "
-                                          "training, got input size " +
-                                          nf::nn::detail::describe(x));
-            nf::nn::detail::check_output("nn::batch_norm::forward", x, out);
-            if (x.size() == 0) {
-                // As PyTorch: the batch counts, but empty statistics do not move the running ones.
-                if (training_ && options_.track_running_stats) ++num_batches_tracked_;
-                return;
-            }
-            reserve(c);
-            if (batch_stats)
-                batch_coefficients<Arch>(x, c, m);
-            else
-                running_coefficients(c);
-            nf::nn::detail::apply_slot_affine<Arch, axis_list<axes::C<Channels>>>(
-                x, out, buffers_.hi.data(), buffers_.scale.data(), buffers_.offset.data());
+            check_parameters();
+            using PL = axis_list<axes::C<>>;
+            using P = nf::nn::detail::param_ref<T>;
+            const P w = options_.affine ? nf::nn::detail::param_of<T, PL>(weight_) : P{};
+            const P b = options_.affine ? nf::nn::detail::param_of<T, PL>(bias_) : P{};
+            nf::nn::detail::batch_norm_views<Arch>("nn::batch_norm", x, out, rm, rv, w, b,
+                                                   training_ || !options_.track_running_stats, factor, options_.eps);
         }
     }
 
@@ -184,7 +326,8 @@ private:
         return require(const_cast<V&>(v), what, present);
     }
 
-    void check_channel_count(std::size_t c) const {
+    // The parameters still have num_features elements (they can be reassigned whole).
+    void check_parameters() const {
         if (options_.affine) {
             nf::nn::detail::check_parameter("nn::batch_norm", "weight", weight_, num_features_);
             nf::nn::detail::check_parameter("nn::batch_norm", "bias", bias_, num_features_);
@@ -193,50 +336,6 @@ private:
             nf::nn::detail::check_parameter("nn::batch_norm", "running_mean", running_mean_, num_features_);
             nf::nn::detail::check_parameter("nn::batch_norm", "running_var", running_var_, num_features_);
         }
-        if (options_.track_running_stats && c != num_features_)
-            nf::detail::raise_extent("nn::batch_norm: running_mean should contain " + std::to_string(c) +
-                                     " elements not " + std::to_string(num_features_));
-        if (!options_.track_running_stats && options_.affine && c != num_features_)
-            nf::detail::raise_extent("nn::batch_norm: weight should contain " + std::to_string(c) + " elements not " +
-                                     std::to_string(num_features_));
-    }
-    void reserve(std::size_t c) { buffers_.reserve(c, c); }
-    double w(std::size_t c) const { return options_.affine ? static_cast<double>(weight_.data()[c]) : 1.0; }
-    double b(std::size_t c) const { return options_.affine ? static_cast<double>(bias_.data()[c]) : 0.0; }
-
-    template <class Arch, class X>
-    void batch_coefficients(const X& x, std::size_t channels, std::size_t m) {
-        nf::detail::scratch_arena arena;
-        auto& buf = buffers_;
-        nf::detail::slot_moments<Arch, axis_list<axes::C<Channels>>>(x, buf.shift.data(), buf.centered.data(),
-                                                                     buf.variance.data(), arena);
-        const bool update = training_ && options_.track_running_stats;
-        double factor = 0;
-        if (update) {
-            ++num_batches_tracked_;
-            factor = options_.momentum ? *options_.momentum : 1.0 / static_cast<double>(num_batches_tracked_);
-        }
-        const double unbias = static_cast<double>(m) / static_cast<double>(m - 1);
-        for (std::size_t c = 0; c < channels; ++c) {
-            const double d = buf.centered[c], var = buf.variance[c];
-            if (update) {
-                T& rm = running_mean_.data()[c];
-                T& rv = running_var_.data()[c];
-                rm = static_cast<T>((1 - factor) * static_cast<double>(rm) + factor * (buf.shift[c] + d));
-                rv = static_cast<T>((1 - factor) * static_cast<double>(rv) + factor * var * unbias);
-            }
-            const double a = w(c) * nf::nn::detail::batch_inv_std(var, options_.eps);
-            buf.hi[c] = static_cast<T>(buf.shift[c]);
-            buf.scale[c] = static_cast<T>(a);
-            buf.offset[c] = static_cast<T>(b(c) - d * a);
-        }
-    }
-
-    void running_coefficients(std::size_t channels) {
-        auto& buf = buffers_;
-        for (std::size_t c = 0; c < channels; ++c)
-            nf::nn::detail::running_affine(running_mean_.data()[c], running_var_.data()[c], w(c), b(c), options_.eps,
-                                           buf.hi[c], buf.scale[c], buf.offset[c]);
     }
 
     std::size_t num_features_;
@@ -244,8 +343,38 @@ private:
     bool training_ = true;
     channel_vector weight_, bias_, running_mean_, running_var_;
     std::int64_t num_batches_tracked_ = 0;
-    nf::nn::detail::slot_buffers<T> buffers_;
 };
+
+/// fold_batch_norm of a layer's running statistics and affine parameters (its eval form, whatever
+/// its mode), into writable arrays over C. Throws std::invalid_argument for a layer without running
+/// statistics: its eval output depends on the batch and has no per-channel fold.
+template <class T, std::size_t Dims, std::size_t Channels, Array Scale, Array Shift>
+void fold_batch_norm(const batch_norm<T, Dims, Channels>& layer, Scale&& scale, Shift&& shift) {
+    if (!layer.options().track_running_stats)
+        nf::detail::raise_invalid("nn::fold_batch_norm: the layer has no running statistics (built without "
+                                  "track_running_stats, it normalizes with batch statistics in eval too)");
+    if (layer.options().affine)
+        fold_batch_norm(layer.running_mean(), layer.running_var(), layer.weight(), layer.bias(), layer.options().eps,
+                        scale, shift);
+    else
+        fold_batch_norm(layer.running_mean(), layer.running_var(), std::nullopt, std::nullopt, layer.options().eps,
+                        scale, shift);
+}
+
+/// The per-channel scale and shift of an eval BatchNorm: y = x * scale + shift.
+template <class T, std::size_t Channels = dynamic_extent>
+struct folded_batch_norm {
+    tensor<T, shape<axes::C<Channels>>> scale, shift;
+};
+
+/// fold_batch_norm of a layer, returned as two new tensors over C.
+template <class T, std::size_t Dims, std::size_t Channels>
+folded_batch_norm<T, Channels> fold_batch_norm(const batch_norm<T, Dims, Channels>& layer) {
+    const auto e = extents<shape<axes::C<Channels>>>::from_all({layer.num_features()});
+    folded_batch_norm<T, Channels> f{tensor<T, shape<axes::C<Channels>>>(e), tensor<T, shape<axes::C<Channels>>>(e)};
+    fold_batch_norm(layer, f.scale, f.shift);
+    return f;
+}
 
 /// BatchNorm1d: input (N, C) or (N, C, L) in any order.
 template <class T, std::size_t Channels = dynamic_extent>

@@ -1,10 +1,11 @@
-// normfuse/nn/common.hpp: what the layers share: the in-place tag, shape messages, checks before writing, slot buffers.
+// normfuse/nn/common.hpp: what the layers share: the in-place tag, shape messages, checks before writing, per-call scratch, functional parameters.
 #pragma once
 
 #include <algorithm>
 #include <array>
 #include <cmath>
 #include <cstddef>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <type_traits>
@@ -102,25 +103,138 @@ void running_affine(T rm, T rv, double w, double b, double eps, T& hi, T& scale,
     }
 }
 
-/// Per-slot working memory of a layer, kept between calls so that a forward allocates only when
-/// the number of slots grows.
+/// Per-slot working memory of one forward call: the statistics (shift, centered mean, variance:
+/// double) and the coefficients (hi, scale, offset: T) of every slot. It belongs to the call, never
+/// to a layer, so that any number of threads can run one layer at once. Up to `inline_slots` slots
+/// it lives on the stack; beyond, it borrows a grow-only buffer of the calling thread
+/// (thread_local: it allocates only when a thread first meets a larger slot count), or, if that
+/// buffer is already lent out on this thread (a forward run from inside another one, e.g. by a
+/// thread pool that runs queued work while it waits), allocates its own. Slot workers that run on
+/// other threads (nf::set_num_threads) write disjoint slot ranges of the caller's buffer.
 template <class T>
-struct slot_buffers {
-    std::vector<double> shift, centered, variance; // per slot of the statistics
-    std::vector<T> hi, scale, offset;              // per slot of the coefficients
-    void reserve(std::size_t slots, std::size_t coefficient_slots) {
-        if (shift.size() < slots) {
-            shift.resize(slots);
-            centered.resize(slots);
-            variance.resize(slots);
+class slot_scratch {
+public:
+    static constexpr std::size_t inline_slots = 256;
+
+    slot_scratch(std::size_t slots, std::size_t coefficient_slots) {
+        // Bytes (whose arrays implicitly create the double and T objects): the statistics first,
+        // at the alignment of the storage, then the coefficients.
+        const std::size_t bytes = 3 * slots * sizeof(double) + 3 * coefficient_slots * sizeof(T);
+        std::byte* base = inline_;
+        if (bytes > sizeof(inline_)) {
+            thread_buffer& tb = thread_buffer::get();
+            if (!tb.lent) {
+                if (tb.data.size() < bytes) {
+                    tb.data = std::vector<std::byte>(); // release first: at most one buffer alive
+                    tb.data.resize(bytes);
+                }
+                tb.lent = true;
+                lent_ = &tb;
+                base = tb.data.data();
+            } else {
+                own_.resize(bytes);
+                base = own_.data();
+            }
         }
-        if (scale.size() < coefficient_slots) {
-            hi.resize(coefficient_slots);
-            scale.resize(coefficient_slots);
-            offset.resize(coefficient_slots);
+        shift = reinterpret_cast<double*>(base);
+        centered = shift + slots;
+        variance = shift + 2 * slots;
+        hi = reinterpret_cast<T*>(base + 3 * slots * sizeof(double));
+        scale = hi + coefficient_slots;
+        offset = hi + 2 * coefficient_slots;
+    }
+    ~slot_scratch() {
+        if (lent_) lent_->lent = false;
+    }
+    slot_scratch(const slot_scratch&) = delete;
+    slot_scratch& operator=(const slot_scratch&) = delete;
+
+    double *shift, *centered, *variance; // per slot of the statistics
+    T *hi, *scale, *offset;              // per slot of the coefficients
+
+private:
+    struct thread_buffer {
+        std::vector<std::byte> data; // operator new: aligned for double
+        bool lent = false;
+        static thread_buffer& get() {
+            thread_local thread_buffer b;
+            return b;
+        }
+    };
+    alignas(64) std::byte inline_[inline_slots * 3 * (sizeof(double) + sizeof(T))];
+    thread_buffer* lent_ = nullptr;
+    std::vector<std::byte> own_;
+};
+
+/// A per-channel (or per-element) parameter of a functional call, as the call sees it: absent
+/// (`std::nullopt`), read-only, or writable (running statistics that training updates).
+template <class T>
+struct param_ref {
+    const T* data = nullptr;
+    T* writable = nullptr;
+    std::size_t size = 0;
+    const std::size_t* extents = nullptr; // the array's extents, in the order of its axes (alive for the call)
+    bool present = false;
+    T operator[](std::size_t i) const { return data[i]; }
+};
+
+/// True when QL has the axes of PL (by name, any extents), in the same order.
+template <class QL, class PL>
+constexpr bool same_axes_in_order() {
+    if constexpr (QL::size != PL::size)
+        return false;
+    else
+        return []<std::size_t... I>(std::index_sequence<I...>) {
+            return ((index_of<axis_at_t<I, QL>, PL> == I) && ...);
+        }
+    (std::make_index_sequence<QL::size>{});
+}
+
+template <class P>
+struct is_optional : std::false_type {};
+template <class P>
+struct is_optional<std::optional<P>> : std::true_type {};
+
+/// A parameter argument of the functional API: `std::nullopt`, an std::optional of an array, or a
+/// tensor or view (const elements: read-only) over the axes `PL` (in this order, any extents).
+template <class T, class PL, class P>
+param_ref<T> param_of(P&& p) {
+    using Q = std::remove_cvref_t<P>;
+    if constexpr (std::is_same_v<Q, std::nullopt_t>) {
+        return {};
+    } else if constexpr (is_optional<Q>::value) {
+        if (!p) return {};
+        return param_of<T, PL>(*std::forward<P>(p));
+    } else {
+        static_assert(Array<Q>, "normfuse: nn::functional: a parameter (weight, bias, running statistics, mean, std) "
+                                "must be a tensor, a view, an std::optional of one, or std::nullopt");
+        if constexpr (Array<Q>) {
+            static_assert(std::is_same_v<typename Q::value_type, T>,
+                          "normfuse: nn::functional: a parameter must have the element type of the input");
+            static_assert(same_axes_in_order<typename Q::axes, PL>(),
+                          "normfuse: nn::functional: a parameter has the wrong axes (per-channel parameters have "
+                          "the single axis C; LayerNorm's and RMSNorm's have the axes of the normalized shape, in "
+                          "that order)");
+            param_ref<T> r;
+            r.data = p.data();
+            if constexpr (!std::is_const_v<std::remove_pointer_t<decltype(p.data())>>) r.writable = p.data();
+            r.size = p.size();
+            r.extents = p.extents().values().data();
+            r.present = true;
+            return r;
         }
     }
-};
+}
+
+/// Throws `nf::extent_error` "<call>: <name> should contain <want> elements not <has>" (PyTorch's
+/// wording) unless a present parameter has `want` elements.
+template <class T>
+void check_length(std::string_view call, const char* name, const param_ref<T>& p, std::size_t want,
+                  std::size_t factor = 1) {
+    if (p.present && p.size != want)
+        nf::detail::raise_extent(std::string(call) + ": " + name + " should contain " + std::to_string(want * factor) +
+                                 " elements not " + std::to_string(p.size * factor));
+}
 
 /// The input of a forward as a read-only view, whatever the caller passed (tensor or view): the
 /// layers compile their kernels for views only, so a program that feeds one layer tensors in
@@ -256,6 +370,17 @@ inline std::string dtype_name(std::size_t bytes) {
 /// The calls every normalization layer offers, written once: `forward(x, out)` on any tensors or
 /// views (the layer's `forward_views` then sees views only, see input_view), `layer(x)` returning
 /// a new tensor, and `layer(x, nf::nn::in_place)`.
+///
+/// Each comes twice. On a mutable layer it is PyTorch's module call: in training mode, BatchNorm and
+/// InstanceNorm with running statistics update them. On a `const` layer it is inference: it reads
+/// the layer and changes nothing, allocates nothing once the calling thread has seen an input of
+/// that size, and any number of threads may make it at once. A const call that would have to
+/// update running statistics (training mode with tracking) throws std::logic_error before
+/// anything is written. An eval-mode call on a mutable layer also leaves the layer untouched.
+///
+/// Every member whose body instantiates SIMD code takes the xsimd architecture as its first
+/// template parameter (default xsimd::default_arch), so that its mangled name carries the ISA:
+/// a kernel compiled for one architecture calls `layer.template forward<Arch>(x, out)`.
 template <class Layer>
 class layer_calls {
 public:
@@ -265,20 +390,44 @@ public:
     void forward(const X& x, Out&& out) {
         static_cast<Layer&>(*this).template forward_views<Arch>(input_view(x), output_view(out));
     }
+    /// Inference on a const layer (see the class comment).
+    template <class Arch = xsimd::default_arch, Array X, Array Out>
+    void forward(const X& x, Out&& out) const {
+        static_cast<const Layer&>(*this).template forward_views<Arch>(input_view(x), output_view(out));
+    }
     /// Returns the normalized `x` as a new tensor of the same shape.
-    template <class U, class S>
+    template <class Arch = xsimd::default_arch, class U, class S>
     tensor<U, S> operator()(const tensor<U, S>& x) {
         tensor<U, S> out(x.extents());
-        forward(x, out);
+        this->template forward<Arch>(x, out);
+        return out;
+    }
+    template <class Arch = xsimd::default_arch, class U, class S>
+    tensor<U, S> operator()(const tensor<U, S>& x) const {
+        tensor<U, S> out(x.extents());
+        this->template forward<Arch>(x, out);
         return out;
     }
     /// Normalizes `x` in place and returns it.
-    template <Array X>
+    template <class Arch = xsimd::default_arch, Array X>
     X&& operator()(X&& x, in_place_t) {
-        forward(x, x);
+        this->template forward<Arch>(x, x);
+        return std::forward<X>(x);
+    }
+    template <class Arch = xsimd::default_arch, Array X>
+    X&& operator()(X&& x, in_place_t) const {
+        this->template forward<Arch>(x, x);
         return std::forward<X>(x);
     }
 };
+
+/// The error of a const forward that would update running statistics.
+[[noreturn]] inline void raise_const_training(std::string_view layer) {
+    nf::detail::raise_logic(std::string(layer) +
+                            "::forward: called on a const layer in training mode with running statistics, "
+                            "which would update them; call eval() first for inference, or call forward on a "
+                            "non-const layer to train");
+}
 
 } // namespace detail
 } // namespace nf::nn

@@ -6,6 +6,7 @@
 #include <stdexcept>
 #include <string>
 #include <type_traits>
+#include <utility>
 
 #include <normfuse/core/simd.hpp>
 
@@ -66,6 +67,116 @@ struct group_norm_call {
 };
 } // namespace detail
 
+namespace detail {
+/// The body of nf::nn::functional::group_norm and of the layer, on views: C seen as (GA, KA).
+template <class Arch, class GA, class KA, class X, class Out, class T>
+void group_norm_views(std::string_view call, const X& x, const Out& out, std::size_t groups, param_ref<T> w,
+                      param_ref<T> b, double eps) {
+    using XL = typename X::axes;
+    static_assert(contains<axes::N<>, XL> && contains<axes::C<>, XL>,
+                  "normfuse: nn::group_norm::forward: the input must have the axes N and C (and any others)");
+    if constexpr (contains<axes::N<>, XL> && contains<axes::C<>, XL>) {
+        const std::size_t c = x.template extent<axes::C<>>();
+        const std::size_t n = x.template extent<axes::N<>>();
+        if (groups == 0) nf::detail::raise_invalid(std::string(call) + ": num_groups must be positive");
+        if (c % groups != 0)
+            nf::detail::raise_extent(std::string(call) +
+                                     ": expected number of channels in input to be divisible by num_groups, but got "
+                                     "input of shape " +
+                                     describe(x) + " and num_groups=" + std::to_string(groups));
+        auto check_affine = [&](const param_ref<T>& p, const char* name) {
+            if (p.present && p.size != c)
+                nf::detail::raise_extent(std::string(call) + ": expected " + name +
+                                         " to be a vector of size equal to the number of channels in input, but got " +
+                                         name + " of shape [" + std::to_string(p.size) + "] and input of shape " +
+                                         describe(x));
+        };
+        check_affine(w, "weight");
+        check_affine(b, "bias");
+        const std::size_t slots = n * groups;
+        // PyTorch runs batch norm's check on (N * C / G, G, spatial...): it rejects only
+        // N * C / G * spatial == 1, i.e. one sample whose groups hold one value each. With N >= 2,
+        // groups of one value are normalized (to the bias); with no value the output is empty.
+        if (x.size() == groups)
+            nf::detail::raise_invalid(std::string(call) + ": expected more than 1 value per group, got input size " +
+                                      describe(x) + " and num_groups=" + std::to_string(groups));
+        check_output(call, x, out);
+        if (x.size() == 0) return;
+
+        const auto xg = grouped<GA, KA>(x, groups);
+        const auto og = grouped<GA, KA>(out, groups);
+        using GL = typename std::remove_cvref_t<decltype(xg)>::axes;
+        using SL = axis_restrict<GL, axis_list<axes::N<>, axes::G<>>>; // statistics per (n, g)
+        using XC = axis_restrict<XL, axis_list<axes::N<>, axes::C<>>>; // coefficients per (n, c)
+        constexpr bool n_first = index_of<axes::N<>, XL> < index_of<axes::C<>, XL>;
+        slot_scratch<T> buf(slots, n * c);
+        const std::size_t kk = c / groups;
+        // hi, scale and offset of the slots [q0, q1) of (n, c), in the order of the input's N and C
+        // (N first or last), from the statistics per (n, g) (in the same order of N and G).
+        auto coefficients = [&](bool nf, std::size_t q0, std::size_t q1) {
+            for (std::size_t q = q0; q < q1; ++q) {
+                const std::size_t in = nf ? q / c : q % n;
+                const std::size_t ch = nf ? q % c : q / n;
+                const std::size_t g = ch / kk;
+                const std::size_t slot = nf ? in * groups + g : g * n + in;
+                const double a = (w.present ? static_cast<double>(w[ch]) : 1.0) / std::sqrt(buf.variance[slot] + eps);
+                buf.hi[q] = static_cast<T>(buf.shift[slot]);
+                buf.scale[q] = static_cast<T>(a);
+                buf.offset[q] = static_cast<T>((b.present ? static_cast<double>(b[ch]) : 0.0) - buf.centered[slot] * a);
+            }
+        };
+        // Statistics per (n, g) on x seen with C split; output per (n, c) on x itself. When the
+        // rows of (n, g) follow one another (N, then C, then the rest: NCHW), the rows of their
+        // channels do too, and the layer works block by block (see for_slot_blocks).
+        for_slot_blocks<SL, true>(
+            xg, og,
+            [&]<class KL>(const auto& xv, const auto& ov, std::size_t s0, std::size_t s1, KL, store_kind store) {
+                nf::detail::scratch_arena arena;
+                nf::detail::slot_moments<Arch, KL>(xv, buf.shift + s0, buf.centered + s0, buf.variance + s0, arena);
+                using VL = typename std::remove_cvref_t<decltype(xv)>::axes;
+                if constexpr (std::is_same_v<VL, nf::detail::slot_ends_reduced>) {
+                    const auto& e = xv.extents().values();
+                    if (e[1] == 1 && kk != 0) { // rows of the slots, each the rows of its kk channels
+                        // The slots are (n, g) when N comes first, else (g, n); the latter is
+                        // canonical with e[1] == 1 only when kk == 1, when q = slot = g * n + i.
+                        using S = shape_from<VL>;
+                        const std::size_t q0 = s0 * kk, q1 = s1 * kk;
+                        const auto ce = nf::extents<S>::from_all({1, 1, q1 - q0, e[3] / kk});
+                        coefficients(n_first, q0, q1);
+                        apply_slot_affine<Arch, nf::detail::slot_kept>(view<const T, S>(xv.data(), ce),
+                                                                       view<T, S>(ov.data(), ce), buf.hi + q0,
+                                                                       buf.scale + q0, buf.offset + q0, store);
+                        return;
+                    }
+                }
+                // Not in rows: for_slot_blocks made one call, for every slot.
+                coefficients(n_first, 0, n * c);
+                apply_slot_affine<Arch, XC>(x, out, buf.hi, buf.scale, buf.offset, store);
+            });
+    }
+}
+} // namespace detail
+
+namespace functional {
+
+/// `torch.nn.functional.group_norm(input, num_groups, weight, bias, eps)` over caller-owned memory,
+/// written into `out`: the channels split into num_groups contiguous blocks, mean and biased
+/// variance per (n, group) over the block's channels and every other axis, then weight and bias
+/// per channel (tensors or views over C, read-only is fine, `std::optional`s, or std::nullopt).
+template <class Arch = xsimd::default_arch, Array X, Array Out, class W = const std::nullopt_t&,
+          class B = const std::nullopt_t&>
+void group_norm(const X& x, Out&& out, std::size_t num_groups, W&& weight = std::nullopt, B&& bias = std::nullopt,
+                double eps = 1e-5) {
+    using T = typename std::remove_cvref_t<X>::value_type;
+    using PL = axis_list<axes::C<>>;
+    nf::nn::detail::group_norm_views<Arch, axes::G<>, axes::K<>>(
+        "nn::functional::group_norm", nf::nn::detail::input_view(x), nf::nn::detail::output_view(out), num_groups,
+        nf::nn::detail::param_of<T, PL>(std::forward<W>(weight)),
+        nf::nn::detail::param_of<T, PL>(std::forward<B>(bias)), eps);
+}
+
+} // namespace functional
+
 /// Group normalization as PyTorch 1.13's GroupNorm(num_groups, num_channels): the channels are
 /// split into `num_groups` contiguous blocks; mean and biased variance are taken per sample and
 /// group over the block's channels and every other axis; weight and bias apply per channel. With
@@ -110,117 +221,44 @@ public:
     std::size_t num_channels() const noexcept { return channels_; }
     channel_vector& weight() { return require(weight_, "weight"); }
     channel_vector& bias() { return require(bias_, "bias"); }
+    const channel_vector& weight() const { return require(weight_, "weight"); }
+    const channel_vector& bias() const { return require(bias_, "bias"); }
 
 private:
     friend class detail::layer_calls<group_norm<T, Groups, Channels>>;
 
     // The body of forward(), instantiated for views only: a forward on tensors and one on views of the
-    // same layouts share this code (see nn::detail::input_view).
+    // same layouts share this code (see nn::detail::input_view). The layer has no state that a
+    // forward changes: every call is the const one.
     template <class Arch, class X, class Out>
-    void forward_views(const X& x, Out&& out) {
+    void forward_views(const X& x, Out&& out) const {
         using XL = typename X::axes;
-        static_assert(contains<axes::N<>, XL> && contains<axes::C<>, XL>,
-                      "normfuse: nn::group_norm::forward: the input must have the axes N and C (and any others)");
-        if constexpr (contains<axes::N<>, XL> && contains<axes::C<>, XL> &&
-                      detail::check_channels<detail::group_norm_call, Channels, XL>()) {
-            const std::size_t c = x.template extent<axes::C<>>();
-            const std::size_t n = x.template extent<axes::N<>>();
-            if (c % groups_ != 0)
-                nf::detail::raise_extent("nn::group_norm: expected number of channels in input to be divisible "
-                                         "by num_groups, but got input of shape " +
-                                         detail::describe(x) + " and num_groups=" + std::to_string(groups_));
-            if (options_.affine && c != channels_)
-                nf::detail::raise_extent("nn::group_norm: expected weight to be a vector of size equal to the "
-                                         "number of channels in input, but got weight of shape [" +
-                                         std::to_string(channels_) + "] and input of shape " + detail::describe(x));
+        if constexpr (detail::check_channels<detail::group_norm_call, Channels, XL>()) {
+            using P = detail::param_ref<T>;
+            using PL = axis_list<axes::C<>>;
+            P w{}, b{};
             if (options_.affine) {
                 detail::check_parameter("nn::group_norm", "weight", weight_, channels_);
                 detail::check_parameter("nn::group_norm", "bias", bias_, channels_);
+                w = detail::param_of<T, PL>(weight_);
+                b = detail::param_of<T, PL>(bias_);
             }
-            const std::size_t slots = n * groups_;
-            // PyTorch runs batch norm's check on (N * C / G, G, spatial...): it rejects only
-            // N * C / G * spatial == 1, i.e. one sample whose groups hold one value each. With N >= 2,
-            // groups of one value are normalized (to the bias); with no value the output is empty.
-            if (x.size() == groups_)
-                nf::detail::raise_invalid("nn::group_norm: expected more than 1 value per group, got "
-                                          "input size " +
-                                          detail::describe(x) + " and num_groups=" + std::to_string(groups_));
-            detail::check_output("nn::group_norm::forward", x, out);
-            if (x.size() == 0) return;
-
-            const auto xg = detail::grouped<group_axis, within_axis>(x, groups_);
-            const auto og = detail::grouped<group_axis, within_axis>(out, groups_);
-            using GL = typename std::remove_cvref_t<decltype(xg)>::axes;
-            using SL = axis_restrict<GL, axis_list<axes::N<>, axes::G<>>>; // statistics per (n, g)
-            using XC = axis_restrict<XL, axis_list<axes::N<>, axes::C<>>>; // coefficients per (n, c)
-            constexpr bool n_first = index_of<axes::N<>, XL> < index_of<axes::C<>, XL>;
-            buffers_.reserve(slots, n * c);
-            auto& buf = buffers_;
-            const std::size_t kk = c / groups_;
-            // Statistics per (n, g) on x seen with C split; output per (n, c) on x itself. When the
-            // rows of (n, g) follow one another (N, then C, then the rest: NCHW), the rows of their
-            // channels do too, and the layer works block by block (see for_slot_blocks).
-            detail::for_slot_blocks<SL, true>(
-                xg, og,
-                [&]<class KL>(const auto& xv, const auto& ov, std::size_t s0, std::size_t s1, KL, store_kind store) {
-                    nf::detail::scratch_arena arena;
-                    nf::detail::slot_moments<Arch, KL>(xv, buf.shift.data() + s0, buf.centered.data() + s0,
-                                                       buf.variance.data() + s0, arena);
-                    using VL = typename std::remove_cvref_t<decltype(xv)>::axes;
-                    if constexpr (std::is_same_v<VL, nf::detail::slot_ends_reduced>) {
-                        const auto& e = xv.extents().values();
-                        if (e[1] == 1 && kk != 0) { // rows of the slots, each the rows of its kk channels
-                            // The slots are (n, g) when N comes first, else (g, n); the latter is
-                            // canonical with e[1] == 1 only when kk == 1, when q = slot = g * n + i.
-                            using S = shape_from<VL>;
-                            const std::size_t q0 = s0 * kk, q1 = s1 * kk;
-                            const auto ce = nf::extents<S>::from_all({1, 1, q1 - q0, e[3] / kk});
-                            coefficients(n_first, n, c, q0, q1);
-                            detail::apply_slot_affine<Arch, nf::detail::slot_kept>(
-                                view<const T, S>(xv.data(), ce), view<T, S>(ov.data(), ce), buf.hi.data() + q0,
-                                buf.scale.data() + q0, buf.offset.data() + q0, store);
-                            return;
-                        }
-                    }
-                    // Not in rows: for_slot_blocks made one call, for every slot.
-                    coefficients(n_first, n, c, 0, n * c);
-                    detail::apply_slot_affine<Arch, XC>(x, out, buf.hi.data(), buf.scale.data(), buf.offset.data(),
-                                                        store);
-                });
+            detail::group_norm_views<Arch, group_axis, within_axis>("nn::group_norm", x, out, groups_, w, b,
+                                                                    options_.eps);
         }
     }
 
-    // hi, scale and offset of the slots [q0, q1) of (n, c), in the order of the input's N and C
-    // (N first or last), from the statistics per (n, g) (in the same order of N and G).
-    void coefficients(bool n_first, std::size_t n, std::size_t c, std::size_t q0, std::size_t q1) {
-        auto& buf = buffers_;
-        const std::size_t kk = c / groups_;
-        for (std::size_t q = q0; q < q1; ++q) {
-            const std::size_t in = n_first ? q / c : q % n;
-            const std::size_t ch = n_first ? q % c : q / n;
-            const std::size_t g = ch / kk;
-            const std::size_t slot = n_first ? in * groups_ + g : g * n + in;
-            const double a = w(ch) / std::sqrt(buf.variance[slot] + options_.eps);
-            buf.hi[q] = static_cast<T>(buf.shift[slot]);
-            buf.scale[q] = static_cast<T>(a);
-            buf.offset[q] = static_cast<T>(b(ch) - buf.centered[slot] * a);
-        }
-    }
-
-    channel_vector& require(channel_vector& v, const char* what) {
+    template <class V>
+    V& require(V& v, const char* what) const {
         if (!options_.affine)
             nf::detail::raise_logic(std::string("nn::group_norm: the layer has no ") + what +
                                     " (it was built without affine)");
         return v;
     }
-    double w(std::size_t c) const { return options_.affine ? static_cast<double>(weight_.data()[c]) : 1.0; }
-    double b(std::size_t c) const { return options_.affine ? static_cast<double>(bias_.data()[c]) : 0.0; }
-
     std::size_t groups_, channels_;
     group_norm_options options_;
     bool training_ = true;
     channel_vector weight_, bias_;
-    detail::slot_buffers<T> buffers_;
 };
 
 } // namespace nf::nn

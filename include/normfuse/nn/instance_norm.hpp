@@ -7,6 +7,7 @@
 #include <stdexcept>
 #include <string>
 #include <type_traits>
+#include <utility>
 
 #include <normfuse/core/simd.hpp>
 
@@ -45,6 +46,130 @@ struct instance_norm_call {
     static constexpr std::string_view name = "nn::instance_norm::forward";
 };
 } // namespace detail
+
+namespace detail {
+/// The body of nf::nn::functional::instance_norm and of the layer, on views: statistics per
+/// instance (N, C) over the other axes, or the running statistics when !use_input_stats.
+template <class Arch, class X, class Out, class T>
+void instance_norm_views(std::string_view call, const X& x, const Out& out, param_ref<T> rm, param_ref<T> rv,
+                         param_ref<T> w, param_ref<T> b, bool use_input_stats, double momentum, double eps) {
+    using XL = typename X::axes;
+    static_assert(contains<axes::C<>, XL>, "normfuse: nn::functional::instance_norm: the input has no axis C");
+    using SL = axis_restrict<XL, axis_list<axes::N<>, axes::C<>>>; // one slot per instance
+    const std::size_t c = x.template extent<axes::C<>>();
+    std::size_t n = 1;
+    if constexpr (contains<axes::N<>, XL>) n = x.template extent<axes::N<>>();
+    const std::size_t slots = n * c;
+    std::size_t spatial = 1; // values per instance: the product of the other axes, whatever N and C are
+    constexpr std::size_t n_index = [] {
+        if constexpr (contains<axes::N<>, XL>)
+            return index_of<axes::N<>, XL>;
+        else
+            return XL::size;
+    }();
+    for (std::size_t i = 0; i < XL::size; ++i)
+        if (i != index_of<axes::C<>, XL> && i != n_index) spatial *= x.extents()[i];
+    // PyTorch repeats the parameters N times and counts N * C in its messages.
+    check_length(call, "running_mean", rm, c, n);
+    check_length(call, "running_var", rv, c, n);
+    check_length(call, "weight", w, c, n);
+    check_length(call, "bias", b, c, n);
+    if (rm.present != rv.present)
+        nf::detail::raise_invalid(std::string(call) + ": give both running_mean and running_var, or neither");
+    if (!use_input_stats && !rm.present)
+        nf::detail::raise_invalid(std::string(call) +
+                                  ": running_mean and running_var must be given when use_input_stats is false");
+    const bool update = use_input_stats && rm.present;
+    if (update && (!rm.writable || !rv.writable))
+        nf::detail::raise_invalid(std::string(call) +
+                                  ": use_input_stats updates running_mean and running_var, but they are read-only "
+                                  "(views of const elements); pass writable ones, or std::nullopt");
+    // PyTorch rejects exactly one spatial element; none (or no instance) gives the empty output.
+    if (use_input_stats && spatial == 1)
+        nf::detail::raise_invalid(
+            std::string(call) + ": expected more than 1 spatial element when training, got input size " + describe(x));
+    check_output(call, x, out);
+    if (x.size() == 0) {
+        // With no instance, the running statistics' update averages over none and gives NaN, as
+        // PyTorch's (`running_mean.view({0, C}).mean(0)`); with instances of no spatial element,
+        // they do not move.
+        if (update && n == 0)
+            for (std::size_t ch = 0; ch < c; ++ch)
+                rm.writable[ch] = rv.writable[ch] = std::numeric_limits<T>::quiet_NaN();
+        return;
+    }
+    slot_scratch<T> buf(slots, slots);
+    const bool c_last = index_of<axes::C<>, SL> + 1 == SL::size;
+    auto channel_of = [&](std::size_t s) { return c_last ? s % c : s / n; };
+    auto wt = [&](std::size_t ch) { return w.present ? static_cast<double>(w[ch]) : 1.0; };
+    auto bs = [&](std::size_t ch) { return b.present ? static_cast<double>(b[ch]) : 0.0; };
+    for_slot_blocks<SL, true>(
+        x, out, [&]<class KL>(const auto& xv, const auto& ov, std::size_t s0, std::size_t s1, KL, store_kind store) {
+            // hi, scale and offset of the slots [s0, s1) (of n * c, in the order of the input's N
+            // and C: C last or first), from the instance statistics or from the running ones.
+            if (use_input_stats) {
+                nf::detail::scratch_arena arena;
+                nf::detail::slot_moments<Arch, KL>(xv, buf.shift + s0, buf.centered + s0, buf.variance + s0, arena);
+                for (std::size_t s = s0; s < s1; ++s) {
+                    const std::size_t ch = channel_of(s);
+                    const double a = wt(ch) * batch_inv_std(buf.variance[s], eps);
+                    buf.hi[s] = static_cast<T>(buf.shift[s]);
+                    buf.scale[s] = static_cast<T>(a);
+                    buf.offset[s] = static_cast<T>(bs(ch) - buf.centered[s] * a);
+                }
+            } else {
+                for (std::size_t s = s0; s < s1; ++s) {
+                    const std::size_t ch = channel_of(s);
+                    running_affine(rm[ch], rv[ch], wt(ch), bs(ch), eps, buf.hi[s], buf.scale[s], buf.offset[s]);
+                }
+            }
+            apply_slot_affine<Arch, KL>(xv, ov, buf.hi + s0, buf.scale + s0, buf.offset + s0, store);
+        });
+    if (!update) return;
+    // The running statistics' update from the statistics of every instance.
+    auto slot_of = [&](std::size_t i, std::size_t ch) { return c_last ? i * c + ch : ch * n + i; };
+    const double unbias = static_cast<double>(spatial) / static_cast<double>(spatial - 1);
+    for (std::size_t ch = 0; ch < c; ++ch) {
+        double mean_sum = 0, var_sum = 0;
+        for (std::size_t i = 0; i < n; ++i) {
+            const std::size_t s = slot_of(i, ch);
+            mean_sum += buf.shift[s] + buf.centered[s];
+            var_sum += buf.variance[s] * unbias;
+        }
+        T& mean = rm.writable[ch];
+        T& var = rv.writable[ch];
+        mean =
+            static_cast<T>((1 - momentum) * static_cast<double>(mean) + momentum * mean_sum / static_cast<double>(n));
+        var = static_cast<T>((1 - momentum) * static_cast<double>(var) + momentum * var_sum / static_cast<double>(n));
+    }
+}
+} // namespace detail
+
+namespace functional {
+
+/// `torch.nn.functional.instance_norm(input, running_mean, running_var, weight, bias,
+/// use_input_stats, momentum, eps)` over caller-owned memory, written into `out`. `x` has the axis C,
+/// optionally N, and spatial axes (any order): statistics per (n, c) over the spatial axes. With
+/// use_input_stats (the default), normalizes with the instance mean and biased variance and, if
+/// running statistics are given (writable), updates them with the batch average of the instance
+/// mean and unbiased variance; otherwise normalizes with the running statistics (required, may be
+/// read-only). Parameters as in functional::batch_norm.
+template <class Arch = xsimd::default_arch, Array X, Array Out, class RM = const std::nullopt_t&,
+          class RV = const std::nullopt_t&, class W = const std::nullopt_t&, class B = const std::nullopt_t&>
+void instance_norm(const X& x, Out&& out, RM&& running_mean = std::nullopt, RV&& running_var = std::nullopt,
+                   W&& weight = std::nullopt, B&& bias = std::nullopt, bool use_input_stats = true,
+                   double momentum = 0.1, double eps = 1e-5) {
+    using T = typename std::remove_cvref_t<X>::value_type;
+    using PL = axis_list<axes::C<>>;
+    nf::nn::detail::instance_norm_views<Arch>(
+        "nn::functional::instance_norm", nf::nn::detail::input_view(x), nf::nn::detail::output_view(out),
+        nf::nn::detail::param_of<T, PL>(std::forward<RM>(running_mean)),
+        nf::nn::detail::param_of<T, PL>(std::forward<RV>(running_var)),
+        nf::nn::detail::param_of<T, PL>(std::forward<W>(weight)),
+        nf::nn::detail::param_of<T, PL>(std::forward<B>(bias)), use_input_stats, momentum, eps);
+}
+
+} // namespace functional
 
 /// Instance normalization as PyTorch 1.13's InstanceNorm{Dims}d: statistics per sample and
 /// channel over the spatial axes (biased variance). With `track_running_stats`, training updates
@@ -88,6 +213,14 @@ public:
     channel_vector& bias() { return require(bias_, "bias", options_.affine); }
     channel_vector& running_mean() { return require(running_mean_, "running_mean", options_.track_running_stats); }
     channel_vector& running_var() { return require(running_var_, "running_var", options_.track_running_stats); }
+    const channel_vector& weight() const { return require(weight_, "weight", options_.affine); }
+    const channel_vector& bias() const { return require(bias_, "bias", options_.affine); }
+    const channel_vector& running_mean() const {
+        return require(running_mean_, "running_mean", options_.track_running_stats);
+    }
+    const channel_vector& running_var() const {
+        return require(running_var_, "running_var", options_.track_running_stats);
+    }
     /// Always 0: PyTorch's InstanceNorm never increments it.
     std::int64_t num_batches_tracked() const noexcept { return 0; }
 
@@ -95,9 +228,30 @@ private:
     friend class detail::layer_calls<instance_norm<T, Dims, Channels>>;
 
     // The body of forward(), instantiated for views only: a forward on tensors and one on views of the
-    // same layouts share this code (see nn::detail::input_view).
+    // same layouts share this code (see nn::detail::input_view). On a mutable layer in training mode
+    // with running statistics, the call updates them; otherwise it is the const call.
     template <class Arch, class X, class Out>
     void forward_views(const X& x, Out&& out) {
+        if (!(training_ && options_.track_running_stats))
+            return std::as_const(*this).template forward_views<Arch>(x, out);
+        run<Arch>(x, out, nf::nn::detail::param_of<T, axis_list<axes::C<>>>(running_mean_),
+                  nf::nn::detail::param_of<T, axis_list<axes::C<>>>(running_var_));
+    }
+    template <class Arch, class X, class Out>
+    void forward_views(const X& x, Out&& out) const {
+        if (training_ && options_.track_running_stats) nf::nn::detail::raise_const_training("nn::instance_norm");
+        using P = nf::nn::detail::param_ref<T>;
+        if (options_.track_running_stats)
+            run<Arch>(x, out, nf::nn::detail::param_of<T, axis_list<axes::C<>>>(running_mean_),
+                      nf::nn::detail::param_of<T, axis_list<axes::C<>>>(running_var_));
+        else
+            run<Arch>(x, out, P{}, P{});
+    }
+
+    // PyTorch's module around F.instance_norm: instance statistics in training, and always without
+    // running statistics.
+    template <class Arch, class X, class Out>
+    void run(const X& x, const Out& out, nf::nn::detail::param_ref<T> rm, nf::nn::detail::param_ref<T> rv) const {
         using XL = typename X::axes;
         static_assert(detail::instance_axes_ok<Dims, XL>,
                       "normfuse: nn::instance_norm::forward: the input must have the axes (N, C, L) or (C, L) for "
@@ -105,58 +259,19 @@ private:
                       "in any order");
         if constexpr (detail::instance_axes_ok<Dims, XL> &&
                       detail::check_channels<detail::instance_norm_call, Channels, XL>()) {
-            using SL = axis_restrict<XL, axis_list<axes::N<>, axes::C<>>>; // one slot per instance
-            const std::size_t c = x.template extent<axes::C<>>();
-            std::size_t n = 1;
-            if constexpr (contains<axes::N<>, XL>) n = x.template extent<axes::N<>>();
-            const std::size_t slots = n * c;
-            std::size_t spatial = 1; // whatever N and C are (N = 0 still has a spatial size)
-            [&]<class... As>(axis_list<As...>) {
-                ((spatial *= x.template extent<As>()), ...);
-            }(detail::instance_spatial<Dims>{});
-            check_state(n, c);
-            const bool instance_stats = training_ || !options_.track_running_stats;
-            if (instance_stats && spatial == 1)
-                nf::detail::raise_invalid("nn::instance_norm: expected more than 1 spatial element when "
-                                          "training, got input size " +
-                                          nf::nn::detail::describe(x));
-            nf::nn::detail::check_output("nn::instance_norm::forward", x, out);
-            if (x.size() == 0) {
-                // The empty output. With no instance, the running statistics' update averages over
-                // none and gives NaN, as PyTorch's (`running_mean.view({0, C}).mean(0)`); with
-                // instances of no spatial element, they do not move.
-                if (instance_stats && training_ && options_.track_running_stats && n == 0)
-                    for (std::size_t ch = 0; ch < num_features_; ++ch)
-                        running_mean_.data()[ch] = running_var_.data()[ch] = std::numeric_limits<T>::quiet_NaN();
-                return;
-            }
-            buffers_.reserve(slots, slots);
-            auto& buf = buffers_;
-            const bool c_last = index_of<axes::C<>, SL> + 1 == SL::size;
-            nf::nn::detail::for_slot_blocks<SL, true>(
-                x, out,
-                [&]<class KL>(const auto& xv, const auto& ov, std::size_t s0, std::size_t s1, KL, store_kind store) {
-                    if (instance_stats) {
-                        nf::detail::scratch_arena arena;
-                        nf::detail::slot_moments<Arch, KL>(xv, buf.shift.data() + s0, buf.centered.data() + s0,
-                                                           buf.variance.data() + s0, arena);
-                    }
-                    coefficients(c_last, n, c, instance_stats, s0, s1);
-                    nf::nn::detail::apply_slot_affine<Arch, KL>(xv, ov, buf.hi.data() + s0, buf.scale.data() + s0,
-                                                                buf.offset.data() + s0, store);
-                });
-            if (instance_stats && training_ && options_.track_running_stats) update_running(c_last, c, n, spatial);
+            check_state();
+            using PL = axis_list<axes::C<>>;
+            using P = nf::nn::detail::param_ref<T>;
+            const P w = options_.affine ? nf::nn::detail::param_of<T, PL>(weight_) : P{};
+            const P b = options_.affine ? nf::nn::detail::param_of<T, PL>(bias_) : P{};
+            nf::nn::detail::instance_norm_views<Arch>("nn::instance_norm", x, out, rm, rv, w, b,
+                                                      training_ || !options_.track_running_stats, options_.momentum,
+                                                      options_.eps);
         }
     }
 
-    // Checks of the layer's own state against an input with n instances of c channels.
-    void check_state(std::size_t n, std::size_t c) const {
-        if (options_.track_running_stats && c != num_features_)
-            nf::detail::raise_extent("nn::instance_norm: running_mean should contain " + std::to_string(n * c) +
-                                     " elements not " + std::to_string(n * num_features_));
-        if (options_.affine && c != num_features_)
-            nf::detail::raise_extent("nn::instance_norm: weight should contain " + std::to_string(n * c) +
-                                     " elements not " + std::to_string(n * num_features_));
+    // The parameters still have num_features elements (they can be reassigned whole).
+    void check_state() const {
         if (options_.affine) {
             detail::check_parameter("nn::instance_norm", "weight", weight_, num_features_);
             detail::check_parameter("nn::instance_norm", "bias", bias_, num_features_);
@@ -167,28 +282,6 @@ private:
         }
     }
 
-    // hi, scale and offset of the slots [s0, s1) (of n * c, in the order of the input's N and C: C
-    // last or first), from the instance statistics or from the running ones.
-    void coefficients(bool c_last, std::size_t n, std::size_t c, bool instance_stats, std::size_t s0, std::size_t s1) {
-        auto& buf = buffers_;
-        auto channel_of = [&](std::size_t s) { return c_last ? s % c : s / n; };
-        if (instance_stats) {
-            for (std::size_t s = s0; s < s1; ++s) {
-                const std::size_t ch = channel_of(s);
-                const double a = w(ch) * nf::nn::detail::batch_inv_std(buf.variance[s], options_.eps);
-                buf.hi[s] = static_cast<T>(buf.shift[s]);
-                buf.scale[s] = static_cast<T>(a);
-                buf.offset[s] = static_cast<T>(b(ch) - buf.centered[s] * a);
-            }
-        } else {
-            for (std::size_t s = s0; s < s1; ++s) {
-                const std::size_t ch = channel_of(s);
-                nf::nn::detail::running_affine(running_mean_.data()[ch], running_var_.data()[ch], w(ch), b(ch),
-                                               options_.eps, buf.hi[s], buf.scale[s], buf.offset[s]);
-            }
-        }
-    }
-
     template <class V>
     static V& require(V& v, const char* what, bool present) {
         if (!present)
@@ -196,34 +289,10 @@ private:
                                     " (it was built without affine / track_running_stats)");
         return v;
     }
-    double w(std::size_t c) const { return options_.affine ? static_cast<double>(weight_.data()[c]) : 1.0; }
-    double b(std::size_t c) const { return options_.affine ? static_cast<double>(bias_.data()[c]) : 0.0; }
-
-    // The running statistics' update from the statistics of every instance.
-    void update_running(bool c_last, std::size_t c, std::size_t n, std::size_t spatial) {
-        auto slot_of = [&](std::size_t i, std::size_t ch) { return c_last ? i * c + ch : ch * n + i; };
-        auto& buf = buffers_;
-        const double m = options_.momentum;
-        const double unbias = static_cast<double>(spatial) / static_cast<double>(spatial - 1);
-        for (std::size_t ch = 0; ch < c; ++ch) {
-            double mean_sum = 0, var_sum = 0;
-            for (std::size_t i = 0; i < n; ++i) {
-                const std::size_t s = slot_of(i, ch);
-                mean_sum += buf.shift[s] + buf.centered[s];
-                var_sum += buf.variance[s] * unbias;
-            }
-            T& rm = running_mean_.data()[ch];
-            T& rv = running_var_.data()[ch];
-            rm = static_cast<T>((1 - m) * static_cast<double>(rm) + m * mean_sum / static_cast<double>(n));
-            rv = static_cast<T>((1 - m) * static_cast<double>(rv) + m * var_sum / static_cast<double>(n));
-        }
-    }
-
     std::size_t num_features_;
     instance_norm_options options_;
     bool training_ = true;
     channel_vector weight_, bias_, running_mean_, running_var_;
-    nf::nn::detail::slot_buffers<T> buffers_;
 };
 
 template <class T, std::size_t Channels = dynamic_extent>

@@ -7,6 +7,7 @@
 #include <string>
 #include <string_view>
 #include <type_traits>
+#include <utility>
 
 #include <normfuse/core/simd.hpp>
 
@@ -74,7 +75,167 @@ struct layer_norm_call {
 struct rms_norm_call {
     static constexpr std::string_view name = "nn::rms_norm::forward";
 };
+struct functional_layer_norm_call {
+    static constexpr std::string_view name = "nn::functional::layer_norm";
+};
+struct functional_rms_norm_call {
+    static constexpr std::string_view name = "nn::functional::rms_norm";
+};
 } // namespace detail
+
+namespace detail {
+/// `e * w + b`, `e * w`, `e + b` or `e`, as the affine parameters are there.
+template <bool HasW, bool HasB, class E, class W, class B>
+auto with_affine(E&& e, const W& w, const B& b) {
+    if constexpr (HasW && HasB)
+        return std::forward<E>(e) * w + b;
+    else if constexpr (HasW)
+        return std::forward<E>(e) * w;
+    else if constexpr (HasB)
+        return std::forward<E>(e) + b;
+    else
+        return std::forward<E>(e);
+}
+
+/// `make(p.data)` if the parameter is there (Has), else a placeholder that with_affine ignores.
+template <bool Has, class T, class F>
+auto parameter_as(const param_ref<T>& p, F&& make) {
+    if constexpr (Has)
+        return make(p.data);
+    else
+        return 0;
+}
+
+/// Throws unless a present parameter has exactly the normalized extents, axis by axis (its axes
+/// are those of the normalized shape, in that order: param_of checks it at compile time): a
+/// weight of (5, 4) for a normalized shape of (4, 5) has the right number of elements but would
+/// be read as (4, 5).
+template <class NS, class T>
+void check_normalized_parameter(std::string_view call, const char* name, const param_ref<T>& p,
+                                const nf::extents<NS>& ns) {
+    if (!p.present) return;
+    bool ok = p.size == ns.size();
+    for (std::size_t i = 0; ok && p.extents && i < NS::rank; ++i) ok = p.extents[i] == ns.values()[i];
+    if (!ok) {
+        constexpr auto names = nf::extents<NS>::names();
+        const std::string has = p.extents ? nf::detail::describe_extents(names.data(), p.extents, names.size())
+                                          : std::to_string(p.size) + " elements";
+        nf::detail::raise_extent(std::string(call) + ": " + name + " has extents " + has +
+                                 " but the normalized shape is " +
+                                 nf::detail::describe_extents(names.data(), ns.values().data(), names.size()) +
+                                 "; nothing was written");
+    }
+}
+
+/// The body of nf::nn::functional::layer_norm and of the layer, on views (HasW / HasB: which
+/// affine parameters are given, a compile-time choice so that each call compiles one kernel).
+/// Call names the call in messages (Call::name), compile-time ones included.
+template <class Arch, bool HasW, bool HasB, class Call, class NS, class X, class Out, class T>
+void layer_norm_views(const X& x, const Out& out, const nf::extents<NS>& ns, param_ref<T> w, param_ref<T> b,
+                      double eps) {
+    using XL = typename X::axes;
+    using norm_axes = typename NS::axes;
+    constexpr std::string_view call = Call::name;
+    static_assert(is_subset<norm_axes, XL>,
+                  "normfuse: nn::layer_norm::forward: the input lacks an axis of the normalized shape");
+    if constexpr (is_subset<norm_axes, XL> && check_normalized_axes<Call, norm_axes, XL>()) {
+        using SL = axis_remove<XL, norm_axes>;
+        detail::check_normalized_extents<norm_axes>(call, x, ns.values());
+        check_output(call, x, out);
+        check_normalized_parameter(call, "weight", w, ns);
+        check_normalized_parameter(call, "bias", b, ns);
+        if (x.size() == 0) return; // no slot (a zero extent outside the normalized shape)
+
+        if constexpr (trailing_rows<norm_axes, XL, typename Out::axes>()) {
+            // Each slot is a contiguous row: one pass over x. When the loop reaches a row, its
+            // shifted sums give k, 1 / sqrt(var + eps) and -(mean - k) / sqrt(var + eps), in
+            // double as below (eval/row_local.hpp), and the row is written while it is in L1.
+            using RR = nf::detail::slot_axes::reduced_inner<>;
+            using S2 = nf::shape<nf::detail::slot_axes::slot_inner<>, RR>;
+            const std::size_t row = ns.size();
+            const auto e2 = nf::extents<S2>::from_all({x.size() / row, row});
+            const view<const T, S2> xv(x.data(), e2);
+            const view<T, S2> ov(out.data(), e2);
+            const auto normalized = (xv - nf::detail::row_shift<RR>(xv)) * nf::detail::row_scale<RR>(xv, eps) +
+                                    nf::detail::row_offset<RR>(xv, eps);
+            const auto wv = parameter_as<HasW>(w, [&](const T* p) { return view<const T, nf::shape<RR>>(p, {row}); });
+            const auto bv = parameter_as<HasB>(b, [&](const T* p) { return view<const T, nf::shape<RR>>(p, {row}); });
+            write<Arch>(ov, with_affine<HasW, HasB>(normalized, wv, bv), store_kind::automatic);
+            return;
+        }
+
+        const std::size_t count = ns.size();
+        const std::size_t slots = x.size() / count;
+        slot_scratch<T> buf(slots, slots);
+        // Canonical slot views need weight and bias laid out as the input's own axes.
+        constexpr bool canonical = same_order<norm_axes, XL>();
+        for_slot_blocks<SL, canonical>(
+            x, out,
+            [&]<class KL>(const auto& xv, const auto& ov, std::size_t s0, std::size_t s1, KL, store_kind store) {
+                nf::detail::scratch_arena arena;
+                nf::detail::slot_moments<Arch, KL>(xv, buf.shift + s0, buf.centered + s0, buf.variance + s0, arena);
+                for (std::size_t s = s0; s < s1; ++s) {
+                    const double a = 1.0 / std::sqrt(buf.variance[s] + eps);
+                    buf.hi[s] = static_cast<T>(buf.shift[s]);
+                    buf.scale[s] = static_cast<T>(a);
+                    buf.offset[s] = static_cast<T>(-buf.centered[s] * a);
+                }
+                if constexpr (!HasW && !HasB) {
+                    apply_slot_affine<Arch, KL>(xv, ov, buf.hi + s0, buf.scale + s0, buf.offset + s0, store);
+                } else {
+                    const auto k = slot_view<KL>(buf.hi + s0, xv);
+                    const auto scale = slot_view<KL>(buf.scale + s0, xv);
+                    const auto offset = slot_view<KL>(buf.offset + s0, xv);
+                    if constexpr (std::is_same_v<KL, nf::detail::slot_kept>) {
+                        using RL = nf::detail::slot_reduced;
+                        const auto wv = parameter_as<HasW>(w, [&](const T* p) { return slot_view<RL>(p, xv); });
+                        const auto bv = parameter_as<HasB>(b, [&](const T* p) { return slot_view<RL>(p, xv); });
+                        write<Arch>(ov, with_affine<HasW, HasB>((xv - k) * scale + offset, wv, bv), store);
+                    } else {
+                        const auto wv = parameter_as<HasW>(w, [&](const T* p) { return view<const T, NS>(p, ns); });
+                        const auto bv = parameter_as<HasB>(b, [&](const T* p) { return view<const T, NS>(p, ns); });
+                        write<Arch>(ov, with_affine<HasW, HasB>((xv - k) * scale + offset, wv, bv), store);
+                    }
+                }
+            });
+    }
+}
+
+/// Calls layer_norm_views with the affine parameters that are present.
+template <class Arch, class Call, class NS, class X, class Out, class T>
+void layer_norm_dispatch(const X& x, const Out& out, const nf::extents<NS>& ns, param_ref<T> w, param_ref<T> b,
+                         double eps) {
+    if (w.present && b.present)
+        layer_norm_views<Arch, true, true, Call>(x, out, ns, w, b, eps);
+    else if (w.present)
+        layer_norm_views<Arch, true, false, Call>(x, out, ns, w, b, eps);
+    else if (b.present)
+        layer_norm_views<Arch, false, true, Call>(x, out, ns, w, b, eps);
+    else
+        layer_norm_views<Arch, false, false, Call>(x, out, ns, w, b, eps);
+}
+} // namespace detail
+
+namespace functional {
+
+/// `torch.nn.functional.layer_norm(input, normalized_shape, weight, bias, eps)` over caller-owned
+/// memory, written into `out`: mean and biased variance over the axes of `normalized_shape` (named,
+/// any position in x), one set per value of the other axes, then `* weight + bias` element by
+/// element. weight and bias are tensors or views laid out as the normalized shape (read-only is
+/// fine), `std::optional`s of them, or `std::nullopt`.
+template <class Arch = xsimd::default_arch, Array X, Array Out, class NS, class W = const std::nullopt_t&,
+          class B = const std::nullopt_t&>
+void layer_norm(const X& x, Out&& out, const nf::extents<NS>& normalized_shape, W&& weight = std::nullopt,
+                B&& bias = std::nullopt, double eps = 1e-5) {
+    using T = typename std::remove_cvref_t<X>::value_type;
+    using PL = typename NS::axes;
+    nf::nn::detail::layer_norm_dispatch<Arch, nf::nn::detail::functional_layer_norm_call>(
+        nf::nn::detail::input_view(x), nf::nn::detail::output_view(out), normalized_shape,
+                                              nf::nn::detail::param_of<T, PL>(std::forward<W>(weight)),
+                                              nf::nn::detail::param_of<T, PL>(std::forward<B>(bias)), eps);
+}
+
+} // namespace functional
 
 /// Layer normalization as PyTorch 1.13's LayerNorm: mean and biased variance over the axes of
 /// `NormShape` (PyTorch's normalized_shape, named instead of trailing), one set per value of the
@@ -110,89 +271,33 @@ public:
     const nf::extents<NormShape>& normalized_shape() const noexcept { return extents_; }
     parameter_tensor& weight() { return require(weight_, "weight"); }
     parameter_tensor& bias() { return require(bias_, "bias"); }
+    const parameter_tensor& weight() const { return require(weight_, "weight"); }
+    const parameter_tensor& bias() const { return require(bias_, "bias"); }
 
 private:
     friend class detail::layer_calls<layer_norm<T, NormShape>>;
 
     // The body of forward(), instantiated for views only: a forward on tensors and one on views of the
-    // same layouts share this code (see nn::detail::input_view).
+    // same layouts share this code (see nn::detail::input_view). The layer has no state that a
+    // forward changes: every call is the const one.
     template <class Arch, class X, class Out>
-    void forward_views(const X& x, Out&& out) {
-        using XL = typename X::axes;
-        static_assert(is_subset<norm_axes, XL>,
-                      "normfuse: nn::layer_norm::forward: the input lacks an axis of the normalized shape");
-        if constexpr (is_subset<norm_axes, XL> &&
-                      detail::check_normalized_axes<detail::layer_norm_call, norm_axes, XL>()) {
-            using SL = axis_remove<XL, norm_axes>;
-            detail::check_normalized_extents<norm_axes>("nn::layer_norm::forward", x, extents_.values());
-            nf::nn::detail::check_output("nn::layer_norm::forward", x, out);
-            if (options_.elementwise_affine) {
-                nf::nn::detail::check_parameter_extents("nn::layer_norm", "weight", weight_, extents_);
-                nf::nn::detail::check_parameter_extents("nn::layer_norm", "bias", bias_, extents_);
-            }
-            if (x.size() == 0) return; // no slot (a zero extent outside the normalized shape)
-
-            if constexpr (nf::nn::detail::trailing_rows<norm_axes, XL, typename std::remove_cvref_t<Out>::axes>()) {
-                // Each slot is a contiguous row: one pass over x. When the loop reaches a row, its
-                // shifted sums give k, 1 / sqrt(var + eps) and -(mean - k) / sqrt(var + eps), in
-                // double as below (eval/row_local.hpp), and the row is written while it is in L1.
-                using RR = nf::detail::slot_axes::reduced_inner<>;
-                using S2 = nf::shape<nf::detail::slot_axes::slot_inner<>, RR>;
-                const std::size_t row = extents_.size();
-                const auto e2 = nf::extents<S2>::from_all({x.size() / row, row});
-                const view<const T, S2> xv(x.data(), e2);
-                const view<T, S2> ov(out.data(), e2);
-                const auto normalized =
-                    (xv - nf::detail::row_shift<RR>(xv)) * nf::detail::row_scale<RR>(xv, options_.eps) +
-                    nf::detail::row_offset<RR>(xv, options_.eps);
-                if (options_.elementwise_affine) {
-                    const view<const T, nf::shape<RR>> w(weight_.data(), {row}), b(bias_.data(), {row});
-                    nf::nn::detail::write<Arch>(ov, normalized * w + b, store_kind::automatic);
-                } else {
-                    nf::nn::detail::write<Arch>(ov, normalized, store_kind::automatic);
-                }
-                return;
-            }
-
-            const std::size_t count = extents_.size();
-            const std::size_t slots = x.size() / count;
-            buffers_.reserve(slots, slots);
-            auto& buf = buffers_;
-            // Canonical slot views need weight and bias laid out as the input's own axes.
-            constexpr bool canonical = nf::nn::detail::same_order<norm_axes, XL>();
-            nf::nn::detail::for_slot_blocks<SL, canonical>(
-                x, out,
-                [&]<class KL>(const auto& xv, const auto& ov, std::size_t s0, std::size_t s1, KL, store_kind store) {
-                    nf::detail::scratch_arena arena;
-                    nf::detail::slot_moments<Arch, KL>(xv, buf.shift.data() + s0, buf.centered.data() + s0,
-                                                       buf.variance.data() + s0, arena);
-                    for (std::size_t s = s0; s < s1; ++s) {
-                        const double a = 1.0 / std::sqrt(buf.variance[s] + options_.eps);
-                        buf.hi[s] = static_cast<T>(buf.shift[s]);
-                        buf.scale[s] = static_cast<T>(a);
-                        buf.offset[s] = static_cast<T>(-buf.centered[s] * a);
-                    }
-                    if (!options_.elementwise_affine) {
-                        nf::nn::detail::apply_slot_affine<Arch, KL>(xv, ov, buf.hi.data() + s0, buf.scale.data() + s0,
-                                                                    buf.offset.data() + s0, store);
-                        return;
-                    }
-                    const auto k = nf::nn::detail::slot_view<KL>(buf.hi.data() + s0, xv);
-                    const auto scale = nf::nn::detail::slot_view<KL>(buf.scale.data() + s0, xv);
-                    const auto offset = nf::nn::detail::slot_view<KL>(buf.offset.data() + s0, xv);
-                    if constexpr (std::is_same_v<KL, nf::detail::slot_kept>) {
-                        using RL = nf::detail::slot_reduced;
-                        const auto w = nf::nn::detail::slot_view<RL>(weight_.data(), xv);
-                        const auto b = nf::nn::detail::slot_view<RL>(bias_.data(), xv);
-                        nf::nn::detail::write<Arch>(ov, ((xv - k) * scale + offset) * w + b, store);
-                    } else {
-                        nf::nn::detail::write<Arch>(ov, ((xv - k) * scale + offset) * weight_ + bias_, store);
-                    }
-                });
+    void forward_views(const X& x, Out&& out) const {
+        using P = nf::nn::detail::param_ref<T>;
+        if (options_.elementwise_affine) {
+            // Axis by axis, not only the element count: weight and bias can be reassigned whole.
+            nf::nn::detail::check_parameter_extents("nn::layer_norm", "weight", weight_, extents_);
+            nf::nn::detail::check_parameter_extents("nn::layer_norm", "bias", bias_, extents_);
+            nf::nn::detail::layer_norm_views<Arch, true, true, nf::nn::detail::layer_norm_call>(
+                x, out, extents_, nf::nn::detail::param_of<T, norm_axes>(weight_),
+                nf::nn::detail::param_of<T, norm_axes>(bias_), options_.eps);
+        } else {
+            nf::nn::detail::layer_norm_views<Arch, false, false, nf::nn::detail::layer_norm_call>(
+                x, out, extents_, P{}, P{}, options_.eps);
         }
     }
 
-    parameter_tensor& require(parameter_tensor& v, const char* what) {
+    template <class V>
+    V& require(V& v, const char* what) const {
         if (!options_.elementwise_affine)
             nf::detail::raise_logic(std::string("nn::layer_norm: the layer has no ") + what +
                                     " (it was built without elementwise_affine)");
@@ -203,7 +308,6 @@ private:
     layer_norm_options options_;
     bool training_ = true;
     parameter_tensor weight_, bias_;
-    nf::nn::detail::slot_buffers<T> buffers_;
 };
 
 } // namespace nf::nn

@@ -10,7 +10,10 @@
 #include <utility>
 #include <vector>
 
+#include <normfuse/core/simd.hpp>
+
 #include <normfuse/core/axis.hpp>
+#include <normfuse/core/axis_list.hpp>
 #include <normfuse/core/tensor.hpp>
 #include <normfuse/core/view.hpp>
 #include <normfuse/expr/expression.hpp>
@@ -18,6 +21,80 @@
 #include <normfuse/nn/common.hpp>
 
 namespace nf::nn {
+
+namespace detail {
+/// torchvision's rule, for the layer and nf::nn::functional::normalize: a tensor image has at
+/// least 3 dimensions, (..., C, H, W). The rank is in the type: checked at compile time.
+template <class X>
+constexpr void check_normalize_rank() {
+    static_assert(axes_of<X>::size >= 3,
+                  "normfuse: nn::normalize: the input must have at least 3 axes, as torchvision's "
+                  "Normalize requires a tensor image of size (..., C, H, W). Fix: give the input its "
+                  "spatial axes (e.g. (C, H, W) with H = 1), or write the expression (x - mean) / std.");
+}
+
+/// The body of nf::nn::functional::normalize and of the layer, on views: `(x - mean) / std` over
+/// the channel axis CA, with mean and std of one value per channel or one for all. `Mixed`: one of
+/// them may have one value and the other one per channel (the layer expands them to the same
+/// length, so it compiles only the two uniform kernels).
+template <class Arch, class CA, bool Mixed, class X, class Out, class T>
+void normalize_views(std::string_view call, const X& x, const Out& out, param_ref<T> mean, param_ref<T> sd) {
+    using XL = typename X::axes;
+    check_normalize_rank<X>();
+    static_assert(contains<CA, XL>, "normfuse: nn::normalize: the input lacks the channel axis of mean and std");
+    if constexpr (contains<CA, XL> && XL::size >= 3) {
+        const std::size_t c = x.template extent<CA>();
+        auto check = [&](const param_ref<T>& p, const char* name) {
+            if (!p.present) nf::detail::raise_invalid(std::string(call) + ": " + name + " must be given");
+            if (p.size != 1 && p.size != c)
+                nf::detail::raise_extent(std::string(call) + ": " + name + " has " + std::to_string(p.size) +
+                                         " values but the input has " + std::to_string(c) + " channels (axis " +
+                                         std::string(CA::name) + "); give one value per channel or one for all");
+        };
+        check(mean, "mean");
+        check(sd, "std");
+        for (std::size_t i = 0; i < sd.size; ++i)
+            if (sd[i] == T(0))
+                nf::detail::raise_invalid(std::string(call) + ": std evaluated to zero after conversion to " +
+                                          (sizeof(T) == 4 ? "float" : "double") + " (channel " + std::to_string(i) +
+                                          "), leading to division by zero");
+        check_output(call, x, out);
+        using PV = view<const T, shape<axis_id<CA>>>;
+        const bool m1 = mean.size == 1, s1 = sd.size == 1;
+        if (m1 && s1) {
+            write<Arch>(out, (x - mean[0]) / sd[0], store_kind::automatic);
+        } else if (!m1 && !s1) {
+            write<Arch>(out, (x - PV(mean.data, {c})) / PV(sd.data, {c}), store_kind::automatic);
+        } else if constexpr (Mixed) {
+            if (m1)
+                write<Arch>(out, (x - mean[0]) / PV(sd.data, {c}), store_kind::automatic);
+            else
+                write<Arch>(out, (x - PV(mean.data, {c})) / sd[0], store_kind::automatic);
+        }
+    }
+}
+} // namespace detail
+
+namespace functional {
+
+/// torchvision's `transforms.functional.normalize(tensor, mean, std)` over caller-owned memory,
+/// written into `out` (`out` may be `x`: torchvision's inplace=True). mean and std are tensors or
+/// views (read-only is fine) over one axis, the channel axis of x (C for `nf::shape<C<>>`), with
+/// one value per channel or one for all; each element is `(x - mean[c]) / std[c]` with a true
+/// division, bit for bit torchvision's in float. A zero std is rejected before anything is written.
+template <class Arch = xsimd::default_arch, Array X, Array Out, Array M, Array S>
+void normalize(const X& x, Out&& out, const M& mean, const S& std) {
+    using T = typename std::remove_cvref_t<X>::value_type;
+    static_assert(M::rank == 1 && S::rank == 1,
+                  "normfuse: nn::functional::normalize: mean and std have one axis, the channel axis");
+    using CA = axis_at_t<0, typename M::axes>;
+    using PL = axis_list<CA>;
+    nf::nn::detail::normalize_views<Arch, CA, true>(
+        "nn::functional::normalize", nf::nn::detail::input_view(x), nf::nn::detail::output_view(out),
+        nf::nn::detail::param_of<T, PL>(mean), nf::nn::detail::param_of<T, PL>(std));
+}
+
+} // namespace functional
 
 /// torchvision's `Normalize(mean, std, inplace)` over the axis `Channel` (C by default), for
 /// inputs of any layout that has that axis (NCHW, NHWC, CHW, NCDHW ...).
@@ -67,32 +144,32 @@ public:
     /// The expression `(x - mean) / std` over any operand with the channel axis, unevaluated.
     template <ArrayOperand X>
     auto expression(X&& x) const {
-        check_rank<X>();
+        detail::check_normalize_rank<X>();
         return (std::forward<X>(x) - mean_) / std_;
     }
 
-    /// Writes the normalized `x` into `out` (same axes, any layouts). `out` may be `x` itself.
-    template <class X, class Out>
+    /// Writes the normalized `x` into `out` (same axes, any layouts). `out` may be `x` itself. The
+    /// layer has no state that a call changes: any number of threads may share it.
+    template <class Arch = xsimd::default_arch, Array X, Array Out>
     void forward(const X& x, Out&& out) const {
-        check_rank<X>();
-        if (mean_.size() == 1)
-            out = (x - mean_.data()[0]) / std_.data()[0];
-        else
-            out = (x - mean_) / std_;
+        using PL = axis_list<axis_id<Channel>>;
+        detail::normalize_views<Arch, axis_id<Channel>, false>("nn::normalize::forward", detail::input_view(x),
+                                                               detail::output_view(out), detail::param_of<T, PL>(mean_),
+                                                               detail::param_of<T, PL>(std_));
     }
 
     /// torchvision's `inplace=False`: returns a new tensor; `x` is unchanged.
-    template <class U, class S>
+    template <class Arch = xsimd::default_arch, class U, class S>
     tensor<U, S> operator()(const tensor<U, S>& x) const {
         tensor<U, S> out(x.extents());
-        forward(x, out);
+        forward<Arch>(x, out);
         return out;
     }
 
     /// torchvision's `inplace=True`: overwrites `x` (a tensor or a mutable view) and returns it.
-    template <Array X>
+    template <class Arch = xsimd::default_arch, Array X>
     X&& operator()(X&& x, in_place_t) const {
-        forward(x, x);
+        forward<Arch>(x, x);
         return std::forward<X>(x);
     }
 
@@ -101,15 +178,6 @@ public:
     const channel_vector& std() const noexcept { return std_; }
 
 private:
-    // torchvision's rule: a tensor image has at least 3 dimensions, (..., C, H, W).
-    template <class X>
-    static constexpr void check_rank() {
-        static_assert(axes_of<X>::size >= 3,
-                      "normfuse: nn::normalize: the input must have at least 3 axes, as torchvision's "
-                      "Normalize requires a tensor image of size (..., C, H, W). Fix: give the input its "
-                      "spatial axes (e.g. (C, H, W) with H = 1), or write the expression (x - mean) / std.");
-    }
-
     channel_vector mean_;
     channel_vector std_;
 };

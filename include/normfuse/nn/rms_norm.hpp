@@ -7,7 +7,9 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <type_traits>
+#include <utility>
 
 #include <normfuse/core/simd.hpp>
 
@@ -28,6 +30,89 @@ struct rms_norm_options {
     std::optional<double> eps = std::nullopt;
     bool elementwise_affine = true;
 };
+
+namespace detail {
+/// The body of nf::nn::functional::rms_norm and of the layer, on views (HasW: a weight is given).
+/// Call names the call in messages (Call::name), compile-time ones included.
+template <class Arch, bool HasW, class Call, class NS, class X, class Out, class T>
+void rms_norm_views(const X& x, const Out& out, const nf::extents<NS>& ns, param_ref<T> w, double eps) {
+    using XL = typename X::axes;
+    using norm_axes = typename NS::axes;
+    constexpr std::string_view call = Call::name;
+    static_assert(is_subset<norm_axes, XL>,
+                  "normfuse: nn::rms_norm::forward: the input lacks an axis of the normalized shape");
+    if constexpr (is_subset<norm_axes, XL> && check_normalized_axes<Call, norm_axes, XL>()) {
+        using SL = axis_remove<XL, norm_axes>;
+        check_normalized_extents<norm_axes>(call, x, ns.values());
+        check_output(call, x, out);
+        check_normalized_parameter(call, "weight", w, ns);
+        if (x.size() == 0) return; // no slot (a zero extent outside the normalized shape)
+        if constexpr (trailing_rows<norm_axes, XL, typename Out::axes>()) {
+            // Each slot is a contiguous row: one pass over x, the row's 1 / sqrt(mean(x^2) + eps)
+            // computed in double when the loop reaches it (eval/row_local.hpp), and the row
+            // written while it is in L1.
+            using RS = nf::detail::slot_axes::slot_inner<>;
+            using RR = nf::detail::slot_axes::reduced_inner<>;
+            using S2 = nf::shape<RS, RR>;
+            const std::size_t row = ns.size(), rows = x.size() / row;
+            const auto e2 = nf::extents<S2>::from_all({rows, row});
+            const view<const T, S2> xv(x.data(), e2);
+            const view<T, S2> ov(out.data(), e2);
+            const auto r = nf::detail::inv_rms<RR>(xv, eps);
+            if constexpr (HasW)
+                write<Arch>(ov, xv * r * view<const T, nf::shape<RR>>(w.data, {row}), store_kind::automatic);
+            else
+                write<Arch>(ov, xv * r, store_kind::automatic);
+            return;
+        }
+
+        const std::size_t slots = x.size() / ns.size();
+        slot_scratch<T> buf(slots, slots);
+        // Canonical slot views need the weight laid out as the input's own axes.
+        constexpr bool canonical = same_order<norm_axes, XL>();
+        for_slot_blocks<SL, canonical>(
+            x, out,
+            [&]<class KL>(const auto& xv, const auto& ov, std::size_t s0, std::size_t s1, KL, store_kind store) {
+                nf::detail::scratch_arena arena;
+                nf::detail::slot_moments<Arch, KL, true>(xv, nullptr, buf.centered + s0, buf.variance + s0, arena);
+                for (std::size_t s = s0; s < s1; ++s)
+                    buf.scale[s] = static_cast<T>(1.0 / std::sqrt(buf.variance[s] + eps));
+                const auto r = slot_view<KL>(buf.scale + s0, xv);
+                if constexpr (!HasW) {
+                    write<Arch>(ov, xv * r, store);
+                } else if constexpr (std::is_same_v<KL, nf::detail::slot_kept>) {
+                    write<Arch>(ov, xv * r * slot_view<nf::detail::slot_reduced>(w.data, xv), store);
+                } else {
+                    write<Arch>(ov, xv * r * view<const T, NS>(w.data, ns), store);
+                }
+            });
+    }
+}
+} // namespace detail
+
+namespace functional {
+
+/// RMSNorm over caller-owned memory, written into `out`: `x * rsqrt(mean(x^2) + eps) * weight`, the
+/// mean over the axes of `normalized_shape` (named, any position in x), as
+/// `torch.nn.functional.rms_norm(input, normalized_shape, weight, eps)` of later PyTorch versions:
+/// `eps = std::nullopt` takes the machine epsilon of the element type. weight is laid out as the
+/// normalized shape (a tensor or view, read-only is fine), an std::optional of one, or std::nullopt.
+template <class Arch = xsimd::default_arch, Array X, Array Out, class NS, class W = const std::nullopt_t&>
+void rms_norm(const X& x, Out&& out, const nf::extents<NS>& normalized_shape, W&& weight = std::nullopt,
+              std::optional<double> eps = std::nullopt) {
+    using T = typename std::remove_cvref_t<X>::value_type;
+    const auto w = nf::nn::detail::param_of<T, typename NS::axes>(std::forward<W>(weight));
+    const double e = eps ? *eps : static_cast<double>(std::numeric_limits<T>::epsilon());
+    const auto xv = nf::nn::detail::input_view(x);
+    const auto ov = nf::nn::detail::output_view(out);
+    using Call = nf::nn::detail::functional_rms_norm_call;
+    if (w.present)
+        nf::nn::detail::rms_norm_views<Arch, true, Call>(xv, ov, normalized_shape, w, e);
+    else
+        nf::nn::detail::rms_norm_views<Arch, false, Call>(xv, ov, normalized_shape, w, e);
+}
+
+} // namespace functional
 
 /// Root-mean-square normalization, `y = x * rsqrt(mean(x^2) + eps) * weight`, the mean taken over
 /// the axes of `NormShape` (one value per value of the other axes); no mean subtraction, no bias.
@@ -59,69 +144,24 @@ public:
             nf::detail::raise_logic("nn::rms_norm: the layer has no weight (built without elementwise_affine)");
         return weight_;
     }
+    const parameter_tensor& weight() const { return const_cast<rms_norm&>(*this).weight(); }
 
 private:
     friend class detail::layer_calls<rms_norm<T, NormShape>>;
 
     // The body of forward(), instantiated for views only: a forward on tensors and one on views of the
-    // same layouts share this code (see nn::detail::input_view).
+    // same layouts share this code (see nn::detail::input_view). The layer has no state that a
+    // forward changes: every call is the const one.
     template <class Arch, class X, class Out>
-    void forward_views(const X& x, Out&& out) {
-        using XL = typename X::axes;
-        static_assert(is_subset<norm_axes, XL>,
-                      "normfuse: nn::rms_norm::forward: the input lacks an axis of the normalized shape");
-        if constexpr (is_subset<norm_axes, XL> &&
-                      detail::check_normalized_axes<detail::rms_norm_call, norm_axes, XL>()) {
-            using SL = axis_remove<XL, norm_axes>;
-            detail::check_normalized_extents<norm_axes>("nn::rms_norm::forward", x, extents_.values());
-            nf::nn::detail::check_output("nn::rms_norm::forward", x, out);
-            if (options_.elementwise_affine) {
-                nf::nn::detail::check_parameter_extents("nn::rms_norm", "weight", weight_, extents_);
-            }
-            if (x.size() == 0) return; // no slot (a zero extent outside the normalized shape)
-            if constexpr (nf::nn::detail::trailing_rows<norm_axes, XL, typename std::remove_cvref_t<Out>::axes>()) {
-                // Each slot is a contiguous row: one pass over x, the row's 1 / sqrt(mean(x^2) + eps)
-                // computed in double when the loop reaches it (eval/row_local.hpp), and the row
-                // written while it is in L1.
-                using RS = nf::detail::slot_axes::slot_inner<>;
-                using RR = nf::detail::slot_axes::reduced_inner<>;
-                using S2 = nf::shape<RS, RR>;
-                const std::size_t row = extents_.size(), rows = x.size() / row;
-                const auto e2 = nf::extents<S2>::from_all({rows, row});
-                const view<const T, S2> xv(x.data(), e2);
-                const view<T, S2> ov(out.data(), e2);
-                const auto r = nf::detail::inv_rms<RR>(xv, eps_);
-                if (options_.elementwise_affine)
-                    nf::nn::detail::write<Arch>(ov, xv * r * view<const T, nf::shape<RR>>(weight_.data(), {row}),
-                                                store_kind::automatic);
-                else
-                    nf::nn::detail::write<Arch>(ov, xv * r, store_kind::automatic);
-                return;
-            }
-
-            const std::size_t slots = x.size() / extents_.size();
-            buffers_.reserve(slots, slots);
-            auto& buf = buffers_;
-            // Canonical slot views need the weight laid out as the input's own axes.
-            constexpr bool canonical = nf::nn::detail::same_order<norm_axes, XL>();
-            nf::nn::detail::for_slot_blocks<SL, canonical>(
-                x, out,
-                [&]<class KL>(const auto& xv, const auto& ov, std::size_t s0, std::size_t s1, KL, store_kind store) {
-                    nf::detail::scratch_arena arena;
-                    nf::detail::slot_moments<Arch, KL, true>(xv, nullptr, buf.centered.data() + s0,
-                                                             buf.variance.data() + s0, arena);
-                    for (std::size_t s = s0; s < s1; ++s)
-                        buf.scale[s] = static_cast<T>(1.0 / std::sqrt(buf.variance[s] + eps_));
-                    const auto r = nf::nn::detail::slot_view<KL>(buf.scale.data() + s0, xv);
-                    if (!options_.elementwise_affine) {
-                        nf::nn::detail::write<Arch>(ov, xv * r, store);
-                    } else if constexpr (std::is_same_v<KL, nf::detail::slot_kept>) {
-                        const auto w = nf::nn::detail::slot_view<nf::detail::slot_reduced>(weight_.data(), xv);
-                        nf::nn::detail::write<Arch>(ov, xv * r * w, store);
-                    } else {
-                        nf::nn::detail::write<Arch>(ov, xv * r * weight_, store);
-                    }
-                });
+    void forward_views(const X& x, Out&& out) const {
+        if (options_.elementwise_affine) {
+            // Axis by axis, not only the element count: the weight can be reassigned whole.
+            nf::nn::detail::check_parameter_extents("nn::rms_norm", "weight", weight_, extents_);
+            nf::nn::detail::rms_norm_views<Arch, true, nf::nn::detail::rms_norm_call>(
+                x, out, extents_, nf::nn::detail::param_of<T, norm_axes>(weight_), eps_);
+        } else {
+            nf::nn::detail::rms_norm_views<Arch, false, nf::nn::detail::rms_norm_call>(
+                x, out, extents_, nf::nn::detail::param_ref<T>{}, eps_);
         }
     }
 
@@ -129,7 +169,6 @@ private:
     rms_norm_options options_;
     double eps_;
     parameter_tensor weight_;
-    nf::nn::detail::slot_buffers<T> buffers_;
 };
 
 } // namespace nf::nn
