@@ -89,7 +89,7 @@ struct bound_leaf {
         } else if constexpr (Mode == leaf_mode::periodic) {
             return load(i, phase); // the tile holds a batch past every phase
         } else {
-            alignas(64) T lanes[batch::size];
+            alignas(64) T lanes[batch::size] = {}; // zeroed: g++ -O3 cannot see that n >= 1 (-Wmaybe-uninitialized)
             const std::ptrdiff_t step = Mode == leaf_mode::contiguous ? 1 : inner_stride;
             for (std::size_t l = 0; l < n; ++l) lanes[l] = current[static_cast<std::ptrdiff_t>(i + l) * step];
             for (std::size_t l = n; l < batch::size; ++l) lanes[l] = lanes[0];
