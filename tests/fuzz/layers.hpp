@@ -39,15 +39,30 @@ inline ev normalized(double x, double mu, double s, double radius, double w, dou
     const double v = (x - mu) / s * w + b;
     if (std::isnan(v)) return {v, 0};
     const double m = std::fabs(b) + std::fabs(w) * (std::fabs(x - mu) + radius) / s;
-    return {v, 8 * u * m + 4 * eta};
+    // Underflow: each rounding into the subnormal range adds up to eta, and LayerNorm's
+    // normalized value (three roundings) is then scaled by w: (4 + 4 |w|) eta.
+    return {v, 8 * u * m + (4 + 4 * std::fabs(w)) * eta};
 }
 
 /// A running statistic, (1 - f) old + f batch, computed in double and rounded once: within
-/// u of the magnitudes (allowed: 4 u).
-inline ev running(double old, double f, double batch) {
+/// u of the magnitudes (allowed: 4 u). `batch_error` bounds the error of the batch statistic
+/// itself, computed in double by a sum whose terms may cancel: a batch mean of about 0 over values
+/// of about 1 is exact only to some 2^-53 of the values, not of the result (seed 20261237 case 47).
+inline ev running(double old, double f, double batch, double batch_error) {
     const double v = (1 - f) * old + f * batch;
     if (std::isnan(v)) return {v, 0};
-    return {v, 4 * u * (std::fabs((1 - f) * old) + std::fabs(f * batch)) + 4 * eta};
+    return {v, 4 * u * (std::fabs((1 - f) * old) + std::fabs(f * batch)) + f * batch_error + 4 * eta};
+}
+
+/// A bound on the double rounding error of a slot's mean and variance, however the sums are
+/// ordered or shifted: a sum of n terms of magnitude at most m errs by at most (n - 1) 2^-53 n m;
+/// allowed 4 n 2^-53 of the largest magnitude (|mean| + radius for the mean, radius^2 for the
+/// variance, whose squared deviations from a shift inside the slot's range are at most (2 radius)^2).
+inline double mean_error(double count, double mean, double radius) {
+    return 4 * count * 0x1.0p-53 * (std::fabs(mean) + radius);
+}
+inline double var_error(double count, double radius) {
+    return 4 * count * 0x1.0p-53 * 4 * radius * radius;
 }
 
 // --- Library side ------------------------------------------------------------------------------------
@@ -69,10 +84,18 @@ template <> struct norm_shape<set_seq, 3> { using type = nf::shape<ax::L<>, ax::
 template <class F>
 void with_form(int form, F&& f) {
     switch (form) {
-    case 0: f(std::integral_constant<int, 0>{}); break;
-    case 1: f(std::integral_constant<int, 1>{}); break;
-    case 2: f(std::integral_constant<int, 2>{}); break;
-    default: f(std::integral_constant<int, 3>{}); break;
+    case 0:
+        f(std::integral_constant<int, 0>{});
+        break;
+    case 1:
+        f(std::integral_constant<int, 1>{});
+        break;
+    case 2:
+        f(std::integral_constant<int, 2>{});
+        break;
+    default:
+        f(std::integral_constant<int, 3>{});
+        break;
     }
 }
 
@@ -131,14 +154,15 @@ std::vector<float> run_layer_set(const fuzz_case& c, int threads, checker& chk) 
         if (n == 0) empty = true;
 
     with_layouts<Set>(c, [&]<class SI, class SO, int I>(std::type_identity<SI>, std::type_identity<SO>,
-                                                       std::integral_constant<int, I>) {
+                                                        std::integral_constant<int, I>) {
         // Runs the steps: forward(step input) then check(step, input, extents, output) for each.
         auto sequence = [&](auto& layer, auto&& before, auto&& check) {
             for (int step = 0; step < c.steps; ++step) {
                 extent_map ext = c.ext;
                 ext[aN] = c.batch.empty() ? c.ext[aN] : c.batch[static_cast<std::size_t>(step)];
                 const bool train = (c.train_bits >> step & 1u) != 0;
-                const auto x = make_data(c.data, count_of(li.order, ext), c.data_seed + 100 * static_cast<unsigned>(step));
+                const auto x =
+                    make_data(c.data, count_of(li.order, ext), c.data_seed + 100 * static_cast<unsigned>(step));
                 chk.context = "threads " + std::to_string(threads) + ", step " + std::to_string(step) +
                               (train ? " (train)" : " (eval)");
                 before(train);
@@ -165,24 +189,26 @@ std::vector<float> run_layer_set(const fuzz_case& c, int threads, checker& chk) 
 
         if (c.k == kind::normalize) {
             if constexpr (SI::rank >= 3) {
-            const bool one = (c.data_seed & 3) == 0; // a single mean/std for every channel
-            std::vector<double> mean(one ? 1 : C), stdev(one ? 1 : C);
-            for (std::size_t i = 0; i < mean.size(); ++i) {
-                mean[i] = static_cast<double>(w[i % w.size()]) * 0.5;
-                stdev[i] = 0.1 + std::fabs(static_cast<double>(b[i % b.size()]));
-            }
-            nf::nn::normalize<float> layer{std::span<const double>(mean), std::span<const double>(stdev)};
-            sequence(layer, [](bool) {}, [&](int, bool, const extent_map& ext, const std::vector<float>& x, const std::vector<float>& got) {
-                const extent_map ostr = strides_of(out_order, ext);
-                for_each_index(li.order, ext, [&](const extent_map& idx, std::size_t lin) {
-                    const std::size_t ch = one ? 0 : idx[aC];
-                    // torchvision: mean and std rounded to float, then (x - mean) / std in float.
-                    const float t = x[lin] - static_cast<float>(mean[ch]);
-                    const float want = t / static_cast<float>(stdev[ch]);
-                    const std::size_t o = offset_of(idx, ostr);
-                    chk.same("y", o, got[o], want);
-                });
-            });
+                const bool one = (c.data_seed & 3) == 0; // a single mean/std for every channel
+                std::vector<double> mean(one ? 1 : C), stdev(one ? 1 : C);
+                for (std::size_t i = 0; i < mean.size(); ++i) {
+                    mean[i] = static_cast<double>(w[i % w.size()]) * 0.5;
+                    stdev[i] = 0.1 + std::fabs(static_cast<double>(b[i % b.size()]));
+                }
+                nf::nn::normalize<float> layer{std::span<const double>(mean), std::span<const double>(stdev)};
+                sequence(
+                    layer, [](bool) {},
+                    [&](int, bool, const extent_map& ext, const std::vector<float>& x, const std::vector<float>& got) {
+                        const extent_map ostr = strides_of(out_order, ext);
+                        for_each_index(li.order, ext, [&](const extent_map& idx, std::size_t lin) {
+                            const std::size_t ch = one ? 0 : idx[aC];
+                            // torchvision: mean and std rounded to float, then (x - mean) / std in float.
+                            const float t = x[lin] - static_cast<float>(mean[ch]);
+                            const float want = t / static_cast<float>(stdev[ch]);
+                            const std::size_t o = offset_of(idx, ostr);
+                            chk.same("y", o, got[o], want);
+                        });
+                    });
             } // else: torchvision (and nf::nn::normalize) reject inputs of fewer than 3 axes at compile time
         } else if (c.k == kind::batch_norm || c.k == kind::instance_norm) {
             const bool bn = c.k == kind::batch_norm;
@@ -203,7 +229,8 @@ std::vector<float> run_layer_set(const fuzz_case& c, int threads, checker& chk) 
                             rv.assign(layer.running_var().data(), layer.running_var().data() + C);
                         }
                     },
-                    [&](int, bool train, const extent_map& ext, const std::vector<float>& x, const std::vector<float>& got) {
+                    [&](int, bool train, const extent_map& ext, const std::vector<float>& x,
+                        const std::vector<float>& got) {
                         const std::size_t n = ext[aN];
                         const bool batch_stats = train || !c.track;
                         if (batch_stats) {
@@ -227,20 +254,31 @@ std::vector<float> run_layer_set(const fuzz_case& c, int threads, checker& chk) 
                                                  ", expected " + std::to_string(tracked));
                                 }
                                 for (std::size_t ch = 0; ch < C; ++ch) {
-                                    double mean = 0, var = 0;
+                                    double mean = 0, var = 0, mean_err = 0, var_err = 0;
                                     if (bn) {
-                                        mean = st[ch].mean;
-                                        var = st[ch].m2 / (st[ch].count - 1);
+                                        const auto& s = st[ch];
+                                        mean = s.mean;
+                                        var = s.m2 / (s.count - 1);
+                                        mean_err = mean_error(s.count, s.mean, s.radius);
+                                        var_err = var_error(s.count, s.radius);
                                     } else { // the batch average of the instance statistics
                                         for (std::size_t i = 0; i < n; ++i) {
-                                            mean += st[i * C + ch].mean;
-                                            var += st[i * C + ch].m2 / (st[i * C + ch].count - 1);
+                                            const auto& s = st[i * C + ch];
+                                            mean += s.mean;
+                                            var += s.m2 / (s.count - 1);
+                                            // each term's own error, and the batch sum's (n terms)
+                                            mean_err += mean_error(s.count + n, s.mean, s.radius);
+                                            var_err += var_error(s.count + n, s.radius);
                                         }
                                         mean /= static_cast<double>(n);
                                         var /= static_cast<double>(n);
+                                        mean_err /= static_cast<double>(n);
+                                        var_err /= static_cast<double>(n);
                                     }
-                                    chk.value("running_mean", ch, layer.running_mean()(ch), running(rm[ch], f, mean));
-                                    chk.value("running_var", ch, layer.running_var()(ch), running(rv[ch], f, var));
+                                    chk.value("running_mean", ch, layer.running_mean()(ch),
+                                              running(rm[ch], f, mean, mean_err));
+                                    chk.value("running_var", ch, layer.running_var()(ch),
+                                              running(rv[ch], f, var, var_err));
                                 }
                             }
                         } else {
@@ -254,11 +292,11 @@ std::vector<float> run_layer_set(const fuzz_case& c, int threads, checker& chk) 
             };
             constexpr std::size_t dims = spatial_dims<Set>();
             if (bn) {
-                nf::nn::batch_norm<float, dims> layer(C, {.eps = c.eps,
-                                                          .momentum = c.cumulative ? std::optional<double>()
-                                                                                   : std::optional<double>(c.momentum),
-                                                          .affine = c.affine,
-                                                          .track_running_stats = c.track});
+                nf::nn::batch_norm<float, dims> layer(
+                    C, {.eps = c.eps,
+                        .momentum = c.cumulative ? std::optional<double>() : std::optional<double>(c.momentum),
+                        .affine = c.affine,
+                        .track_running_stats = c.track});
                 run(layer);
             } else if constexpr (Set != set_vec) {
                 nf::nn::instance_norm<float, dims> layer(
@@ -273,83 +311,92 @@ std::vector<float> run_layer_set(const fuzz_case& c, int threads, checker& chk) 
                     layer.weight()(i) = w[i % w.size()];
                     layer.bias()(i) = b[i % b.size()];
                 }
-            sequence(layer, [&](bool train) { layer.train(train); },
-                     [&](int, bool, const extent_map& ext, const std::vector<float>& x, const std::vector<float>& got) {
-                         auto slot = [&](const extent_map& idx) { return idx[aN] * G + idx[aC] / per; };
-                         const auto st = slot_reference(li.order, ext, ext[aN] * G, x, slot);
-                         compare(ext, got, [&](const extent_map& idx, std::size_t lin) {
-                             const auto& s = st[slot(idx)];
-                             return normalized(x[lin], s.mean, std::sqrt(s.m2 / s.count + c.eps), s.radius,
-                                               wv(idx[aC]), bv(idx[aC]));
-                         });
-                     });
+            sequence(
+                layer, [&](bool train) { layer.train(train); },
+                [&](int, bool, const extent_map& ext, const std::vector<float>& x, const std::vector<float>& got) {
+                    auto slot = [&](const extent_map& idx) { return idx[aN] * G + idx[aC] / per; };
+                    const auto st = slot_reference(li.order, ext, ext[aN] * G, x, slot);
+                    compare(ext, got, [&](const extent_map& idx, std::size_t lin) {
+                        const auto& s = st[slot(idx)];
+                        return normalized(x[lin], s.mean, std::sqrt(s.m2 / s.count + c.eps), s.radius, wv(idx[aC]),
+                                          bv(idx[aC]));
+                    });
+                });
         } else if constexpr ((Set == set_img || Set == set_seq) && std::is_same_v<SI, SO>) {
             // LayerNorm and RMSNorm over a normalized shape of named axes.
             with_form(all_forms(I) ? c.form : 0, [&]<int F>(std::integral_constant<int, F>) {
-              if constexpr (F == 0 || all_forms(I)) {
-                using NS = typename norm_shape<Set, F>::type;
-                const layout_info ni = info_of<NS>();
-                unsigned normed = 0;
-                for (int a : ni.order) normed |= 1u << a;
-                for (int a : ni.order)
-                    if (c.ext[a] == 0) return; // a normalized shape of no elements: not a valid layer
-                const extent_map pstr = strides_of(ni.order, c.ext);
-                std::vector<int> kept;
-                for (int a : li.order)
-                    if (!(normed >> a & 1u)) kept.push_back(a);
-                const std::size_t psize = count_of(ni.order, c.ext);
-                auto slot_fn = [&](const extent_map& ext) {
-                    const extent_map kstr = strides_of(kept, ext);
-                    return [kstr](const extent_map& idx) { return offset_of(idx, kstr); };
-                };
-                if (c.k == kind::layer_norm) {
-                    nf::nn::layer_norm<float, NS> layer(extents_of<NS>(c.ext), {.eps = c.eps, .elementwise_affine = c.affine});
-                    if (c.affine)
-                        for (std::size_t i = 0; i < psize; ++i) {
-                            layer.weight().data()[i] = w[i % w.size()];
-                            layer.bias().data()[i] = b[i % b.size()];
-                        }
-                    sequence(layer, [&](bool train) { layer.train(train); },
-                             [&](int, bool, const extent_map& ext, const std::vector<float>& x, const std::vector<float>& got) {
-                                 const auto slot = slot_fn(ext);
-                                 const auto st = slot_reference(li.order, ext, count_of(kept, ext), x, slot);
-                                 compare(ext, got, [&](const extent_map& idx, std::size_t lin) {
-                                     const auto& s = st[slot(idx)];
-                                     const std::size_t p = offset_of(idx, pstr);
-                                     return normalized(x[lin], s.mean, std::sqrt(s.m2 / s.count + c.eps), s.radius, wv(p),
-                                                       bv(p));
-                                 });
-                             });
-                } else {
-                    const bool default_eps = (c.data_seed & 4) != 0;
-                    nf::nn::rms_norm_options o;
-                    if (!default_eps) o.eps = c.eps;
-                    o.elementwise_affine = c.affine;
-                    nf::nn::rms_norm<float, NS> layer(extents_of<NS>(c.ext), o);
-                    const double eps = default_eps ? static_cast<double>(std::numeric_limits<float>::epsilon()) : c.eps;
-                    if (c.affine)
-                        for (std::size_t i = 0; i < psize; ++i) layer.weight().data()[i] = w[i % w.size()];
-                    sequence(layer, [](bool) {},
-                             [&](int, bool, const extent_map& ext, const std::vector<float>& x, const std::vector<float>& got) {
-                                 const auto slot = slot_fn(ext);
-                                 std::vector<double> ms(count_of(kept, ext), 0.0), cnt(ms.size(), 0.0);
-                                 for_each_index(li.order, ext, [&](const extent_map& idx, std::size_t lin) {
-                                     const double v = x[lin];
-                                     ms[slot(idx)] += v * v;
-                                     cnt[slot(idx)] += 1;
-                                 });
-                                 compare(ext, got, [&](const extent_map& idx, std::size_t lin) {
-                                     const std::size_t s = slot(idx);
-                                     const double r = 1 / std::sqrt(ms[s] / cnt[s] + eps);
-                                     const double wp = wv(offset_of(idx, pstr));
-                                     const double v = x[lin] * r * wp;
-                                     // x * scale * weight: the scale and two products rounded.
-                                     if (std::isnan(v)) return ev{v, 0};
-                                     return ev{v, 8 * u * std::fabs(v) + 4 * eta};
-                                 });
-                             });
+                if constexpr (F == 0 || all_forms(I)) {
+                    using NS = typename norm_shape<Set, F>::type;
+                    const layout_info ni = info_of<NS>();
+                    unsigned normed = 0;
+                    for (int a : ni.order) normed |= 1u << a;
+                    for (int a : ni.order)
+                        if (c.ext[a] == 0) return; // a normalized shape of no elements: not a valid layer
+                    const extent_map pstr = strides_of(ni.order, c.ext);
+                    std::vector<int> kept;
+                    for (int a : li.order)
+                        if (!(normed >> a & 1u)) kept.push_back(a);
+                    const std::size_t psize = count_of(ni.order, c.ext);
+                    auto slot_fn = [&](const extent_map& ext) {
+                        const extent_map kstr = strides_of(kept, ext);
+                        return [kstr](const extent_map& idx) { return offset_of(idx, kstr); };
+                    };
+                    if (c.k == kind::layer_norm) {
+                        nf::nn::layer_norm<float, NS> layer(extents_of<NS>(c.ext),
+                                                            {.eps = c.eps, .elementwise_affine = c.affine});
+                        if (c.affine)
+                            for (std::size_t i = 0; i < psize; ++i) {
+                                layer.weight().data()[i] = w[i % w.size()];
+                                layer.bias().data()[i] = b[i % b.size()];
+                            }
+                        sequence(
+                            layer, [&](bool train) { layer.train(train); },
+                            [&](int, bool, const extent_map& ext, const std::vector<float>& x,
+                                const std::vector<float>& got) {
+                                const auto slot = slot_fn(ext);
+                                const auto st = slot_reference(li.order, ext, count_of(kept, ext), x, slot);
+                                compare(ext, got, [&](const extent_map& idx, std::size_t lin) {
+                                    const auto& s = st[slot(idx)];
+                                    const std::size_t p = offset_of(idx, pstr);
+                                    return normalized(x[lin], s.mean, std::sqrt(s.m2 / s.count + c.eps), s.radius,
+                                                      wv(p), bv(p));
+                                });
+                            });
+                    } else {
+                        const bool default_eps = (c.data_seed & 4) != 0;
+                        nf::nn::rms_norm_options o;
+                        if (!default_eps) o.eps = c.eps;
+                        o.elementwise_affine = c.affine;
+                        nf::nn::rms_norm<float, NS> layer(extents_of<NS>(c.ext), o);
+                        const double eps =
+                            default_eps ? static_cast<double>(std::numeric_limits<float>::epsilon()) : c.eps;
+                        if (c.affine)
+                            for (std::size_t i = 0; i < psize; ++i) layer.weight().data()[i] = w[i % w.size()];
+                        sequence(
+                            layer, [](bool) {},
+                            [&](int, bool, const extent_map& ext, const std::vector<float>& x,
+                                const std::vector<float>& got) {
+                                const auto slot = slot_fn(ext);
+                                std::vector<double> ms(count_of(kept, ext), 0.0), cnt(ms.size(), 0.0);
+                                for_each_index(li.order, ext, [&](const extent_map& idx, std::size_t lin) {
+                                    const double v = x[lin];
+                                    ms[slot(idx)] += v * v;
+                                    cnt[slot(idx)] += 1;
+                                });
+                                compare(ext, got, [&](const extent_map& idx, std::size_t lin) {
+                                    const std::size_t s = slot(idx);
+                                    const double r = 1 / std::sqrt(ms[s] / cnt[s] + eps);
+                                    const double wp = wv(offset_of(idx, pstr));
+                                    const double v = x[lin] * r * wp;
+                                    // x * scale * weight: the scale and two products rounded; in
+                                    // the subnormal range the first product's eta is scaled by w
+                                    // (seed 20261589 case 14).
+                                    if (std::isnan(v)) return ev{v, 0};
+                                    return ev{v, 8 * u * std::fabs(v) + (4 + 2 * std::fabs(wp)) * eta};
+                                });
+                            });
+                    }
                 }
-              }
             });
         }
     });
