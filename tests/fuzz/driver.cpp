@@ -5,11 +5,26 @@
 #include <cstdio>
 #include <cstring>
 #include <sstream>
+#include <thread>
 #include <vector>
+
+#include <normfuse/eval/parallel.hpp>
 
 #include "harness.hpp"
 
 namespace fz {
+
+void use_std_threads() {
+    // Item `begin` on the calling thread, every other item on a new std::thread, all joined
+    // before returning (the library hands over at most nf::num_threads() = 2 items here).
+    nf::set_parallel_for([](std::size_t begin, std::size_t end, nf::parallel_body body) {
+        std::vector<std::thread> helpers;
+        helpers.reserve(end - begin);
+        for (std::size_t k = begin + 1; k < end; ++k) helpers.emplace_back([body, k] { body(k, k + 1); });
+        if (begin < end) body(begin, begin + 1);
+        for (auto& h : helpers) h.join();
+    });
+}
 
 std::vector<float> run_expression_img(const fuzz_case& c, int threads, checker& chk);
 std::vector<float> run_expression_other(const fuzz_case& c, int threads, checker& chk);
@@ -25,7 +40,9 @@ std::vector<float> run(const fuzz_case& c, int threads, checker& chk) {
 }
 } // namespace
 
-bool elementwise_only(const fuzz_case& c) { return c.k == kind::elementwise || c.k == kind::normalize; }
+bool elementwise_only(const fuzz_case& c) {
+    return c.k == kind::elementwise || c.k == kind::normalize;
+}
 
 // Defects of issue 15 that this fuzzer found before their fixes (all fixed now; `--exclude known`
 // still names them, to fuzz an older checkout):
@@ -38,19 +55,29 @@ bool elementwise_only(const fuzz_case& c) { return c.k == kind::elementwise || c
 const char* const known_defect_exclusions = "nan,inplace-threads,overlap,threads-bitwise,gn-c-first,empty";
 
 bool exclude_by_name(exclusions& ex, const std::string& name) {
-    if (name == "nan") ex.nan = true;
-    else if (name == "subnormal") ex.subnormal = true;
-    else if (name == "inplace") ex.inplace = true;
-    else if (name == "inplace-threads") ex.inplace_threads = true;
-    else if (name == "overlap") ex.overlap = true;
-    else if (name == "threads-bitwise") ex.threads_bitwise = true;
-    else if (name == "gn-c-first") ex.gn_c_first = true;
-    else if (name == "empty") ex.empty = true;
-    else if (name == "streaming") ex.streaming = true;
+    if (name == "nan")
+        ex.nan = true;
+    else if (name == "subnormal")
+        ex.subnormal = true;
+    else if (name == "inplace")
+        ex.inplace = true;
+    else if (name == "inplace-threads")
+        ex.inplace_threads = true;
+    else if (name == "overlap")
+        ex.overlap = true;
+    else if (name == "threads-bitwise")
+        ex.threads_bitwise = true;
+    else if (name == "gn-c-first")
+        ex.gn_c_first = true;
+    else if (name == "empty")
+        ex.empty = true;
+    else if (name == "streaming")
+        ex.streaming = true;
     else if (name == "known") {
         std::stringstream ss(known_defect_exclusions);
         for (std::string n; std::getline(ss, n, ',');) exclude_by_name(ex, n);
-    } else return false;
+    } else
+        return false;
     return true;
 }
 
@@ -61,15 +88,17 @@ bool run_one(fuzz_case c, const exclusions& ex, const run_options& opt, totals& 
         return true;
     }
     ++t.cases;
-    if (opt.verbose) std::printf("case %llu/%llu: %s\n", static_cast<unsigned long long>(c.seed),
-                                 static_cast<unsigned long long>(c.index), describe(c).c_str());
+    if (opt.verbose)
+        std::printf("case %llu/%llu: %s\n", static_cast<unsigned long long>(c.seed),
+                    static_cast<unsigned long long>(c.index), describe(c).c_str());
     checker chk(c);
     const auto one = run(c, 1, chk);
     if (c.threads == 2) {
         const auto two = run(c, 2, chk);
         chk.context = "1 vs 2 threads";
         if (one.size() != two.size()) {
-            chk.fail("1 thread gave " + std::to_string(one.size()) + " values, 2 threads " + std::to_string(two.size()));
+            chk.fail("1 thread gave " + std::to_string(one.size()) + " values, 2 threads " +
+                     std::to_string(two.size()));
         } else if (elementwise_only(c) && !ex.threads_bitwise) {
             // The guide: results are the same as the serial ones up to the order of additions in
             // reductions; elementwise results must be identical.

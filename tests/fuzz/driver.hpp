@@ -18,6 +18,11 @@ struct run_options {
     bool verbose = false;
 };
 
+/// Runs the library's threaded loops on std::thread through nf::set_parallel_for (the road of a
+/// caller's own pool) instead of OpenMP: what a build without OpenMP uses (ThreadSanitizer's,
+/// libFuzzer's), since 2-thread cases must run two threads.
+void use_std_threads();
+
 /// Runs one case; prints a failure with its reproduction line. Returns false on failure.
 bool run_one(fuzz_case c, const exclusions& ex, const run_options& opt, totals& t);
 

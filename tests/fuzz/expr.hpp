@@ -33,7 +33,8 @@ slot_table reduce_reference(const std::vector<int>& order, const extent_map& ext
         t.st[t.slot(idx)].add(vals[lin]);
     });
     for (auto& s : t.st) s.finish_mean();
-    for_each_index(order, ext, [&](const extent_map& idx, std::size_t lin) { t.st[t.slot(idx)].add_second(vals[lin]); });
+    for_each_index(order, ext,
+                   [&](const extent_map& idx, std::size_t lin) { t.st[t.slot(idx)].add_second(vals[lin]); });
     return t;
 }
 // Double accumulation: below count * 2^-52 of the sum of magnitudes (generous: normfuse sums
@@ -57,8 +58,10 @@ inline ev var_ev(const slot_stats& s, double correction) {
 
 inline ev elementwise_reference(int form, ev x, ev g, ev b, ev m, ev s) {
     switch (form) {
-    case 0: return x * g + b;
-    case 1: return (x - m) / s;
+    case 0:
+        return x * g + b;
+    case 1:
+        return (x - m) / s;
     default: // every function of expr/functions.hpp, nested
         return sqrt(abs(x)) + rsqrt(square(x) + exact(1)) - tanh(x * g) +
                exp(-square((x - m) / s)) * log(exact(1) + abs(x)) + sigmoid(x) + relu(x - b) +
@@ -127,7 +130,8 @@ void with_mask(unsigned mask, F&& f) {
                  if (mask == m) f(std::integral_constant<unsigned, m>{});
          }()),
          ...);
-    }(std::make_integer_sequence<unsigned, (1u << S::rank) - 1>{});
+    }
+    (std::make_integer_sequence<unsigned, (1u << S::rank) - 1>{});
 }
 
 struct case_data {
@@ -159,7 +163,7 @@ std::vector<float> run_expression_set(const fuzz_case& c, int threads, checker& 
     const float eps = 1e-5f;
 
     with_layouts<Set>(c, [&]<class SI, class SO, int in_index>(std::type_identity<SI>, std::type_identity<SO>,
-                                                              std::integral_constant<int, in_index>) {
+                                                               std::integral_constant<int, in_index>) {
         const std::size_t spare = c.overlap ? 1 : 0;
         memory<SI> in(c.ext, c.owning, c.in_offset, spare);
         in.fill(d.x);
@@ -245,20 +249,19 @@ std::vector<float> run_expression_set(const fuzz_case& c, int threads, checker& 
             };
             if (c.form == 0) {
                 reduced = 1u << aK | 1u << aH | 1u << aW;
-                const auto t = reduce_reference(li.order, c.ext, reduced, [&](const extent_map&, std::size_t lin) {
-                    return exact(d.x[lin]);
-                });
+                const auto t = reduce_reference(li.order, c.ext, reduced,
+                                                [&](const extent_map&, std::size_t lin) { return exact(d.x[lin]); });
                 run_form([&] { return (x - nf::mean<K, H, W>(x)) * nf::rsqrt(nf::var<K, H, W>(x) + eps) * g + b; },
                          [&](const extent_map& idx, std::size_t lin) {
                              const auto& st = t.st[t.slot(idx)];
-                             return (exact(d.x[lin]) - mean_ev(st)) * rsqrt(var_ev(st, 0) + exact(eps)) * pev(d.g, idx) +
+                             return (exact(d.x[lin]) - mean_ev(st)) * rsqrt(var_ev(st, 0) + exact(eps)) *
+                                        pev(d.g, idx) +
                                     pev(d.b, idx);
                          });
             } else {
                 reduced = 1u << aK | 1u << aW;
-                const auto t = reduce_reference(li.order, c.ext, reduced, [&](const extent_map&, std::size_t lin) {
-                    return exact(d.x[lin]);
-                });
+                const auto t = reduce_reference(li.order, c.ext, reduced,
+                                                [&](const extent_map&, std::size_t lin) { return exact(d.x[lin]); });
                 run_form([&] { return x - nf::mean<K, W>(x); },
                          [&](const extent_map& idx, std::size_t lin) {
                              return exact(d.x[lin]) - mean_ev(t.st[t.slot(idx)]);
@@ -279,18 +282,19 @@ std::vector<float> run_expression_set(const fuzz_case& c, int threads, checker& 
                     };
                     if (c.form == 1) {
                         if constexpr (reduction_used<SI, in_index>(M, 1, false)) {
-                            const auto t = reduce_reference(li.order, c.ext, reduced,
-                                                            [&](const extent_map&, std::size_t lin) {
-                                                                return square(exact(d.x[lin]));
-                                                            });
+                            const auto t =
+                                reduce_reference(li.order, c.ext, reduced, [&](const extent_map&, std::size_t lin) {
+                                    return square(exact(d.x[lin]));
+                                });
                             run_form([&] { return x * nf::rsqrt(mean_over(R{}, nf::square(x)) + eps); },
                                      [&](const extent_map& idx, std::size_t lin) {
                                          return exact(d.x[lin]) * rsqrt(mean_ev(t.st[t.slot(idx)]) + exact(eps));
                                      });
                         }
                     } else if constexpr (reduction_used<SI, in_index>(M, 0, false)) {
-                        const auto t = reduce_reference(li.order, c.ext, reduced,
-                                                        [&](const extent_map&, std::size_t lin) { return exact(d.x[lin]); });
+                        const auto t =
+                            reduce_reference(li.order, c.ext, reduced,
+                                             [&](const extent_map&, std::size_t lin) { return exact(d.x[lin]); });
                         run_form([&] { return (x - mean_over(R{}, x)) * nf::rsqrt(var_over(R{}, x) + eps) * g + b; },
                                  [&](const extent_map& idx, std::size_t lin) {
                                      const auto& st = t.st[t.slot(idx)];
@@ -301,8 +305,8 @@ std::vector<float> run_expression_set(const fuzz_case& c, int threads, checker& 
                     }
                 } else {
                     using SK = nf::shape_from<KL>;
-                    const auto t = reduce_reference(li.order, c.ext, reduced,
-                                                    [&](const extent_map&, std::size_t lin) { return exact(d.x[lin]); });
+                    const auto t = reduce_reference(
+                        li.order, c.ext, reduced, [&](const extent_map&, std::size_t lin) { return exact(d.x[lin]); });
                     memory<SK> out(c.ext, c.owning, c.out_offset);
                     const bool ok = guarded(chk, [&] {
                         if (c.form == 0) {

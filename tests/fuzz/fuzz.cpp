@@ -36,14 +36,14 @@ std::size_t count_of(const std::vector<int>& order, const extent_map& ext) {
 }
 
 const char* kind_name(kind k) {
-    static const char* names[] = {"elementwise", "reduce_full", "reduce_kept", "group_expr", "normalize",
-                                  "batch_norm",  "instance_norm", "layer_norm", "group_norm", "rms_norm"};
+    static const char* names[] = {"elementwise", "reduce_full",   "reduce_kept", "group_expr", "normalize",
+                                  "batch_norm",  "instance_norm", "layer_norm",  "group_norm", "rms_norm"};
     return names[static_cast<int>(k)];
 }
 
 const char* data_name(data_kind d) {
-    static const char* names[] = {"normal",        "offset_1e4",  "offset_1e6",     "constant", "tiny_variance",
-                                  "wide_scales",   "small_integers", "nan_inf",     "subnormal"};
+    static const char* names[] = {"normal",      "offset_1e4",     "offset_1e6", "constant", "tiny_variance",
+                                  "wide_scales", "small_integers", "nan_inf",    "subnormal"};
     return names[static_cast<int>(d)];
 }
 
@@ -54,7 +54,8 @@ const std::vector<layout_info>& layouts(int set) {
             std::vector<layout_info> one;
             [&]<std::size_t... Is>(std::index_sequence<Is...>) {
                 (one.push_back(info_of<std::tuple_element_t<Is, Tuple>>()), ...);
-            }(std::make_index_sequence<std::tuple_size_v<Tuple>>{});
+            }
+            (std::make_index_sequence<std::tuple_size_v<Tuple>>{});
             v.push_back(std::move(one));
         };
         add(std::type_identity<img_layouts>{});
@@ -98,33 +99,50 @@ constexpr std::size_t targets[] = {32767, 32768, 32769, 40000, 65535, 65536, 655
 
 int sets_for(kind k, source& s) {
     switch (k) {
-    case kind::elementwise: return pick(s, {set_img, set_seq, set_vol, set_vec});
+    case kind::elementwise:
+        return pick(s, {set_img, set_seq, set_vol, set_vec});
     case kind::reduce_full:
-    case kind::reduce_kept: return pick(s, {set_img, set_img, set_seq, set_vec});
-    case kind::group_expr: return set_grp;
-    case kind::normalize: return pick(s, {set_img, set_seq, set_vol});
-    case kind::batch_norm: return pick(s, {set_vec, set_seq, set_img, set_vol});
-    case kind::instance_norm: return pick(s, {set_seq, set_img, set_vol});
+    case kind::reduce_kept:
+        return pick(s, {set_img, set_img, set_seq, set_vec});
+    case kind::group_expr:
+        return set_grp;
+    case kind::normalize:
+        return pick(s, {set_img, set_seq, set_vol});
+    case kind::batch_norm:
+        return pick(s, {set_vec, set_seq, set_img, set_vol});
+    case kind::instance_norm:
+        return pick(s, {set_seq, set_img, set_vol});
     case kind::layer_norm:
-    case kind::rms_norm: return pick(s, {set_img, set_seq});
-    case kind::group_norm: return pick(s, {set_img, set_seq, set_vol, set_vec});
-    default: return set_img;
+    case kind::rms_norm:
+        return pick(s, {set_img, set_seq});
+    case kind::group_norm:
+        return pick(s, {set_img, set_seq, set_vol, set_vec});
+    default:
+        return set_img;
     }
 }
 
 int forms_of(kind k) {
     switch (k) {
-    case kind::elementwise: return 3;
-    case kind::reduce_full: return 2;
-    case kind::reduce_kept: return 2;
-    case kind::group_expr: return 2;
+    case kind::elementwise:
+        return 3;
+    case kind::reduce_full:
+        return 2;
+    case kind::reduce_kept:
+        return 2;
+    case kind::group_expr:
+        return 2;
     case kind::layer_norm:
-    case kind::rms_norm: return 4;
-    default: return 1;
+    case kind::rms_norm:
+        return 4;
+    default:
+        return 1;
     }
 }
 
-bool is_layer(kind k) { return k >= kind::normalize; }
+bool is_layer(kind k) {
+    return k >= kind::normalize;
+}
 
 std::size_t spatial_of(const fuzz_case& c, const layout_info& li) {
     std::size_t n = 1;
@@ -150,8 +168,7 @@ fuzz_case generate(source& s, std::uint64_t seed, std::uint64_t index) {
     const std::size_t rank = in.order.size();
     if ((c.k == kind::elementwise || c.k == kind::layer_norm || c.k == kind::rms_norm) && !all_forms(c.layout))
         c.form = c.k == kind::elementwise ? static_cast<int>(s.below(2)) : 0;
-    if (c.k == kind::reduce_full || c.k == kind::reduce_kept)
-    {
+    if (c.k == kind::reduce_full || c.k == kind::reduce_kept) {
         c.mask = 1 + static_cast<unsigned>(s.below((1u << rank) - 1));
         const bool kept = c.k == kind::reduce_kept;
         if (!reduction_instantiated(c.layout, layout_c(in), c.mask, c.form, kept)) {
@@ -239,7 +256,8 @@ fuzz_case generate(source& s, std::uint64_t seed, std::uint64_t index) {
                 }
         }
         if (c.k == kind::group_norm && (c.ext[aC] / c.groups) * spatial < 2) {
-            if (c.groups > 1 && !in.fixed[static_cast<std::size_t>(std::find(in.order.begin(), in.order.end(), aC) - in.order.begin())])
+            if (c.groups > 1 &&
+                !in.fixed[static_cast<std::size_t>(std::find(in.order.begin(), in.order.end(), aC) - in.order.begin())])
                 c.groups = 1;
             if ((c.ext[aC] / c.groups) * spatial < 2) {
                 bool grown = false;
@@ -326,7 +344,8 @@ std::string describe(const fuzz_case& c) {
     o << kind_name(c.k) << " form " << c.form << " " << in.name();
     if (c.out_layout != c.layout) o << "->" << set[static_cast<std::size_t>(c.out_layout)].name();
     o << " (";
-    for (std::size_t r = 0; r < in.order.size(); ++r) o << (r ? "," : "") << axis_letter[in.order[r]] << "=" << c.ext[in.order[r]];
+    for (std::size_t r = 0; r < in.order.size(); ++r)
+        o << (r ? "," : "") << axis_letter[in.order[r]] << "=" << c.ext[in.order[r]];
     o << ")";
     if (c.mask) {
         o << " reduce<";
@@ -366,13 +385,27 @@ std::vector<float> make_data(data_kind d, std::size_t n, std::uint64_t seed) {
     for (std::size_t i = 0; i < n; ++i) {
         double x = 0;
         switch (d) {
-        case data_kind::normal: x = normal(); break;
-        case data_kind::offset_1e4: x = 1e4 + normal(); break;
-        case data_kind::offset_1e6: x = 1e6 + normal(); break;
-        case data_kind::constant: x = constant; break;
-        case data_kind::tiny_variance: x = 1.0 + 1e-6 * normal(); break;
-        case data_kind::wide_scales: x = normal() * scale_pick[(i / 7) % 3]; break;
-        case data_kind::small_integers: x = static_cast<double>(static_cast<int>(r.below(5)) - 2); break;
+        case data_kind::normal:
+            x = normal();
+            break;
+        case data_kind::offset_1e4:
+            x = 1e4 + normal();
+            break;
+        case data_kind::offset_1e6:
+            x = 1e6 + normal();
+            break;
+        case data_kind::constant:
+            x = constant;
+            break;
+        case data_kind::tiny_variance:
+            x = 1.0 + 1e-6 * normal();
+            break;
+        case data_kind::wide_scales:
+            x = normal() * scale_pick[(i / 7) % 3];
+            break;
+        case data_kind::small_integers:
+            x = static_cast<double>(static_cast<int>(r.below(5)) - 2);
+            break;
         case data_kind::nan_inf: {
             const auto k = r.below(40);
             x = k == 0   ? std::numeric_limits<double>::quiet_NaN()
@@ -381,8 +414,11 @@ std::vector<float> make_data(data_kind d, std::size_t n, std::uint64_t seed) {
                          : normal();
             break;
         }
-        case data_kind::subnormal: x = normal() * (r.chance(50) ? 1e-40 : 1e-30); break;
-        default: break;
+        case data_kind::subnormal:
+            x = normal() * (r.chance(50) ? 1e-40 : 1e-30);
+            break;
+        default:
+            break;
         }
         v[i] = static_cast<float>(x);
     }
@@ -394,7 +430,9 @@ std::vector<float> make_data(data_kind d, std::size_t n, std::uint64_t seed) {
 namespace {
 constexpr double inf = std::numeric_limits<double>::infinity();
 constexpr double flt_max = static_cast<double>(std::numeric_limits<float>::max());
-bool special(double v) { return !std::isfinite(v); }
+bool special(double v) {
+    return !std::isfinite(v);
+}
 } // namespace
 
 ev rnd(ev z, double ulps) {
@@ -408,9 +446,15 @@ ev rnd(ev z, double ulps) {
     return {z.v, z.e + ulps * u * a + eta};
 }
 
-ev operator+(ev a, ev b) { return rnd({a.v + b.v, a.e + b.e}); }
-ev operator-(ev a, ev b) { return rnd({a.v - b.v, a.e + b.e}); }
-ev operator-(ev a) { return {-a.v, a.e}; }
+ev operator+(ev a, ev b) {
+    return rnd({a.v + b.v, a.e + b.e});
+}
+ev operator-(ev a, ev b) {
+    return rnd({a.v - b.v, a.e + b.e});
+}
+ev operator-(ev a) {
+    return {-a.v, a.e};
+}
 ev operator*(ev a, ev b) {
     const double v = a.v * b.v;
     double e = std::fabs(a.v) * b.e + std::fabs(b.v) * a.e + a.e * b.e;
@@ -432,7 +476,9 @@ ev sqrt(ev a) {
     const double e = a.e == 0 ? 0 : std::sqrt(a.v + a.e) - std::sqrt(std::max(a.v - a.e, 0.0));
     return rnd({v, e});
 }
-ev rsqrt(ev a) { return exact(1.0) / sqrt(a); }
+ev rsqrt(ev a) {
+    return exact(1.0) / sqrt(a);
+}
 ev exp(ev a) {
     // Beyond float's range even at the low end of the operand's interval: certainly infinite.
     if (std::exp(a.v - a.e) > 2 * flt_max) return {std::numeric_limits<double>::infinity(), 0};
@@ -447,11 +493,21 @@ ev log(ev a) {
     const double e = a.e == 0 ? 0 : v - std::log(a.v - a.e);
     return rnd({v, e}, 4);
 }
-ev abs(ev a) { return {std::fabs(a.v), a.e}; }
-ev tanh(ev a) { return rnd({std::tanh(a.v), a.e}, 8); }
-ev sigmoid(ev a) { return exact(1.0) / (exact(1.0) + exp(-a)); }
-ev square(ev a) { return a * a; }
-ev relu(ev a) { return max(a, exact(0.0)); }
+ev abs(ev a) {
+    return {std::fabs(a.v), a.e};
+}
+ev tanh(ev a) {
+    return rnd({std::tanh(a.v), a.e}, 8);
+}
+ev sigmoid(ev a) {
+    return exact(1.0) / (exact(1.0) + exp(-a));
+}
+ev square(ev a) {
+    return a * a;
+}
+ev relu(ev a) {
+    return max(a, exact(0.0));
+}
 ev min(ev a, ev b) {
     const ev r = a.v < b.v ? a : b;
     // Close operands may compare either way in float; either choice is within max(e_a, e_b).
@@ -461,7 +517,9 @@ ev max(ev a, ev b) {
     const ev r = a.v > b.v ? a : b;
     return {r.v, std::max(a.e, b.e) == 0 ? 0 : std::max({a.e, b.e, r.e})};
 }
-ev clamp(ev a, ev lo, ev hi) { return min(max(a, lo), hi); }
+ev clamp(ev a, ev lo, ev hi) {
+    return min(max(a, lo), hi);
+}
 
 void slot_stats::add(ev x) {
     count += 1;
@@ -469,7 +527,9 @@ void slot_stats::add(ev x) {
     sum_abs += std::fabs(x.v);
     err += x.e;
 }
-void slot_stats::finish_mean() { mean = sum / count; }
+void slot_stats::finish_mean() {
+    mean = sum / count;
+}
 void slot_stats::add_second(ev x) {
     const double d = x.v - mean;
     m2 += d * d;
@@ -510,8 +570,8 @@ void checker::value(const char* what, std::size_t i, float got, ev ref) {
     const double err = std::fabs(g - ref.v);
     const double ratio = ref.e > 0 ? err / ref.e : (err == 0 ? 0 : inf);
     if (!(ratio <= 1)) {
-        std::snprintf(buf, sizeof buf, "%s[%zu] = %.9g, reference %.17g, error %.3g > bound %.3g (ratio %.3g)", what,
-                      i, g, ref.v, err, ref.e, ratio);
+        std::snprintf(buf, sizeof buf, "%s[%zu] = %.9g, reference %.17g, error %.3g > bound %.3g (ratio %.3g)", what, i,
+                      g, ref.v, err, ref.e, ratio);
         fail(buf);
         return;
     }
@@ -523,17 +583,20 @@ void checker::same(const char* what, std::size_t i, float got, float want) {
     const bool ok = (std::isnan(got) && std::isnan(want)) || std::memcmp(&got, &want, sizeof got) == 0;
     if (!ok) {
         char buf[200];
-        std::snprintf(buf, sizeof buf, "%s[%zu] = %.9g (0x%08x), expected exactly %.9g (0x%08x)", what, i,
-                      static_cast<double>(got), [&] {
-                          unsigned b;
-                          std::memcpy(&b, &got, 4);
-                          return b;
-                      }(),
-                      static_cast<double>(want), [&] {
-                          unsigned b;
-                          std::memcpy(&b, &want, 4);
-                          return b;
-                      }());
+        std::snprintf(
+            buf, sizeof buf, "%s[%zu] = %.9g (0x%08x), expected exactly %.9g (0x%08x)", what, i,
+            static_cast<double>(got),
+            [&] {
+                unsigned b;
+                std::memcpy(&b, &got, 4);
+                return b;
+            }(),
+            static_cast<double>(want),
+            [&] {
+                unsigned b;
+                std::memcpy(&b, &want, 4);
+                return b;
+            }());
         fail(buf);
     }
 }

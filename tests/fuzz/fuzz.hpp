@@ -52,8 +52,18 @@ enum class kind : int {
 };
 const char* kind_name(kind k);
 
-enum class data_kind : int { normal, offset_1e4, offset_1e6, constant, tiny_variance, wide_scales, small_integers,
-                             nan_inf, subnormal, count };
+enum class data_kind : int {
+    normal,
+    offset_1e4,
+    offset_1e6,
+    constant,
+    tiny_variance,
+    wide_scales,
+    small_integers,
+    nan_inf,
+    subnormal,
+    count
+};
 const char* data_name(data_kind d);
 
 /// One generated case: everything needed to run it again.
@@ -69,11 +79,11 @@ struct fuzz_case {
     extent_map ext{};
     data_kind data = data_kind::normal;
     bool in_place = false;
-    bool overlap = false;     // destination is the source shifted by one element
-    bool owning = true;       // owning tensors (64-byte aligned) or views at an offset
-    unsigned in_offset = 0;   // floats before the input view
-    unsigned out_offset = 0;  // floats before the output view
-    int threads = 1;          // 1: one thread; 2: run with 1 and with 2 threads, compare
+    bool overlap = false;      // destination is the source shifted by one element
+    bool owning = true;        // owning tensors (64-byte aligned) or views at an offset
+    unsigned in_offset = 0;    // floats before the input view
+    unsigned out_offset = 0;   // floats before the output view
+    int threads = 1;           // 1: one thread; 2: run with 1 and with 2 threads, compare
     std::size_t streaming = 0; // streaming-store threshold in bytes for this case
     // Layers
     int steps = 1;
@@ -111,16 +121,16 @@ struct byte_source final : source {
 /// Which families a run leaves out (the driver's --exclude), so that known defects can be
 /// kept out of the test command until they are fixed.
 struct exclusions {
-    bool nan = false;              // data with NaN / Inf
-    bool subnormal = false;        // data of subnormal numbers
-    bool inplace = false;          // every in-place case
-    bool inplace_threads = false;  // in-place cases run with 2 threads
-    bool overlap = false;          // destination overlapping the source (shifted by one)
-    bool threads_bitwise = false;  // bit-identical elementwise results for 1 and 2 threads
-    bool gn_c_first = false;       // GroupNorm layer on layouts where C comes before N
-    bool empty = false;            // extents of 0
-    bool streaming = false;        // small streaming-store thresholds
-    std::vector<std::string> kinds; // if not empty: only these kinds
+    bool nan = false;                 // data with NaN / Inf
+    bool subnormal = false;           // data of subnormal numbers
+    bool inplace = false;             // every in-place case
+    bool inplace_threads = false;     // in-place cases run with 2 threads
+    bool overlap = false;             // destination overlapping the source (shifted by one)
+    bool threads_bitwise = false;     // bit-identical elementwise results for 1 and 2 threads
+    bool gn_c_first = false;          // GroupNorm layer on layouts where C comes before N
+    bool empty = false;               // extents of 0
+    bool streaming = false;           // small streaming-store thresholds
+    std::vector<std::string> kinds;   // if not empty: only these kinds
     std::vector<std::string> layouts; // if not empty: only input layouts with these names
 };
 
@@ -165,7 +175,9 @@ struct ev {
     double e = 0;
 };
 /// An exact float input.
-inline ev exact(double v) { return {v, 0}; }
+inline ev exact(double v) {
+    return {v, 0};
+}
 /// Rounds `z` (value with propagated error) to float with `ulps` units of error; emulates float
 /// overflow (results beyond float's range become infinite, uncertain near the boundary).
 ev rnd(ev z, double ulps = 1);
@@ -182,9 +194,9 @@ ev abs(ev a);
 ev tanh(ev a);
 ev sigmoid(ev a); // 1 / (1 + exp(-a)), as documented
 ev square(ev a);
-ev relu(ev a);          // max(a, 0)
-ev min(ev a, ev b);     // a < b ? a : b  (the second operand when either is NaN, as documented)
-ev max(ev a, ev b);     // a > b ? a : b
+ev relu(ev a);      // max(a, 0)
+ev min(ev a, ev b); // a < b ? a : b  (the second operand when either is NaN, as documented)
+ev max(ev a, ev b); // a > b ? a : b
 ev clamp(ev a, ev lo, ev hi);
 
 /// Double-precision statistics of one slot, exact up to double rounding.

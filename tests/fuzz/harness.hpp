@@ -2,6 +2,9 @@
 // views at an offset, in place or shifted), index loops of the reference, the run entry points.
 #pragma once
 
+#include <cstdio>
+#include <cstdlib>
+
 #include <array>
 #include <cstddef>
 #include <cstring>
@@ -92,7 +95,14 @@ nf::tensor<float, nf::shape<A>> vector_of(const std::vector<float>& v) {
 /// Sets the number of threads and the streaming threshold of the case for one run.
 struct run_settings {
     run_settings(const fuzz_case& c, int threads) {
-        nf::set_num_threads(threads);
+        // A 2-thread run that silently ran serially would compare nothing: refuse it.
+        if (nf::set_num_threads(threads) != threads) {
+            std::fprintf(stderr,
+                         "normfuse_fuzz: nf::set_num_threads(%d) is not in effect (no OpenMP and no "
+                         "parallel-for installed)\n",
+                         threads);
+            std::abort();
+        }
         nf::set_streaming_threshold(c.streaming);
     }
     ~run_settings() {

@@ -29,6 +29,10 @@ const fz::exclusions& env_exclusions() {
 } // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+#if !defined(_OPENMP)
+    static const bool threads_installed = (fz::use_std_threads(), true); // 2-thread cases need threads
+    (void)threads_installed;
+#endif
     fz::byte_source src(data, size);
     fz::totals t;
     const fz::fuzz_case c = fz::generate(src, 0, 0);

@@ -10,6 +10,9 @@
 //                        normalize, batch_norm, instance_norm, layer_norm, group_norm, rms_norm)
 //   --layouts L,...      only these input layouts (NCHW, NHWC, CNHW, NHCW, NC3HW, NHW8C16, NCL, ...)
 //   --verbose            print every case;  --max-failures F  stop after F failing cases
+//   --std-threads        run the library's threads on std::thread through nf::set_parallel_for (the
+//                        caller's-pool road) instead of OpenMP; always so in a build without OpenMP,
+//                        such as the ThreadSanitizer one (OpenMP's runtime is not instrumented)
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -42,14 +45,21 @@ int main(int argc, char** argv) {
     double seconds = 0;
     bool range = false;
     std::uint64_t max_failures = 20;
+#if defined(_OPENMP)
+    bool std_threads = false;
+#else
+    bool std_threads = true;
+#endif
     for (int i = 1; i < argc; ++i) {
         const std::string a = argv[i];
         auto next = [&]() -> std::string {
             if (i + 1 >= argc) usage(("missing value after " + a).c_str());
             return argv[++i];
         };
-        if (a == "--seed") seed = std::stoull(next());
-        else if (a == "--case") one_case = std::stoll(next());
+        if (a == "--seed")
+            seed = std::stoull(next());
+        else if (a == "--case")
+            one_case = std::stoll(next());
         else if (a == "--seeds") {
             const std::string r = next();
             const auto colon = r.find(':');
@@ -57,21 +67,33 @@ int main(int argc, char** argv) {
             first = std::stoull(r.substr(0, colon));
             last = std::stoull(r.substr(colon + 1));
             range = true;
-        } else if (a == "--cases") cases = std::stoull(next());
-        else if (a == "--seconds") seconds = std::stod(next());
-        else if (a == "--minutes") seconds = 60 * std::stod(next());
+        } else if (a == "--cases")
+            cases = std::stoull(next());
+        else if (a == "--seconds")
+            seconds = std::stod(next());
+        else if (a == "--minutes")
+            seconds = 60 * std::stod(next());
         else if (a == "--threads") {
             opt.force_threads = std::stoi(next());
             if (opt.force_threads != 1 && opt.force_threads != 2) usage("--threads takes 1 or 2");
         } else if (a == "--exclude") {
             for (const auto& n : split(next()))
                 if (!exclude_by_name(ex, n)) usage(("unknown family " + n).c_str());
-        } else if (a == "--kinds") ex.kinds = split(next());
-        else if (a == "--layouts") ex.layouts = split(next());
-        else if (a == "--verbose") opt.verbose = true;
-        else if (a == "--max-failures") max_failures = std::stoull(next());
-        else usage(("unknown option " + a).c_str());
+        } else if (a == "--kinds")
+            ex.kinds = split(next());
+        else if (a == "--layouts")
+            ex.layouts = split(next());
+        else if (a == "--verbose")
+            opt.verbose = true;
+        else if (a == "--max-failures")
+            max_failures = std::stoull(next());
+        else if (a == "--std-threads")
+            std_threads = true;
+        else
+            usage(("unknown option " + a).c_str());
     }
+
+    if (std_threads) use_std_threads();
 
     totals t;
     const auto start = std::chrono::steady_clock::now();
