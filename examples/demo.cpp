@@ -44,7 +44,8 @@ int main() {
     for (std::size_t n = 0; n < 2; ++n)
         for (std::size_t c = 0; c < 3; ++c)
             for (std::size_t h = 0; h < 2; ++h)
-                for (std::size_t w = 0; w < 2; ++w) layouts_agree = layouts_agree && yv(n, h, w, c) == out(n, c, h, w);
+                for (std::size_t w = 0; w < 2; ++w)
+                    layouts_agree = layouts_agree && yv(n, h, w, c) == out(n, c, h, w);
     std::cout << "NCHW and NHWC results agree: " << (layouts_agree ? "yes" : "NO") << "\n";
     return same && layouts_agree ? 0 : 1;
 }

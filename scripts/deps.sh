@@ -11,9 +11,10 @@ set -euo pipefail
 # xtl-dev: Debian's xsimd CMake package refers to xtl's target without depending on it
 # (see CMakeLists.txt).
 demo_packages=(g++ cmake ninja-build libboost1.81-dev libxsimd-dev xtl-dev)
-# The sanitizer build uses g++, whose ASan/UBSan runtimes come with gcc; clang only needs
-# libclang-rt-14-dev for sanitizers, so it is not installed.
-test_packages=("${demo_packages[@]}" clang catch2)
+# libclang-rt-14-dev: clang's sanitizer and libFuzzer runtimes (the sanitize and tsan configurations
+# and the libFuzzer target are built with clang); libomp-14-dev: OpenMP for clang; clang-format: the
+# format test.
+test_packages=("${demo_packages[@]}" clang catch2 libclang-rt-14-dev libomp-14-dev clang-format)
 # ocl-icd-opencl-dev: Debian's dnnl CMake package needs OpenCL, which libdnnl-dev only recommends.
 # libtorch-dev: libtorch's headers and CMake package (python3-torch only recommends it).
 bench_packages=("${test_packages[@]}" libbenchmark-dev libeigen3-dev xtensor-dev libdnnl-dev ocl-icd-opencl-dev

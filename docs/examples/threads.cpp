@@ -49,7 +49,9 @@ int main() {
         for (std::size_t i = 0; i < l; ++i) {
             const double want = (x(r, i) - m) * 2.0;
             if (!(std::abs(y(r, i) - want) <= 1e-5 * (1 + std::abs(want)))) {
-                if (failures++ < 5) std::cerr << "FAILED: y(" << r << ", " << i << ") = " << y(r, i) << ", want " << want << '\n';
+                if (failures++ < 5)
+                    std::cerr << "FAILED: y(" << r << ", " << i << ") = " << y(r, i) << ", want "
+                              << want << '\n';
             }
         }
     }

@@ -65,9 +65,12 @@ using isa_arch = std::conditional_t<Level == isa::sse2, xsimd::sse2,
 /// Name of a level: "sse2", "avx2" or "avx512" (the values NF_ARCH accepts).
 constexpr std::string_view isa_name(isa level) noexcept {
     switch (level) {
-    case isa::sse2: return "sse2";
-    case isa::avx2: return "avx2";
-    case isa::avx512: return "avx512";
+    case isa::sse2:
+        return "sse2";
+    case isa::avx2:
+        return "avx2";
+    case isa::avx512:
+        return "avx512";
     }
     return "?";
 }
@@ -119,7 +122,9 @@ inline isa active_isa() {
     return static_cast<int>(cap) < static_cast<int>(cpu) ? cap : cpu;
 }
 /// isa_name(active_isa()).
-inline std::string_view active_arch_name() { return isa_name(active_isa()); }
+inline std::string_view active_arch_name() {
+    return isa_name(active_isa());
+}
 
 /// Caps the level of later dispatches (takes effect at the next nf::dispatch call); a cap above
 /// what the CPU has is harmless. For tests and benchmarks that run every path on one machine.
@@ -127,7 +132,9 @@ inline void set_max_arch(isa level) noexcept {
     detail::max_isa_slot().store(static_cast<int>(level), std::memory_order_relaxed);
 }
 /// set_max_arch by name ("sse2", "avx2", "avx512"); throws std::invalid_argument for another.
-inline void set_max_arch(std::string_view name) { set_max_arch(detail::parse_isa(name, "nf::set_max_arch")); }
+inline void set_max_arch(std::string_view name) {
+    set_max_arch(detail::parse_isa(name, "nf::set_max_arch"));
+}
 
 /// The levels a kernel is compiled for, narrowest first; NF_DISPATCH_DECLARE specializes it.
 template <template <class> class Kernel>
@@ -156,8 +163,9 @@ decltype(auto) dispatch_from(isa level, Args&&... args) {
         return dispatch_from<Kernel, I - 1>(level, std::forward<Args>(args)...);
     } else {
         throw std::runtime_error("normfuse: nf::dispatch: the kernel is compiled for no instruction set this CPU "
-                                 "runs (the narrowest is " + std::string(isa_name(mine)) + ", the CPU allows " +
-                                 std::string(isa_name(level)) + ")");
+                                 "runs (the narrowest is " +
+                                 std::string(isa_name(mine)) + ", the CPU allows " + std::string(isa_name(level)) +
+                                 ")");
     }
 }
 
@@ -219,15 +227,15 @@ void assign(Dest&& dest, X&& x) {
 
 /// Declares a kernel class template (qualified name, at global scope): the levels it is compiled
 /// for, and `extern template` for each, so that no other translation unit instantiates it.
-#define NF_DISPATCH_DECLARE(Kernel)                                                                     \
-    NF_DISPATCH_IF_SSE2(extern template struct Kernel<::nf::isa_arch<::nf::isa::sse2>>;)              \
-    NF_DISPATCH_IF_AVX2(extern template struct Kernel<::nf::isa_arch<::nf::isa::avx2>>;)              \
-    NF_DISPATCH_IF_AVX512(extern template struct Kernel<::nf::isa_arch<::nf::isa::avx512>>;)          \
-    template <>                                                                                         \
-    struct nf::dispatch_kernel_levels<Kernel> {                                                         \
-        static constexpr bool declared = true;                                                          \
-        static constexpr auto levels =                                                                  \
-            ::nf::detail::levels_of<NF_DISPATCH_SSE2_ON, NF_DISPATCH_AVX2_ON, NF_DISPATCH_AVX512_ON>(); \
+#define NF_DISPATCH_DECLARE(Kernel)                                                                                    \
+    NF_DISPATCH_IF_SSE2(extern template struct Kernel<::nf::isa_arch<::nf::isa::sse2>>;)                               \
+    NF_DISPATCH_IF_AVX2(extern template struct Kernel<::nf::isa_arch<::nf::isa::avx2>>;)                               \
+    NF_DISPATCH_IF_AVX512(extern template struct Kernel<::nf::isa_arch<::nf::isa::avx512>>;)                           \
+    template <>                                                                                                        \
+    struct nf::dispatch_kernel_levels<Kernel> {                                                                        \
+        static constexpr bool declared = true;                                                                         \
+        static constexpr auto levels =                                                                                 \
+            ::nf::detail::levels_of<NF_DISPATCH_SSE2_ON, NF_DISPATCH_AVX2_ON, NF_DISPATCH_AVX512_ON>();                \
     };
 
 #if defined(NF_DISPATCH_TARGET_ARCH)

@@ -24,8 +24,9 @@ bool run() {
     i = 0;
     for (const T v : x) {
         const double a = static_cast<double>(v);
-        const double terms[] = {std::log(a), std::exp(a), std::tanh(a), 1 / (1 + std::exp(-a)), std::sqrt(a),
-                                1 / std::sqrt(a), a, a, a * a, std::min(a, 1.0), std::max(a, 1.0)};
+        const double terms[] = {
+            std::log(a), std::exp(a), std::tanh(a), 1 / (1 + std::exp(-a)), std::sqrt(a),    1 / std::sqrt(a),
+            a,           a,           a * a,        std::min(a, 1.0),       std::max(a, 1.0)};
         double want = 0, scale = 0;
         for (double t : terms) {
             want += t;

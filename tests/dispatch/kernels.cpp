@@ -4,17 +4,15 @@
 namespace nf_dispatch_test {
 
 template <class Arch>
-std::string_view normalize_expression<Arch>::operator()(nf::view<const float, nchw> x,
-                                                        nf::view<const float, channels> gamma,
-                                                        nf::view<const float, channels> beta, nf::view<float, nchw> y,
-                                                        float eps) const {
+std::string_view
+normalize_expression<Arch>::operator()(nf::view<const float, nchw> x, nf::view<const float, channels> gamma,
+                                       nf::view<const float, channels> beta, nf::view<float, nchw> y, float eps) const {
     nf::assign<Arch>(y, (x - nf::mean<N, H, W>(x)) * nf::rsqrt(nf::var<N, H, W>(x) + eps) * gamma + beta);
     return Arch::name();
 }
 
 template <class Arch>
-std::string_view channel_moments<Arch>::operator()(const nf::tensor<float, nhwc>& x,
-                                                   const nf::tensor<double, nhwc>& xd,
+std::string_view channel_moments<Arch>::operator()(const nf::tensor<float, nhwc>& x, const nf::tensor<double, nhwc>& xd,
                                                    nf::tensor<float, channels>& mean, nf::tensor<float, channels>& var,
                                                    nf::tensor<double, channels>& mean_d,
                                                    nf::tensor<double, channels>& var_d) const {

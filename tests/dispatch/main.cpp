@@ -25,9 +25,12 @@ constexpr double eps_d = 0x1p-53;
 /// The xsimd architecture name nf::dispatch must pick at a level.
 std::string_view expected_name(nf::isa level) {
     switch (level) {
-    case nf::isa::sse2: return nf::isa_arch<nf::isa::sse2>::name();
-    case nf::isa::avx2: return nf::isa_arch<nf::isa::avx2>::name();
-    case nf::isa::avx512: return nf::isa_arch<nf::isa::avx512>::name();
+    case nf::isa::sse2:
+        return nf::isa_arch<nf::isa::sse2>::name();
+    case nf::isa::avx2:
+        return nf::isa_arch<nf::isa::avx2>::name();
+    case nf::isa::avx512:
+        return nf::isa_arch<nf::isa::avx512>::name();
     }
     return "?";
 }
@@ -192,7 +195,8 @@ references make_references(const inputs& in) {
         r.mean_d_tol.push_back(n * eps_d * sd.range[c] + eps_d * std::abs(sd.mean[c]) +
                                n * eps_d * (std::abs(sd.mean[c]) + sd.range[c]));
         r.var_d.push_back(sd.var[c]);
-        r.var_d_tol.push_back(3 * n * eps_d * sd.range[c] * sd.range[c] + eps_d * sd.var[c] + 3 * n * eps_d * sd.var[c]);
+        r.var_d_tol.push_back(3 * n * eps_d * sd.range[c] * sd.range[c] + eps_d * sd.var[c] +
+                              3 * n * eps_d * sd.var[c]);
     }
     return r;
 }

@@ -15,7 +15,9 @@ inline constexpr int skip_return_code = 77; // SKIP_RETURN_CODE of the CTest tes
 inline constexpr double u = 0x1p-24;        // unit roundoff of float
 inline int failures = 0;
 
-inline bool cpu_has_avx2() { return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"); }
+inline bool cpu_has_avx2() {
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+}
 inline bool cpu_has_avx512() {
     return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512cd") &&
            __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512bw");

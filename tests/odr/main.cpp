@@ -15,7 +15,6 @@
 #include "check.hpp"
 #include "workload.hpp"
 
-
 nf_odr::results run_avx2();
 #if NF_ODR_HAVE_AVX512
 nf_odr::results run_avx512();
@@ -28,8 +27,8 @@ using namespace nf_odr_check;
 /// Checks one unit's results against double references.
 void check_unit(const std::string& unit, const nf_odr::results& r) {
     using nf_odr::batch, nf_odr::channels, nf_odr::length;
-    std::vector<double> normalized, ex, th, sg, relayout, sum(channels), mean(channels), var(channels),
-        var_u(channels), mean_l(batch * channels), mean_d(channels), var_d(channels), x_ncl;
+    std::vector<double> normalized, ex, th, sg, relayout, sum(channels), mean(channels), var(channels), var_u(channels),
+        mean_l(batch * channels), mean_d(channels), var_d(channels), x_ncl;
     const double count = batch * length;
     for (std::size_t n = 0; n < batch; ++n)
         for (std::size_t c = 0; c < channels; ++c)

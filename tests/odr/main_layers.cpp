@@ -105,9 +105,9 @@ void check_unit(const std::string& unit, const L::results& r) {
 
     const std::size_t hw = L::h * L::w;
     const std::vector<double> x = input(L::n * L::c * hw, hw);
-    const auto plane = [&](std::size_t i) { return i / hw; };                     // (n, c)
-    const auto group = [&](std::size_t i) { return i / (2 * hw); };               // (n, c / 2)
-    const auto row = [&](std::size_t i) { return i / L::w; };                     // (n, c, h)
+    const auto plane = [&](std::size_t i) { return i / hw; };       // (n, c)
+    const auto group = [&](std::size_t i) { return i / (2 * hw); }; // (n, c / 2)
+    const auto row = [&](std::size_t i) { return i / L::w; };       // (n, c, h)
     const auto channel = [&](std::size_t i) { return (i / hw) % L::c; };
     const slot_stats sp = stats(x, plane, L::n * L::c), sg = stats(x, group, L::n * 2),
                      sr = stats(x, row, L::n * L::c * L::h);

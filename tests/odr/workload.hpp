@@ -25,14 +25,14 @@ inline constexpr float channel_sd[channels] = {0.229f, 0.224f, 0.225f};
 
 /// What a unit computes, every tensor flattened in its own row-major order.
 struct results {
-    std::vector<float> normalized;          // (x - mean) / sd, NCL
-    std::vector<float> exp, tanh, sigmoid;  // tensors constructed from expressions, NCL
-    std::vector<float> relayout;            // nf::tensor<float, nlc>(x)
-    std::vector<float> view_copy;           // view = view of the same type
-    std::vector<float> view_expr;           // view = (x - mean) / sd
-    std::vector<float> sum, mean, var, var_unbiased; // over (N, L), per channel
-    std::vector<float> mean_l;              // nf::mean<L>, per (n, c)
-    std::vector<float> moments_mean, moments_var;    // nf::moments<N, L>
+    std::vector<float> normalized;                     // (x - mean) / sd, NCL
+    std::vector<float> exp, tanh, sigmoid;             // tensors constructed from expressions, NCL
+    std::vector<float> relayout;                       // nf::tensor<float, nlc>(x)
+    std::vector<float> view_copy;                      // view = view of the same type
+    std::vector<float> view_expr;                      // view = (x - mean) / sd
+    std::vector<float> sum, mean, var, var_unbiased;   // over (N, L), per channel
+    std::vector<float> mean_l;                         // nf::mean<L>, per (n, c)
+    std::vector<float> moments_mean, moments_var;      // nf::moments<N, L>
     std::vector<double> moments_mean_d, moments_var_d; // nf::moments<N, L> of the double copy
 };
 

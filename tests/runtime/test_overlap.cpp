@@ -37,8 +37,8 @@ using nl = nf::shape<N<>, L<>>;
 
 TEST_CASE("overlap: y = x * 2 + 1 with y a view of x shifted by s elements", "[overlap]") {
     // Element-wise: exact in float, so the result must equal the reference exactly.
-    for (const std::size_t n : {std::size_t{1}, std::size_t{7}, std::size_t{17}, std::size_t{33}, std::size_t{100},
-                                std::size_t{70001}}) {
+    for (const std::size_t n :
+         {std::size_t{1}, std::size_t{7}, std::size_t{17}, std::size_t{33}, std::size_t{100}, std::size_t{70001}}) {
         for (const std::ptrdiff_t s : {std::ptrdiff_t{1}, std::ptrdiff_t{-1}, std::ptrdiff_t{3}, std::ptrdiff_t{-5},
                                        std::ptrdiff_t{16}, std::ptrdiff_t{-16}}) {
             if (static_cast<std::size_t>(std::abs(s)) >= n) continue;
@@ -132,6 +132,7 @@ TEST_CASE("overlap: in place (same memory, same layout) is evaluated without a t
         wrong = 0;
         for (std::size_t i = 0; i < x.size(); ++i) wrong += x.data()[i] != before[i] * 2.0f - 2.0f;
         CHECK(wrong == 0);
-        CHECK_FALSE(nf::detail::overlaps_partially<nf::tensor<float, nl>::axes>(x.data(), x.size(), nf::as_expression(x)));
+        CHECK_FALSE(
+            nf::detail::overlaps_partially<nf::tensor<float, nl>::axes>(x.data(), x.size(), nf::as_expression(x)));
     });
 }

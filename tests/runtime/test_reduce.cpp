@@ -389,9 +389,9 @@ TEMPLATE_TEST_CASE("reduce: results broadcast back by name in NCHW and NHWC", "[
     double statistics = 0;
     for (std::size_t c = 0; c < cs; ++c) {
         const double s2 = ref.var[c] + eps;
-        statistics = std::max(statistics, std::max(mean_tolerance<T>(ref, c), shifted_mean_tolerance<T>(ref, c)) /
-                                                  std::sqrt(s2) +
-                                              scale_of(standard) * var_tolerance<T>(ref, c, 0) / (2 * s2));
+        statistics = std::max(statistics,
+                              std::max(mean_tolerance<T>(ref, c), shifted_mean_tolerance<T>(ref, c)) / std::sqrt(s2) +
+                                  scale_of(standard) * var_tolerance<T>(ref, c, 0) / (2 * s2));
     }
     const double tol = 16 * unit<T> * scale_of(standard) * ratio + statistics;
     yl = (xl - nf::mean<N, H, W>(xl)) / nf::sqrt(nf::var<N, H, W>(xl) + static_cast<T>(eps));

@@ -201,8 +201,7 @@ TEST_CASE("threads: a loop started inside a piece of another runs serially", "[t
 }
 
 #if defined(_OPENMP)
-TEST_CASE("threads: application threads calling at the same time share one budget of helper threads",
-          "[threads]") {
+TEST_CASE("threads: application threads calling at the same time share one budget of helper threads", "[threads]") {
     // Two application workers, each assigning in a loop with nf::set_num_threads(2) on a 2-core
     // machine: the library adds at most one helper thread between them (before: one each, and an
     // OpenMP team per worker). Counted as the most pieces of the default executor running at once.
@@ -210,8 +209,8 @@ TEST_CASE("threads: application threads calling at the same time share one budge
     nf::set_num_threads(2);
     auto& st = nf::detail::threads_state();
     st.peak_pieces.store(0);
-    const auto tasks_before = std::distance(std::filesystem::directory_iterator("/proc/self/task"),
-                                            std::filesystem::directory_iterator{});
+    const auto tasks_before =
+        std::distance(std::filesystem::directory_iterator("/proc/self/task"), std::filesystem::directory_iterator{});
     std::atomic<bool> wrong{false};
     auto worker = [&] {
         // Pieces long enough to overlap in time with the other worker's (the library's loops on
@@ -231,8 +230,8 @@ TEST_CASE("threads: application threads calling at the same time share one budge
     std::thread w1(worker), w2(worker);
     w1.join();
     w2.join();
-    const auto tasks_after = std::distance(std::filesystem::directory_iterator("/proc/self/task"),
-                                           std::filesystem::directory_iterator{});
+    const auto tasks_after =
+        std::distance(std::filesystem::directory_iterator("/proc/self/task"), std::filesystem::directory_iterator{});
     CHECK_FALSE(wrong.load());
     INFO("OS threads of the process before " << tasks_before << ", after " << tasks_after);
     INFO("most pieces at once: " << st.peak_pieces.load());

@@ -34,10 +34,14 @@ enum class cache_source {
 
 inline constexpr std::string_view to_string(cache_source s) noexcept {
     switch (s) {
-    case cache_source::sysfs: return "sysfs";
-    case cache_source::cpuid: return "cpuid";
-    case cache_source::sysconf: return "sysconf";
-    case cache_source::fallback: return "fallback";
+    case cache_source::sysfs:
+        return "sysfs";
+    case cache_source::cpuid:
+        return "cpuid";
+    case cache_source::sysconf:
+        return "sysconf";
+    case cache_source::fallback:
+        return "fallback";
     }
     return "unknown";
 }
@@ -75,10 +79,23 @@ inline std::size_t parse_cache_size(const char* s) noexcept {
     if (*p < '0' || *p > '9') return 0;
     for (; *p >= '0' && *p <= '9'; ++p) v = v * 10 + static_cast<std::size_t>(*p - '0');
     switch (*p) {
-    case 'K': case 'k': v <<= 10; ++p; break;
-    case 'M': case 'm': v <<= 20; ++p; break;
-    case 'G': case 'g': v <<= 30; ++p; break;
-    default: break;
+    case 'K':
+    case 'k':
+        v <<= 10;
+        ++p;
+        break;
+    case 'M':
+    case 'm':
+        v <<= 20;
+        ++p;
+        break;
+    case 'G':
+    case 'g':
+        v <<= 30;
+        ++p;
+        break;
+    default:
+        break;
     }
     return *p == '\0' ? v : 0;
 }
@@ -167,8 +184,8 @@ inline std::optional<cache_info> sysconf_last_level_cache() {
 /// system each time it is called; normfuse calls it once, for the default streaming threshold
 /// (eval/settings.hpp).
 inline cache_info last_level_cache() {
-    for (const auto& c : {detail::sysfs_last_level_cache(), detail::cpuid_last_level_cache(),
-                          detail::sysconf_last_level_cache()})
+    for (const auto& c :
+         {detail::sysfs_last_level_cache(), detail::cpuid_last_level_cache(), detail::sysconf_last_level_cache()})
         if (c && detail::plausible_cache_size(c->bytes)) return *c;
     return cache_info{std::size_t{32} << 20, 0, cache_source::fallback};
 }

@@ -5,9 +5,9 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <new>
 #include <numeric>
-#include <memory>
 #include <string>
 #include <type_traits>
 #include <vector>
@@ -491,7 +491,8 @@ void plan_segments(std::vector<loop_segment<Bound>>& segments, std::unique_ptr<s
         if (ob >= oe || ib >= ie) continue;
         if (seeded) {
             for (std::size_t s = ob / slot_runs; s * slot_runs < oe; ++s) {
-                segments.push_back({k, std::max(ob, s * slot_runs), std::min(oe, (s + 1) * slot_runs), ib, ie, seeds[s]});
+                segments.push_back(
+                    {k, std::max(ob, s * slot_runs), std::min(oe, (s + 1) * slot_runs), ib, ie, seeds[s]});
                 segments.back().root.own_tiles(arenas[k], k);
             }
         } else {
@@ -522,7 +523,7 @@ void evaluate_part_into(T* dst, const std::array<std::size_t, DL::size>& ext, co
     if (ex.pieces() > 1) {
         using Bound = std::remove_cvref_t<decltype(root)>;
         constexpr std::size_t KS = row_slot_axes<E, P>();
-        std::size_t slot_runs = 1; // outer indices per slot of the row-local reductions
+        std::size_t slot_runs = 1;                                // outer indices per slot of the row-local reductions
         for (std::size_t d = KS; d < K; ++d) slot_runs *= ext[d]; // 1 when KS >= K
         std::array<std::size_t, K> outer_ext{};
         for (std::size_t d = 0; d < K; ++d) outer_ext[d] = ext[d];

@@ -61,10 +61,10 @@ class scoped_parallel_for;
 namespace detail {
 
 struct thread_settings {
-    std::atomic<int> requested{1};         // nf::set_num_threads
-    std::atomic<int> extras_in_use{0};     // OpenMP helper threads currently lent to evaluations
-    std::atomic<bool> has_global{false};   // a process-wide parallel-for is installed
-    std::mutex global_mutex;               // guards `global`
+    std::atomic<int> requested{1};       // nf::set_num_threads
+    std::atomic<int> extras_in_use{0};   // OpenMP helper threads currently lent to evaluations
+    std::atomic<bool> has_global{false}; // a process-wide parallel-for is installed
+    std::mutex global_mutex;             // guards `global`
     std::shared_ptr<const parallel_for_fn> global;
     // Statistics for the tests: pieces running now and at most, over all executors.
     std::atomic<int> active_pieces{0};
@@ -211,7 +211,9 @@ public:
     executor& operator=(const executor&) = delete;
 
     /// How many pieces to cut the loop into (1: it runs serially, on the calling thread).
-    std::size_t pieces() const noexcept { return pieces_; }
+    std::size_t pieces() const noexcept {
+        return pieces_;
+    }
 
     /// Calls `piece(k)` for every k in [0, pieces()), concurrently, and returns when all have
     /// returned; rethrows the first exception one of them threw (the others are then skipped
@@ -230,8 +232,7 @@ public:
             for (std::size_t k = begin; k < end && !error.failed(); ++k) {
                 const int now = st.active_pieces.fetch_add(1) + 1;
                 int peak = st.peak_pieces.load();
-                while (now > peak && !st.peak_pieces.compare_exchange_weak(peak, now)) {
-                }
+                while (now > peak && !st.peak_pieces.compare_exchange_weak(peak, now)) {}
                 try {
                     piece(k);
                 } catch (...) {
@@ -246,7 +247,7 @@ public:
         } else {
 #if defined(_OPENMP)
             const std::size_t total = pieces_;
-#pragma omp parallel num_threads(static_cast<int>(total))
+#pragma omp parallel num_threads(static_cast <int>(total))
             {
                 const std::size_t t = static_cast<std::size_t>(omp_get_thread_num());
                 const std::size_t nt = static_cast<std::size_t>(omp_get_num_threads());

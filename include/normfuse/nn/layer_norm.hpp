@@ -120,10 +120,9 @@ void check_normalized_parameter(std::string_view call, const char* name, const p
         constexpr auto names = nf::extents<NS>::names();
         const std::string has = p.extents ? nf::detail::describe_extents(names.data(), p.extents, names.size())
                                           : std::to_string(p.size) + " elements";
-        nf::detail::raise_extent(std::string(call) + ": " + name + " has extents " + has +
-                                 " but the normalized shape is " +
-                                 nf::detail::describe_extents(names.data(), ns.values().data(), names.size()) +
-                                 "; nothing was written");
+        nf::detail::raise_extent(
+            std::string(call) + ": " + name + " has extents " + has + " but the normalized shape is " +
+            nf::detail::describe_extents(names.data(), ns.values().data(), names.size()) + "; nothing was written");
     }
 }
 
@@ -231,8 +230,8 @@ void layer_norm(const X& x, Out&& out, const nf::extents<NS>& normalized_shape, 
     using PL = typename NS::axes;
     nf::nn::detail::layer_norm_dispatch<Arch, nf::nn::detail::functional_layer_norm_call>(
         nf::nn::detail::input_view(x), nf::nn::detail::output_view(out), normalized_shape,
-                                              nf::nn::detail::param_of<T, PL>(std::forward<W>(weight)),
-                                              nf::nn::detail::param_of<T, PL>(std::forward<B>(bias)), eps);
+        nf::nn::detail::param_of<T, PL>(std::forward<W>(weight)),
+        nf::nn::detail::param_of<T, PL>(std::forward<B>(bias)), eps);
 }
 
 } // namespace functional
@@ -291,8 +290,8 @@ private:
                 x, out, extents_, nf::nn::detail::param_of<T, norm_axes>(weight_),
                 nf::nn::detail::param_of<T, norm_axes>(bias_), options_.eps);
         } else {
-            nf::nn::detail::layer_norm_views<Arch, false, false, nf::nn::detail::layer_norm_call>(
-                x, out, extents_, P{}, P{}, options_.eps);
+            nf::nn::detail::layer_norm_views<Arch, false, false, nf::nn::detail::layer_norm_call>(x, out, extents_, P{},
+                                                                                                  P{}, options_.eps);
         }
     }
 

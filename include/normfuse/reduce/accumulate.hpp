@@ -355,9 +355,8 @@ void accumulate(const E& e, const std::array<std::size_t, DL::size>& ext, const 
     const std::size_t chunk = ctx.chunk;
     // A piece's private sums (and periodic tiles) must stay small against the data it reads:
     // summing (2, 16M) into 16M slots would need 512 MB more per piece for 128 MB of input.
-    const std::size_t private_bytes =
-        sizeof(double) * ((What == sums::moments ? 2 : 1) * slots +
-                          (mode_of<KL, DL, K>() == leaf_mode::periodic ? 3 * chunk : 0));
+    const std::size_t private_bytes = sizeof(double) * ((What == sums::moments ? 2 : 1) * slots +
+                                                        (mode_of<KL, DL, K>() == leaf_mode::periodic ? 3 * chunk : 0));
     if (ex.pieces() > 1 && private_bytes * (ex.pieces() - 1) <= total * sizeof(T) / 2) {
         // Every piece sums into slots of its own, allocated here before any piece starts; the
         // pieces' sums are then added in piece order (the same result whichever thread ran which).

@@ -1,0 +1,25 @@
+# Checks that the C++ sources are formatted as .clang-format says (clang-format 14, Debian 12):
+#   cmake -D CLANG_FORMAT=<program> -D SOURCE_DIR=<repository root> -P check_format.cmake
+# Lists every file clang-format would change and fails if there is one; `clang-format -i <file>`
+# fixes it. Run by the test `format.sources` (tests/CMakeLists.txt).
+cmake_minimum_required(VERSION 3.25)
+
+file(GLOB_RECURSE sources LIST_DIRECTORIES false
+    "${SOURCE_DIR}/include/*.hpp" "${SOURCE_DIR}/tests/*.hpp" "${SOURCE_DIR}/tests/*.cpp"
+    "${SOURCE_DIR}/examples/*.cpp" "${SOURCE_DIR}/docs/examples/*.cpp"
+    "${SOURCE_DIR}/benchmarks/*.hpp" "${SOURCE_DIR}/benchmarks/*.cpp")
+set(unformatted)
+foreach(source IN LISTS sources)
+    execute_process(COMMAND "${CLANG_FORMAT}" --dry-run --Werror "${source}"
+                    RESULT_VARIABLE result OUTPUT_QUIET ERROR_QUIET)
+    if(NOT result EQUAL 0)
+        file(RELATIVE_PATH relative "${SOURCE_DIR}" "${source}")
+        list(APPEND unformatted "${relative}")
+    endif()
+endforeach()
+list(LENGTH sources count)
+if(unformatted)
+    list(JOIN unformatted "\n  " listing)
+    message(FATAL_ERROR "check_format: not formatted as .clang-format says (fix: clang-format -i <file>):\n  ${listing}")
+endif()
+message(STATUS "check_format: ${count} files formatted as .clang-format says")
