@@ -4,9 +4,10 @@
 #
 #   scripts/fuzz.sh --minutes 30                 g++ -O2 -march=native build, half the time with one
 #                                                thread per case, half with one and two compared
-#   scripts/fuzz.sh --minutes 30 --sanitize      the same under ASan + UBSan (g++ -O0, SSE2 paths)
-#   scripts/fuzz.sh --minutes 30 --libfuzzer     clang's libFuzzer with ASan + UBSan (needs
-#                                                libclang-rt-14-dev), corpus in build/fuzz-corpus
+#   scripts/fuzz.sh --minutes 30 --sanitize      the same under ASan + UBSan (clang++ -O0, SSE2 paths,
+#                                                as the test command's sanitize configuration)
+#   scripts/fuzz.sh --minutes 30 --libfuzzer     clang's libFuzzer with ASan + UBSan, corpus in
+#                                                build/fuzz-corpus
 #   --seed S          first seed of the seed-driven campaign (default: from the clock, printed)
 #   --exclude LIST    case families to leave out (default: none; `known` names the issue-15 defect
 #                     families, all fixed now, to fuzz an older checkout)
@@ -30,6 +31,7 @@ while (($#)); do
     shift
 done
 [[ $exclude != none ]] || exclude=""
+bash scripts/deps.sh test # compilers, clang's sanitizer and libFuzzer runtimes, libomp
 seconds=$(awk -v m="$minutes" 'BEGIN { printf "%d", m * 60 }')
 
 case $mode in
@@ -42,7 +44,7 @@ case $mode in
         dir=build/fuzz-sanitize
         export ASAN_OPTIONS=abort_on_error=1:detect_leaks=1
         export UBSAN_OPTIONS=halt_on_error=1:abort_on_error=1:print_stacktrace=1
-        cmake -S . -B "$dir" -G Ninja -DCMAKE_CXX_COMPILER=g++ -DCMAKE_BUILD_TYPE=Debug \
+        cmake -S . -B "$dir" -G Ninja -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=Debug \
             "-DCMAKE_CXX_FLAGS_DEBUG=-O0 -g1" \
             "-DCMAKE_CXX_FLAGS=-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
             -DNORMFUSE_WERROR=OFF -DNORMFUSE_COMPILE_ONLY_TESTS=OFF -DNORMFUSE_NATIVE=OFF \
@@ -50,14 +52,12 @@ case $mode in
         ;;
     libfuzzer)
         dir=build/fuzz-libfuzzer
-        # clang's libFuzzer and sanitizer runtimes (not needed by the test command).
-        if [[ $(dpkg-query -W -f='${Status}' libclang-rt-14-dev 2>/dev/null || true) != "install ok installed" ]]; then
-            as_root=()
-            ((EUID == 0)) || as_root=(sudo)
-            "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends libclang-rt-14-dev
-        fi
+        export ASAN_OPTIONS=abort_on_error=1:detect_leaks=1
+        export UBSAN_OPTIONS=halt_on_error=1:abort_on_error=1:print_stacktrace=1
         cmake -S . -B "$dir" -G Ninja -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=Release \
-            "-DCMAKE_CXX_FLAGS_RELEASE=-O1 -g1" -DNORMFUSE_LIBFUZZER=ON -DNORMFUSE_FUZZER=ON -DNORMFUSE_COMPILE_ONLY_TESTS=OFF \
+            "-DCMAKE_CXX_FLAGS_RELEASE=-O1 -g1" \
+            "-DCMAKE_CXX_FLAGS=-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
+            -DNORMFUSE_WERROR=OFF -DNORMFUSE_LIBFUZZER=ON -DNORMFUSE_FUZZER=ON -DNORMFUSE_COMPILE_ONLY_TESTS=OFF \
             -DNORMFUSE_BUILD_EXAMPLES=OFF >/dev/null
         cmake --build "$dir" --target normfuse_fuzz_libfuzzer
         mkdir -p build/fuzz-corpus
