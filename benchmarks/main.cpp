@@ -29,6 +29,7 @@ int main(int argc, char** argv) {
     bench::register_floors();
     bench::register_hand();
     bench::register_normfuse();
+    bench::register_normfuse_dispatch();
     bench::register_normfuse_dsl();
 #if defined(NF_BENCH_HAVE_DNNL)
     bench::register_onednn();
