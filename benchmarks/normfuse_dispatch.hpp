@@ -38,8 +38,6 @@ NF_BENCH_DISPATCH_API layer_body make_layer_body(layer_job job, case_data& d, la
 NF_BENCH_DISPATCH_API std::string active_level();
 /// The levels the kernels were compiled for, narrowest first, e.g. "sse2 avx2 avx512".
 NF_BENCH_DISPATCH_API std::string levels_built();
-/// nf::set_max_arch of the dispatched build ("sse2", "avx2", "avx512").
-NF_BENCH_DISPATCH_API void set_max_level(const std::string& level);
 /// What the dispatched build offers (the same API checks as "normfuse"; threads only if its
 /// kernel units were compiled with OpenMP).
 NF_BENCH_DISPATCH_API layer_api api();

@@ -28,10 +28,6 @@ std::string levels_built() {
     return out.empty() ? "none (compiled once, for the unit's own flags)" : out;
 }
 
-void set_max_level(const std::string& level) {
-    nf::set_max_arch(level);
-}
-
 layer_api api() {
     layer_api a;
 #if defined(NF_BENCH_HAVE_NF_STREAMING_THRESHOLD)
