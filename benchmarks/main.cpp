@@ -17,7 +17,7 @@ int main(int argc, char** argv) {
     if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
 
     std::string peers;
-    auto peer = [&peers](const char* name) { peers += peers.empty() ? name : std::string(",") + name; };
+    [[maybe_unused]] auto peer = [&peers](const char* name) { peers += peers.empty() ? name : std::string(",") + name; };
 #if defined(__clang__)
     benchmark::AddCustomContext("nf_compiler", std::string("clang ") + __clang_version__);
 #elif defined(__GNUC__)
@@ -29,6 +29,7 @@ int main(int argc, char** argv) {
     bench::register_floors();
     bench::register_hand();
     bench::register_normfuse();
+    bench::register_normfuse_dispatch();
     bench::register_normfuse_dsl();
 #if defined(NF_BENCH_HAVE_DNNL)
     bench::register_onednn();

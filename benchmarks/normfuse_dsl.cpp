@@ -48,7 +48,9 @@ std::shared_ptr<nf::tensor<float, nf::shape<C<>>>> over_c(const std::vector<floa
 /// A layer over C (nn::rms_norm, nn::layer_norm) with the case's epsilon, weight and bias (if any).
 template <class Layer, class Options>
 body layer_over_c(case_data& d) {
-    const auto [x, y] = nlc_views(d);
+    const nlc_io io = nlc_views(d);
+    const auto x = io.x;
+    const auto y = io.y; // not a structured binding: clang 14 cannot capture those
     Options options;
     options.eps = d.eps;
     auto layer = std::make_shared<Layer>(std::initializer_list<std::size_t>{d.spec->c}, options);
@@ -58,14 +60,18 @@ body layer_over_c(case_data& d) {
 }
 
 body rms_dsl(case_data& d) {
-    const auto [x, y] = nlc_views(d);
+    const nlc_io io = nlc_views(d);
+    const auto x = io.x;
+    const auto y = io.y; // not a structured binding: clang 14 cannot capture those
     const auto w = over_c(d.weight);
     const float eps = static_cast<float>(d.eps);
     return [x, y, w, eps] { y = x * nf::rsqrt(nf::mean<C>(nf::square(x)) + eps) * *w; };
 }
 
 body layer_dsl(case_data& d) {
-    const auto [x, y] = nlc_views(d);
+    const nlc_io io = nlc_views(d);
+    const auto x = io.x;
+    const auto y = io.y; // not a structured binding: clang 14 cannot capture those
     const auto w = over_c(d.weight), b = over_c(d.bias);
     const float eps = static_cast<float>(d.eps);
     return [x, y, w, b, eps] { y = (x - nf::mean<C>(x)) * nf::rsqrt(nf::var<C>(x) + eps) * *w + *b; };

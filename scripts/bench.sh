@@ -12,6 +12,9 @@
 #                                     floors, the hand-written loops, the peers): default native;
 #                                     "baseline" for no -m flag (SSE2). Builds in build/bench-<arch>.
 #   scripts/bench.sh --out DIR        where the report goes (default docs/bench)
+#   scripts/bench.sh --nf-arch LEVEL  caps the level of the dispatched build ("normfuse_dispatch":
+#                                     sse2, avx2 or avx512) by running with NF_ARCH=LEVEL; an NF_ARCH
+#                                     already in the environment does the same
 #
 # The report says which machine and which instruction set its tables are from: the CPU model
 # (lscpu), the ISA the kernels and normfuse were compiled for (as the binary reports it), and the
@@ -44,7 +47,8 @@ while (($#)); do
         --no-deps) install=0 ;;
         --arch) arch=$2; shift ;;
         --out) out=$2; shift ;;
-        -h|--help) sed -n '2,25p' "${BASH_SOURCE[0]}"; exit 0 ;;
+        --nf-arch) export NF_ARCH=$2; shift ;;
+        -h|--help) sed -n '2,27p' "${BASH_SOURCE[0]}"; exit 0 ;;
         *) echo "bench.sh: unknown option $1" >&2; exit 2 ;;
     esac
     shift
@@ -90,8 +94,9 @@ if ((run_suite)); then
     cmake --build "$build" --target normfuse_bench --parallel "$(nproc)"
 
     # What the report says about the run, passed to Google Benchmark as context (commas would
-    # split the list, so they are replaced).
-    clean() { tr ',\n' ';;' <<<"$1" | sed 's/;*$//; s/  */ /g'; }
+    # split the list, so they are replaced; Google Benchmark rejects a second '=' in an entry, as
+    # in -march=native, so '=' is written %3D, which scripts/plot_bench.py decodes).
+    clean() { tr ',\n' ';;' <<<"$1" | sed 's/;*$//; s/  */ /g; s/=/%3D/g'; }
     machine=$(lscpu | sed -n 's/^Model name: *//p' | head -n 1)
     revision=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
     if ! git diff --quiet HEAD -- include 2>/dev/null || [[ -n $(git ls-files --others --exclude-standard include 2>/dev/null) ]]; then
@@ -104,6 +109,7 @@ if ((run_suite)); then
     context+=",nf_interleaving=on,nf_min_time=$min_time,nf_l3_reported=$((l3 / 1048576)) MiB"
     context+=",nf_arch_flags=$(clean "${arch/#native/-march=native}")"
     [[ -z $missing_peers ]] || context+=",nf_missing_peers=$(clean "$missing_peers")"
+    context+=",nf_dispatch_cap=${NF_ARCH:-unset}"
 
     echo "bench.sh: $(grep -c . <<<"$("$build/benchmarks/normfuse_bench" --benchmark_list_tests ${filter:+--benchmark_filter="$filter"})") benchmarks," \
         "$repetitions repetitions, min time $min_time s; load average $load_before"

@@ -102,6 +102,7 @@ void set_openmp_threads(int n);
 void register_floors();
 void register_hand();
 void register_normfuse();
+void register_normfuse_dispatch();
 void register_normfuse_dsl();
 void register_onednn();
 void register_libtorch();
