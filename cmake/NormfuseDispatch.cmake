@@ -12,9 +12,12 @@
 # nf::set_max_arch). <target> and its per-architecture libraries get NF_DISPATCH_HAVE_<ARCH>=1
 # for each compiled architecture (NF_DISPATCH_DECLARE reads them).
 #
-# The per-architecture libraries see <target>'s include directories and compile definitions (not
-# its compile options: its -m or -march flags would override theirs). Add options to them as to
-# any target: target_compile_options(<target>_nf_avx2 PRIVATE ...).
+# The per-architecture libraries see <target>'s include directories, compile definitions and
+# compile options, its link dependencies' included (-fopenmp from normfuse::openmp, sanitizer and
+# warning flags), except the options that start with -m (-march=native, -mavx2: each level has its
+# own). Code of one program must agree on them: a kernel compiled without the caller's -fopenmp
+# would run serially and compile the library's inline threading code a second way. Add options to
+# them as to any target: target_compile_options(<target>_nf_avx2 PRIVATE ...).
 #
 # Link order: the libraries come after <target>'s own objects, narrowest first. Inline functions
 # that every unit compiles (the standard library's, normfuse's non-SIMD helpers) are then taken
@@ -125,6 +128,8 @@ function(normfuse_add_dispatched_sources target)
         target_compile_definitions(${lib} PRIVATE
             $<TARGET_PROPERTY:${target},COMPILE_DEFINITIONS>
             NF_DISPATCH_TARGET_ARCH=${arch})
+        target_compile_options(${lib} PRIVATE
+            "$<FILTER:$<TARGET_PROPERTY:${target},COMPILE_OPTIONS>,EXCLUDE,^-m>")
         _normfuse_dispatch_flags(${arch} flags)
         target_compile_options(${lib} PRIVATE ${flags})
         set_target_properties(${lib} PROPERTIES POSITION_INDEPENDENT_CODE ON)

@@ -39,6 +39,16 @@ std::string_view layers<Arch>::operator()(const nf::tensor<float, nchw>& x, nf::
 
 } // namespace nf_dispatch_test
 
+template <class Arch>
+int nf_dispatch_test::openmp_probe<Arch>::operator()() const {
+#if defined(_OPENMP)
+    return 1;
+#else
+    return 0;
+#endif
+}
+
+NF_DISPATCH_INSTANTIATE(nf_dispatch_test::openmp_probe)
 NF_DISPATCH_INSTANTIATE(nf_dispatch_test::normalize_expression)
 NF_DISPATCH_INSTANTIATE(nf_dispatch_test::channel_moments)
 NF_DISPATCH_INSTANTIATE(nf_dispatch_test::layers)

@@ -39,8 +39,17 @@ struct layers {
                                 const nf::tensor<float, nhwc>& xl, nf::tensor<float, nhwc>& ln_out) const;
 };
 
+/// Whether the unit of each level is compiled with OpenMP (1) or not (0): it must be as the
+/// program that calls it, which links normfuse::openmp when OpenMP is found (the per-level units
+/// take their target's compile options but its -m flags).
+template <class Arch>
+struct openmp_probe {
+    int operator()() const;
+};
+
 } // namespace nf_dispatch_test
 
+NF_DISPATCH_DECLARE(nf_dispatch_test::openmp_probe)
 NF_DISPATCH_DECLARE(nf_dispatch_test::normalize_expression)
 NF_DISPATCH_DECLARE(nf_dispatch_test::channel_moments)
 NF_DISPATCH_DECLARE(nf_dispatch_test::layers)

@@ -214,6 +214,14 @@ outputs run_level(const inputs& in, const references& ref, nf::isa level) {
                 std::string(ran_expr).c_str(), std::string(ran_moments).c_str(), std::string(ran_layers).c_str());
     check(ran_expr == want && ran_moments == want && ran_layers == want,
           tag + ": nf::dispatch did not run the " + std::string(want) + " kernels");
+#if defined(_OPENMP)
+    constexpr int caller_openmp = 1;
+#else
+    constexpr int caller_openmp = 0;
+#endif
+    check(nf::dispatch<openmp_probe>() == caller_openmp,
+          tag + ": the kernels' unit and the calling program disagree on OpenMP (the per-level units must take "
+                "the target's compile options)");
 
     double worst = 0;
     worst = std::max(worst, compare(tag + " expression", out.y.data(), ref.y, ref.y_tol));
