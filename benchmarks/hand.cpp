@@ -293,8 +293,7 @@ body make_group(case_data& d) {
                 const double a = d.weight[ch] * inv;
                 const vf kk(static_cast<float>(k)), aa(static_cast<float>(a)),
                     bb(static_cast<float>(d.bias[ch] - centered * a));
-                kernels::map<S>(xb + j * hw, yb + j * hw, hw,
-                                [&](const vf& v) { return xsimd::fma(v - kk, aa, bb); });
+                kernels::map<S>(xb + j * hw, yb + j * hw, hw, [&](const vf& v) { return xsimd::fma(v - kk, aa, bb); });
             }
         }
         kernels::fence<S>();

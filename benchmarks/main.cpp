@@ -17,7 +17,9 @@ int main(int argc, char** argv) {
     if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
 
     std::string peers;
-    [[maybe_unused]] auto peer = [&peers](const char* name) { peers += peers.empty() ? name : std::string(",") + name; };
+    [[maybe_unused]] auto peer = [&peers](const char* name) {
+        peers += peers.empty() ? name : std::string(",") + name;
+    };
 #if defined(__clang__)
     benchmark::AddCustomContext("nf_compiler", std::string("clang ") + __clang_version__);
 #elif defined(__GNUC__)

@@ -121,10 +121,14 @@ body make_layer_body(layer_job job, case_data& d, layer_settings s) {
     static_assert(std::is_same_v<Arch, xsimd::default_arch>,
                   "bench: make_layer_body<Arch> must be instantiated for its unit's own architecture");
     switch (job) {
-    case layer_job::normalize: return make_normalize<Arch>(d, s);
-    case layer_job::bn_eval: return make_batch_norm<Arch>(d, s, false);
-    case layer_job::bn_train: return make_batch_norm<Arch>(d, s, true);
-    case layer_job::stats: return make_stats<Arch>(d);
+    case layer_job::normalize:
+        return make_normalize<Arch>(d, s);
+    case layer_job::bn_eval:
+        return make_batch_norm<Arch>(d, s, false);
+    case layer_job::bn_train:
+        return make_batch_norm<Arch>(d, s, true);
+    case layer_job::stats:
+        return make_stats<Arch>(d);
     }
     return {};
 }
