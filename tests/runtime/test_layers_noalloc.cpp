@@ -37,14 +37,21 @@ namespace {
 // allocates nor runs a TLS initializer.
 thread_local bool counting = false;
 thread_local std::size_t allocations = 0;
+thread_local std::size_t allocated_bytes = 0;
 
 void* allocate(std::size_t n) {
-    if (counting) ++allocations;
+    if (counting) {
+        ++allocations;
+        allocated_bytes += n;
+    }
     if (void* p = std::malloc(n ? n : 1)) return p;
     throw std::bad_alloc();
 }
 void* allocate(std::size_t n, std::align_val_t al) {
-    if (counting) ++allocations;
+    if (counting) {
+        ++allocations;
+        allocated_bytes += n;
+    }
     // std::aligned_alloc wants a size that is a multiple of the alignment.
     const std::size_t a = std::max(static_cast<std::size_t>(al), sizeof(void*));
     if (void* p = std::aligned_alloc(a, (std::max<std::size_t>(n, 1) + a - 1) / a * a)) return p;
@@ -56,12 +63,14 @@ class counting_scope {
 public:
     counting_scope() {
         allocations = 0;
+        allocated_bytes = 0;
         counting = true;
     }
     ~counting_scope() { counting = false; }
     counting_scope(const counting_scope&) = delete;
     counting_scope& operator=(const counting_scope&) = delete;
     std::size_t count() const { return allocations; }
+    std::size_t bytes() const { return allocated_bytes; }
 };
 
 } // namespace
@@ -320,4 +329,36 @@ TEST_CASE("noalloc: beyond the stack scratch, a thread allocates once and then n
     CHECK(allocations_of([&] { other.forward(x, y); }) == 0);
     const nf::nn::group_norm<float> gn(8, 64); // coefficients for 512 (n, c)
     CHECK(allocations_of([&] { gn.forward(x, y); }) == 0);
+}
+
+TEST_CASE("noalloc: a reduction over an outer axis needs scratch of its slots' size, not of tiles",
+          "[reduce][noalloc]") {
+    // Issue 15, defect 10: sum<N> over (2, L) keeps L slots that the loop walks periodically; the
+    // periodic tiles held lcm(batch, L) doubles three times over (16 L of them for a prime L). The
+    // scratch needed: the hoisted result (L floats) and one double per slot for sum (12 L bytes),
+    // three for the unbiased var (k, c1, c2: 28 L bytes). Allowed: 16 L and 32 L bytes, plus 1 MiB.
+    using namespace nf::axes;
+    for (const std::size_t l : {std::size_t{1000003}, std::size_t{1} << 20}) {
+        INFO("L " << l);
+        nf::tensor<float, nf::shape<N<>, L<>>> x({2, l});
+        for (std::size_t i = 0; i < x.size(); ++i) x.data()[i] = static_cast<float>(i % 1013) * 0.25f - 60.0f;
+        const nf::extents<nf::shape<L<>>> kept({l});
+        nf::tensor<float, nf::shape<L<>>> y(kept), v(kept);
+        counting_scope scope;
+        y = nf::sum<N>(x);
+        const std::size_t sum_bytes = scope.bytes();
+        v = nf::var<N>(x, nf::unbiased);
+        const std::size_t var_bytes = scope.bytes() - sum_bytes;
+        CHECK(sum_bytes <= 16 * l + (std::size_t{1} << 20));
+        CHECK(var_bytes <= 32 * l + (std::size_t{1} << 20));
+        std::size_t wrong = 0;
+        for (std::size_t i = 0; i < l; ++i) {
+            const double a = x.data()[i], b = x.data()[l + i];
+            // Two floats summed in double and rounded once: the float nearest the exact sum. The
+            // unbiased variance of two values is (a - b)^2 / 2, as exactly.
+            wrong += y.data()[i] != static_cast<float>(a + b);
+            wrong += v.data()[i] != static_cast<float>((a - b) * (a - b) / 2);
+        }
+        CHECK(wrong == 0);
+    }
 }

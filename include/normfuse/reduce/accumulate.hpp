@@ -316,6 +316,25 @@ void accumulate_block(const Bound& bound, const std::array<std::size_t, DL::size
     fold();
 }
 
+template <class Arch, class DL, class KL, sums What, class P, class E>
+void accumulate_with(const E& e, const std::array<std::size_t, DL::size>& ext, const double* shift, double* s1,
+                     double* s2, scratch_arena& arena);
+
+/// The loop nest of `P` with the run cut down to the innermost axis: every leaf and the
+/// accumulator are then read contiguously, invariantly or strided, never periodically.
+template <class P>
+struct inner_run_plan : P {
+    static constexpr std::size_t outer = P::rank == 0 ? 0 : P::rank - 1;
+    static constexpr bool periodic = false;
+};
+
+/// The longest tile of a periodic accumulator (in slots): the tiles (three arrays of doubles,
+/// plus a copy of every periodic leaf) hold lcm(batch size, period) slots, which is the whole
+/// kept extent when the slots are the run's inner axes (sum<N> over (N, L): L slots) and up to 16
+/// times more when the period is not a multiple of the batch size. Above this, the run is cut to
+/// the innermost axis instead, and the sums go straight to the slots: scratch stays the slots'.
+inline constexpr std::size_t max_periodic_tile = std::size_t{1} << 14;
+
 /// For every slot s of the kept layout KL, over all values v of `e` that fall in s: with
 /// sums::plain, s1[s] += sum v; with sums::squares, s2[s] += sum v^2; with sums::moments,
 /// s1[s] += sum (v - shift[s]) and s2[s] += sum (v - shift[s])^2. Pointers that What does not
@@ -326,6 +345,19 @@ void accumulate(const E& e, const std::array<std::size_t, DL::size>& ext, const 
                 scratch_arena& arena) {
     using T = typename E::value_type;
     using P = plan<T, Arch, DL, E, layout_list<KL>>;
+    if constexpr (P::periodic && mode_of<KL, DL, P::outer>() == leaf_mode::periodic) {
+        if (chunk_length<P>(ext, typename P::layouts{}) > max_periodic_tile) {
+            accumulate_with<Arch, DL, KL, What, inner_run_plan<P>>(e, ext, shift, s1, s2, arena);
+            return;
+        }
+    }
+    accumulate_with<Arch, DL, KL, What, P>(e, ext, shift, s1, s2, arena);
+}
+
+template <class Arch, class DL, class KL, sums What, class P, class E>
+void accumulate_with(const E& e, const std::array<std::size_t, DL::size>& ext, const double* shift, double* s1,
+                     double* s2, scratch_arena& arena) {
+    using T = typename E::value_type;
     constexpr std::size_t K = P::outer;
     constexpr auto kpos = positions_in<KL, DL>::value;
 
