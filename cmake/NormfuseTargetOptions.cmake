@@ -12,7 +12,7 @@
 # NORMFUSE_ARCH_FLAGS (space-separated): the instruction set of normfuse's own targets. Empty
 # (the default): -march=native when NORMFUSE_NATIVE is ON and the compiler takes it, else nothing
 # (the compiler's baseline, SSE2 on x86-64). Set it to test another ISA level on this machine,
-# e.g. -DNORMFUSE_ARCH_FLAGS="-mavx2 -mfma" for AVX2+FMA (scripts/test.sh does so for its clang
+# e.g. -DNORMFUSE_ARCH_FLAGS="-mavx2 -mfma" for AVX2+FMA (scripts/test.sh does so for its sanitize
 # configuration) or "-mavx2 -mno-fma". normfuse_arch_flags holds the flags in effect, as a list.
 
 include_guard(GLOBAL)

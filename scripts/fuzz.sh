@@ -48,7 +48,7 @@ case $mode in
             "-DCMAKE_CXX_FLAGS_DEBUG=-O0 -g1" \
             "-DCMAKE_CXX_FLAGS=-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
             -DNORMFUSE_WERROR=OFF -DNORMFUSE_COMPILE_ONLY_TESTS=OFF -DNORMFUSE_NATIVE=OFF \
-            -DNORMFUSE_BUILD_EXAMPLES=OFF -DNORMFUSE_FUZZER=ON >/dev/null
+            -DNORMFUSE_BUILD_EXAMPLES=OFF -DNORMFUSE_FUZZER=ON -DNORMFUSE_FUZZ_FEW_LAYOUTS=OFF >/dev/null
         ;;
     libfuzzer)
         dir=build/fuzz-libfuzzer
@@ -58,7 +58,7 @@ case $mode in
             "-DCMAKE_CXX_FLAGS_RELEASE=-O1 -g1" \
             "-DCMAKE_CXX_FLAGS=-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
             -DNORMFUSE_WERROR=OFF -DNORMFUSE_LIBFUZZER=ON -DNORMFUSE_FUZZER=ON -DNORMFUSE_COMPILE_ONLY_TESTS=OFF \
-            -DNORMFUSE_BUILD_EXAMPLES=OFF >/dev/null
+            -DNORMFUSE_BUILD_EXAMPLES=OFF -DNORMFUSE_FUZZ_FEW_LAYOUTS=OFF >/dev/null
         cmake --build "$dir" --target normfuse_fuzz_libfuzzer
         mkdir -p build/fuzz-corpus
         echo "fuzz.sh: libFuzzer for $minutes min (NF_FUZZ_EXCLUDE=$exclude)"

@@ -1,17 +1,16 @@
 #!/usr/bin/env bash
 # The full test suite, as CI runs it: installs what is missing, then configures, builds and
-# tests four configurations, and ends with the line "N passed, M failed" summed over them.
+# tests three configurations, and ends with the line "N passed, M failed" summed over them.
 # `scripts/test.sh sanitize tsan` runs only the configurations named.
 #
 #   build/gcc       g++ -O2, -march=native (AVX-512 on an AVX-512 machine): every test, the
 #                   examples and docs programs, the header-alone and find_package tests
-#   build/clang     clang++ -O2, -mavx2 -mfma if the CPU has them (else -march=native), so that
-#                   one run covers the AVX-512, AVX2+FMA and (build/sanitize) SSE2 code paths: the
-#                   runtime, static, compile-fail, ODR and dispatch tests (the compiler-neutral
-#                   ones and the programs already ran under g++)
-#   build/sanitize  clang++ -O0 with AddressSanitizer and UndefinedBehaviorSanitizer, baseline
-#                   x86-64 ISA: the tests that run library code (runtime, ODR, dispatch), the
-#                   fuzzer's bounded campaign and a short libFuzzer run
+#   build/sanitize  clang++ -O0 with AddressSanitizer and UndefinedBehaviorSanitizer, -Werror:
+#                   the runtime tests built for AVX2+FMA (-mavx2 -mfma when the CPU has them), the
+#                   static and compile-fail tests (clang's diagnostics), the ODR and dispatch tests,
+#                   and the fuzzer built for the baseline x86-64 ISA (SSE2): its bounded campaign
+#                   and a short libFuzzer run. With build/gcc, one run covers the AVX-512, AVX2+FMA
+#                   and SSE2 code paths, and both compilers.
 #   build/tsan      clang++ -O1 with ThreadSanitizer: one layer shared by 4 threads (tests/tsan) and
 #                   the fuzzer's cases with one and two threads
 #
@@ -22,8 +21,8 @@ set -uo pipefail # no -e: a failure is counted and reported, not fatal
 only=("$@")
 for name in "${only[@]}"; do
     case $name in
-        gcc | clang | sanitize | tsan) ;;
-        *) echo "usage: $0 [gcc|clang|sanitize|tsan]..." >&2; exit 2 ;;
+        gcc | sanitize | tsan) ;;
+        *) echo "usage: $0 [gcc|sanitize|tsan]..." >&2; exit 2 ;;
     esac
 done
 cd "$(dirname "${BASH_SOURCE[0]}")/.." || exit 1
@@ -104,27 +103,26 @@ record() {
 release_flags=(-DCMAKE_BUILD_TYPE=Release "-DCMAKE_CXX_FLAGS_RELEASE=-O2 -DNDEBUG")
 
 run_config gcc build/gcc -DCMAKE_CXX_COMPILER=g++ "${release_flags[@]}"
-# clang compiles for AVX2+FMA when this CPU runs it (NORMFUSE_ARCH_FLAGS, empty: -march=native).
-clang_arch=
-grep -qw avx2 /proc/cpuinfo 2>/dev/null && grep -qw fma /proc/cpuinfo && clang_arch="-mavx2 -mfma"
-run_config clang build/clang -DCMAKE_CXX_COMPILER=clang++ "${release_flags[@]}" "-DNORMFUSE_ARCH_FLAGS=$clang_arch" \
-    -DNORMFUSE_BUILD_EXAMPLES=OFF -DNORMFUSE_HEADER_AND_PACKAGE_TESTS=OFF
 # Debug build type at -O0 -g1: assertions stay on, and -g1 gives file:line in the reports at a
 # fraction of the compile time of full debug info. clang at -O0: instrumentation is cheapest to
 # compile there (g++ 12 needed twice clang's time for a test file under ASan+UBSan at -O0, and 3x
-# more again at -O1: the template-heavy code inlines into huge instrumented functions). The
-# sanitized build targets the baseline x86-64 ISA (NORMFUSE_NATIVE=OFF): it then checks the 4-lane
-# SSE code paths, whose batch size gives other loop tails than the 16-lane AVX-512 and 8-lane AVX2
-# ones of the other two configurations. Warnings are not errors here (the other configurations
-# enforce them).
-run_config sanitize build/sanitize -DCMAKE_CXX_COMPILER=clang++ \
+# more again at -O1: the template-heavy code inlines into huge instrumented functions). The runtime
+# tests are built for AVX2+FMA when this CPU runs them (NORMFUSE_ARCH_FLAGS; else for the baseline
+# ISA), the fuzzer for the baseline x86-64 ISA, SSE2 (NORMFUSE_FUZZ_BASELINE_ISA): the 8-lane and
+# 4-lane code paths, whose loop tails differ from the 16-lane AVX-512 ones of build/gcc.
+sanitize_arch=
+grep -qw avx2 /proc/cpuinfo 2>/dev/null && grep -qw fma /proc/cpuinfo && sanitize_arch="-mavx2 -mfma"
+# lld links the instrumented programs with their line tables several times faster than ld.bfd.
+sanitizer_link=(-DCMAKE_EXE_LINKER_FLAGS=-fuse-ld=lld)
+run_config sanitize build/sanitize -DCMAKE_CXX_COMPILER=clang++ "${sanitizer_link[@]}" \
     -DCMAKE_BUILD_TYPE=Debug "-DCMAKE_CXX_FLAGS_DEBUG=-O0 -g1" \
     "-DCMAKE_CXX_FLAGS=-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
-    -DNORMFUSE_WERROR=OFF -DNORMFUSE_COMPILE_ONLY_TESTS=OFF -DNORMFUSE_NATIVE=OFF -DNORMFUSE_BUILD_EXAMPLES=OFF
+    -DNORMFUSE_NATIVE=OFF "-DNORMFUSE_ARCH_FLAGS=$sanitize_arch" -DNORMFUSE_FUZZ_BASELINE_ISA=ON \
+    -DNORMFUSE_BUILD_EXAMPLES=OFF -DNORMFUSE_HEADER_AND_PACKAGE_TESTS=OFF
 # ThreadSanitizer: tests/tsan/shared_layer.cpp (a layer of each kind shared by 4 threads in eval
 # mode) and the fuzzer's 2-thread cases (tests/fuzz, fuzz.tsan), without OpenMP (NORMFUSE_TSAN_ONLY).
 # -O1: TSan's recommended level, and -O0 would be slow to run. Baseline ISA, no examples.
-run_config tsan build/tsan -DCMAKE_CXX_COMPILER=clang++ \
+run_config tsan build/tsan -DCMAKE_CXX_COMPILER=clang++ "${sanitizer_link[@]}" \
     -DCMAKE_BUILD_TYPE=Debug "-DCMAKE_CXX_FLAGS_DEBUG=-O1 -g1" \
     "-DCMAKE_CXX_FLAGS=-fsanitize=thread -fno-omit-frame-pointer" \
     -DNORMFUSE_WERROR=OFF -DNORMFUSE_NATIVE=OFF -DNORMFUSE_BUILD_EXAMPLES=OFF -DNORMFUSE_TSAN_ONLY=ON

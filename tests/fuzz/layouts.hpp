@@ -19,7 +19,7 @@ namespace fz {
 namespace ax = nf::axes;
 
 // Channels first, last, in the middle, before N; static extents mixed with dynamic ones.
-// NF_FUZZ_FEW_LAYOUTS (the ThreadSanitizer build of the test command, for compile time) keeps the
+// NF_FUZZ_FEW_LAYOUTS (the sanitizer builds of the test command, for compile time) keeps the
 // first layouts of each set: channels first, last and, for images, before N. The generator draws
 // from the layouts compiled, so a seed gives other cases in that build.
 #if !defined(NF_FUZZ_FEW_LAYOUTS)
