@@ -71,20 +71,23 @@ std::vector<reference_slot> reference(const std::vector<nf::tensor<T, S>>& shard
 }
 
 /// Rounding bounds for statistics of n values built from `pieces` shards with one-read passes and
-/// pieces - 1 merges in double (u = 2^-53, R the range, |x| <= A):
+/// pieces - 1 merges in double (u = 2^-53, R the range of the values, |x| <= A):
 /// * one shard's shifted sums S1 = sum (x - k), S2 = sum (x - k)^2 (every x - k exact, |x - k| <= R)
-///   are off by at most n u n R and n u n R^2 (recursive summation, any order), so its mean by n u R
-///   plus u A (rounding k + S1 / n) and its M2 by about 2 n^2 u R^2;
-/// * a merge rounds its mean by a few u A and its M2 by a few u M2, and its delta^2 term inherits
-///   the means' error: 2 |delta| err(delta) na nb / n <= 2 R (4 u A + err) n.
-/// The bounds below take each term with a factor 4 of margin; they depend only on the data.
+///   are off by at most n u n R and n u n R^2 (recursive summation, any order), so its mean - k by
+///   n u R and its M2 by about 2 n^2 u R^2;
+/// * a merge keeps one shard's k and computes delta = (k_b - k_a) + (d_b - d_a) (k_b - k_a exact:
+///   both are values within a factor 2 of each other, |delta| <= R), so it rounds mean - k by a few
+///   u R and M2 by a few u M2, and its delta^2 term inherits the means' error: 2 R err(delta) n;
+/// * mean() = k + (mean - k) rounds once: u A.
+/// The merges add no error proportional to |mean| (A): the bounds hold at offset 1e6 with R ~ 30.
+/// Each term has a factor 4 of margin; the bounds depend only on the data.
 double mean_bound(const reference_slot& r, std::size_t pieces) {
-    return 4 * unit_roundoff * (r.count * r.range + 4 * static_cast<double>(pieces) * r.magnitude);
+    return 4 * unit_roundoff * (r.count * r.range + r.magnitude + 4 * static_cast<double>(pieces) * r.range);
 }
 double m2_bound(const reference_slot& r, std::size_t pieces) {
     const double n = r.count;
     return 4 * unit_roundoff *
-           (2 * n * n * r.range * r.range + 4 * static_cast<double>(pieces) * (r.m2 + 2 * n * r.range * r.magnitude));
+           (2 * n * n * r.range * r.range + 4 * static_cast<double>(pieces) * (r.m2 + 2 * n * r.range * r.range));
 }
 
 void check_against(const nf::moments_state& s, const std::vector<reference_slot>& ref, std::size_t pieces) {
@@ -216,6 +219,8 @@ TEST_CASE("moments_state: variances, set, and misuse", "[merge]") {
     CHECK(std::isnan(s.variance(0)));
     CHECK(std::isnan(s.unbiased_variance(0)));
     s.set(0, 4, 2.5, 6.0);
+    CHECK(s.mean(0) == 2.5);
+    CHECK(s.m2(0) == 6.0);
     CHECK(s.variance(0) == 1.5);
     CHECK(s.unbiased_variance(0) == 2.0);
     s.set(1, 1, 7.0, 0.0);

@@ -6,10 +6,12 @@
 // M2 = sum (x - mean)^2, and two shards merge with Chan, Golub and LeVeque's pairwise formula
 //     n = na + nb,  delta = mean_b - mean_a,
 //     mean = mean_a + delta * nb / n,  M2 = M2_a + M2_b + delta^2 * na * nb / n.
-// Nothing in it subtracts two large sums, so at |mean| >> std it keeps the accuracy of the
-// shifted one-read pass that produces each shard's statistics (reduce/moments.hpp); in double,
-// merges agree with a two-pass float64 computation on the whole to a few double ulps. Empty
-// statistics (n = 0) are the identity of the merge.
+// Nothing in it subtracts two large sums. The mean is kept as the pair (k, mean - k), k being the
+// shift of the one-read pass that produced the shard's statistics (reduce/moments.hpp, an element
+// of the shard), and the merge keeps one operand's k: delta = (k_b - k_a) + (d_b - d_a) is then
+// exact or nearly so even at |mean| >> std (k_b - k_a is exact when the two are within a factor 2),
+// so merging loses none of the shifted pass's accuracy, in float64 data too. Empty statistics
+// (n = 0) are the identity of the merge.
 #pragma once
 
 #include <cmath>
@@ -34,40 +36,41 @@ namespace nf {
 
 namespace detail {
 
-/// One slot's mergeable statistics as three doubles {count, mean, M2}: the layout of
+/// One slot's mergeable statistics as four doubles {count, shift k, mean - k, M2}: the layout of
 /// nf::moments_state's storage, and of what transports (MPI) carry.
-inline constexpr std::size_t moments_stride = 3;
+inline constexpr std::size_t moments_stride = 4;
 
-/// True when the slot statistics `b` come before `a` in a fixed order of their values (count, then
-/// mean, then M2). The merge puts its operands in that order first, so that merge(a, b) and
-/// merge(b, a) give the same bits: ranks that combine the same shards in different orders then
-/// agree exactly.
+/// True when the slot statistics `b` come before `a` in a fixed order of their values (count,
+/// shift, mean - shift, M2). The merge puts its operands in that order first, so that merge(a, b)
+/// and merge(b, a) give the same bits: ranks that combine the same shards in different orders
+/// then agree exactly.
 NF_ALWAYS_INLINE bool moments_before(const double* b, const double* a) {
-    if (b[0] != a[0]) return b[0] < a[0];
-    if (b[1] != a[1]) return b[1] < a[1];
-    return b[2] < a[2];
+    for (std::size_t i = 0; i + 1 < moments_stride; ++i)
+        if (b[i] != a[i]) return b[i] < a[i];
+    return b[moments_stride - 1] < a[moments_stride - 1];
 }
 
-/// Chan's pairwise merge of the slot statistics `b` into `a` ({count, mean, M2} each), in double.
-/// Empty statistics are the identity; the result does not depend on the order of a and b.
+/// Chan's pairwise merge of the slot statistics `b` into `a` ({count, k, mean - k, M2} each), in
+/// double, keeping the shift k of one of them. Empty statistics are the identity; the result
+/// does not depend on the order of a and b.
 NF_ALWAYS_INLINE void merge_moments(double* a, const double* b) {
     if (b[0] == 0) return;
     if (a[0] == 0) {
-        a[0] = b[0];
-        a[1] = b[1];
-        a[2] = b[2];
+        for (std::size_t i = 0; i < moments_stride; ++i) a[i] = b[i];
         return;
     }
     const double* p = a;
     const double* q = b;
     if (moments_before(b, a)) std::swap(p, q);
     const double na = p[0], nb = q[0], n = na + nb;
-    const double delta = q[1] - p[1];
-    const double mean = p[1] + delta * (nb / n);
-    const double m2 = (p[2] + q[2]) + delta * delta * (na * (nb / n));
+    const double delta = (q[1] - p[1]) + (q[2] - p[2]); // mean_q - mean_p
+    const double k = p[1];
+    const double centered = p[2] + delta * (nb / n);
+    const double m2 = (p[3] + q[3]) + delta * delta * (na * (nb / n));
     a[0] = n;
-    a[1] = mean;
-    a[2] = m2;
+    a[1] = k;
+    a[2] = centered;
+    a[3] = m2;
 }
 
 } // namespace detail
@@ -77,8 +80,9 @@ NF_ALWAYS_INLINE void merge_moments(double* a, const double* b) {
 /// by `nf::moments_state_of<N, H, W>(x)` (one read, the shifted pass of nf::moments), combined
 /// with merge(). `moments_state(slots)` holds empty statistics: the identity of merge().
 ///
-/// The storage is `slots()` triples {count, mean, M2} of doubles (data()): what a transport
-/// sends. Counts are whole numbers held in double, exact up to 2^53.
+/// The storage is `slots()` quadruples {count, shift k, mean - k, M2} of doubles (data()): what a
+/// transport sends. Counts are whole numbers held in double, exact up to 2^53; the mean is held as
+/// k + (mean - k), k an element of the data, so that it keeps its accuracy when |mean| >> std.
 class moments_state {
 public:
     /// No slots.
@@ -91,18 +95,22 @@ public:
     /// The number of values merged into slot s.
     std::uint64_t count(std::size_t s) const { return static_cast<std::uint64_t>(at(s)[0]); }
     /// The mean of slot s (0 for an empty slot).
-    double mean(std::size_t s) const { return at(s)[1]; }
+    double mean(std::size_t s) const { return at(s)[1] + at(s)[2]; }
+    /// The mean of slot s as the pair (shift k, mean - k): k is a value of the slot's data (0 for an
+    /// empty slot), so the pair is exact to double rounding of mean - k, not of the mean.
+    double shift(std::size_t s) const { return at(s)[1]; }
+    double centered_mean(std::size_t s) const { return at(s)[2]; }
     /// The sum of squared deviations from the mean of slot s (0 for an empty slot).
-    double m2(std::size_t s) const { return at(s)[2]; }
+    double m2(std::size_t s) const { return at(s)[3]; }
     /// The biased (population) variance M2 / n of slot s: NaN for an empty slot.
     double variance(std::size_t s) const {
         const double* v = at(s);
-        return v[0] > 0 ? v[2] / v[0] : std::numeric_limits<double>::quiet_NaN();
+        return v[0] > 0 ? v[3] / v[0] : std::numeric_limits<double>::quiet_NaN();
     }
     /// The unbiased (sample) variance M2 / (n - 1) of slot s: NaN for fewer than two values.
     double unbiased_variance(std::size_t s) const {
         const double* v = at(s);
-        return v[0] > 1 ? v[2] / (v[0] - 1) : std::numeric_limits<double>::quiet_NaN();
+        return v[0] > 1 ? v[3] / (v[0] - 1) : std::numeric_limits<double>::quiet_NaN();
     }
 
     /// Sets slot s to `count` values of mean `mean` and M2 `m2` (e.g. statistics received from
@@ -115,7 +123,8 @@ public:
             nf::detail::raise_invalid("moments_state::set: empty statistics have mean 0 and M2 0");
         v[0] = static_cast<double>(count);
         v[1] = mean;
-        v[2] = m2;
+        v[2] = 0;
+        v[3] = m2;
     }
 
     /// Merges `other` (statistics of other values of the same slots) into this: afterwards this
@@ -132,7 +141,7 @@ public:
         return *this;
     }
 
-    /// The triples {count, mean, M2} of every slot, in slot order.
+    /// The quadruples {count, k, mean - k, M2} of every slot, in slot order.
     double* data() noexcept { return values_.data(); }
     const double* data() const noexcept { return values_.data(); }
 
@@ -172,11 +181,12 @@ moments_state moments_state_for(const X& x) {
     scratch_arena arena;
     const std::size_t count = slot_moments<Arch, KL>(x, buf.data(), buf.data() + slots, buf.data() + 2 * slots, arena);
     const double n = static_cast<double>(count);
-    double* v = r.data();
     for (std::size_t s = 0; s < slots; ++s) {
-        v[3 * s] = n;
-        v[3 * s + 1] = buf[s] + buf[slots + s];
-        v[3 * s + 2] = buf[2 * slots + s] * n;
+        double* v = r.data() + s * moments_stride;
+        v[0] = n;
+        v[1] = buf[s];
+        v[2] = buf[slots + s];
+        v[3] = buf[2 * slots + s] * n;
     }
     return r;
 }
