@@ -4,7 +4,9 @@
 # `scripts/test.sh sanitize tsan` runs only the configurations named.
 #
 #   build/gcc       g++ -O2, -march=native (AVX-512 on an AVX-512 machine): every test, the
-#                   examples and docs programs, the header-alone and find_package tests
+#                   examples and docs programs, the header-alone and find_package tests, and the
+#                   MPI tests under mpirun with 1 to 4 ranks (the other configurations leave them
+#                   out: NORMFUSE_MPI_TESTS=OFF)
 #   build/clang     clang++ -O2, -mavx2 -mfma if the CPU has them (else -march=native), so that
 #                   one run covers the AVX-512, AVX2+FMA and (build/sanitize) SSE2 code paths: the
 #                   runtime, static, compile-fail, ODR and dispatch tests (the compiler-neutral
@@ -108,7 +110,7 @@ run_config gcc build/gcc -DCMAKE_CXX_COMPILER=g++ "${release_flags[@]}"
 clang_arch=
 grep -qw avx2 /proc/cpuinfo 2>/dev/null && grep -qw fma /proc/cpuinfo && clang_arch="-mavx2 -mfma"
 run_config clang build/clang -DCMAKE_CXX_COMPILER=clang++ "${release_flags[@]}" "-DNORMFUSE_ARCH_FLAGS=$clang_arch" \
-    -DNORMFUSE_BUILD_EXAMPLES=OFF -DNORMFUSE_HEADER_AND_PACKAGE_TESTS=OFF
+    -DNORMFUSE_BUILD_EXAMPLES=OFF -DNORMFUSE_HEADER_AND_PACKAGE_TESTS=OFF -DNORMFUSE_MPI_TESTS=OFF
 # Debug build type at -O0 -g1: assertions stay on, and -g1 gives file:line in the reports at a
 # fraction of the compile time of full debug info. clang at -O0: instrumentation is cheapest to
 # compile there (g++ 12 needed twice clang's time for a test file under ASan+UBSan at -O0, and 3x
@@ -120,14 +122,16 @@ run_config clang build/clang -DCMAKE_CXX_COMPILER=clang++ "${release_flags[@]}" 
 run_config sanitize build/sanitize -DCMAKE_CXX_COMPILER=clang++ \
     -DCMAKE_BUILD_TYPE=Debug "-DCMAKE_CXX_FLAGS_DEBUG=-O0 -g1" \
     "-DCMAKE_CXX_FLAGS=-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
-    -DNORMFUSE_WERROR=OFF -DNORMFUSE_COMPILE_ONLY_TESTS=OFF -DNORMFUSE_NATIVE=OFF -DNORMFUSE_BUILD_EXAMPLES=OFF
+    -DNORMFUSE_WERROR=OFF -DNORMFUSE_COMPILE_ONLY_TESTS=OFF -DNORMFUSE_NATIVE=OFF -DNORMFUSE_BUILD_EXAMPLES=OFF \
+    -DNORMFUSE_MPI_TESTS=OFF
 # ThreadSanitizer: tests/tsan/shared_layer.cpp (a layer of each kind shared by 4 threads in eval
 # mode) and the fuzzer's 2-thread cases (tests/fuzz, fuzz.tsan), without OpenMP (NORMFUSE_TSAN_ONLY).
 # -O1: TSan's recommended level, and -O0 would be slow to run. Baseline ISA, no examples.
 run_config tsan build/tsan -DCMAKE_CXX_COMPILER=clang++ \
     -DCMAKE_BUILD_TYPE=Debug "-DCMAKE_CXX_FLAGS_DEBUG=-O1 -g1" \
     "-DCMAKE_CXX_FLAGS=-fsanitize=thread -fno-omit-frame-pointer" \
-    -DNORMFUSE_WERROR=OFF -DNORMFUSE_NATIVE=OFF -DNORMFUSE_BUILD_EXAMPLES=OFF -DNORMFUSE_TSAN_ONLY=ON
+    -DNORMFUSE_WERROR=OFF -DNORMFUSE_NATIVE=OFF -DNORMFUSE_BUILD_EXAMPLES=OFF -DNORMFUSE_TSAN_ONLY=ON \
+    -DNORMFUSE_MPI_TESTS=OFF
 
 echo
 echo "=== summary"
