@@ -261,6 +261,30 @@ std::string thrown(F&& f, const std::string& what) {
 
 using nchw = nf::shape<N<>, C<>, H<>, W<>>;
 
+/// A layer whose type fixes C (sync_batch_norm2d<float, 3>) on channels-last data with a static C.
+void static_channels_case() {
+    using nhwc3 = nf::shape<N<>, H<>, W<>, C<3>>;
+    const std::size_t total = 7, first = static_cast<std::size_t>(rank) * total / static_cast<std::size_t>(ranks),
+                      end = static_cast<std::size_t>(rank + 1) * total / static_cast<std::size_t>(ranks);
+    nf::tensor<float, nhwc3> x({total, 2, 5}), y({total, 2, 5}), ys({end - first, 2, 5});
+    for (std::size_t i = 0; i < x.size(); ++i) x.data()[i] = static_cast<float>(3 * uniform(12, i) + double(i % 3));
+    nf::nn::batch_norm2d<float, 3> single;
+    nf::nn::sync_batch_norm2d<float, 3> sync(MPI_COMM_WORLD);
+    single.forward(x, y);
+    const std::size_t row = x.size() / total;
+    sync.forward(nf::view<const float, nhwc3>(x.data() + first * row, {end - first, 2, 5}), ys);
+    double err = 0, scale = 1;
+    for (std::size_t i = 0; i < ys.size(); ++i) {
+        err = std::max(err, std::abs(double(ys.data()[i]) - double(y.data()[first * row + i])));
+        scale = std::max(scale, std::abs(double(y.data()[first * row + i])));
+    }
+    check(err <= 16 * unit<float> * scale, "static C: output"); // as in layout_case
+    for (std::size_t c = 0; c < 3; ++c)
+        check(std::abs(sync.running_var().data()[c] - single.running_var().data()[c]) <=
+                  2 * ulp<float>(single.running_var().data()[c]),
+              "static C: running_var");
+}
+
 /// Faults: every rank throws, no output written, no running statistic changed.
 void fault_cases() {
     const float sentinel = -7.0f;
@@ -301,6 +325,10 @@ void fault_cases() {
         check(std::all_of(y.data(), y.data() + y.size(), [&](float v) { return v == sentinel; }),
               "rejected input: nothing written");
         check(bn.num_batches_tracked() == 0 && bn.running_mean().data()[0] == 0, "rejected input: state unchanged");
+        // The same layer, called right on every rank, works.
+        nf::tensor<float, nchw> good({2, 3, 3, 3});
+        bn.forward(x, good);
+        check(bn.num_batches_tracked() == 1 && bn.running_mean().data()[0] != 0, "after a rejection: a forward works");
     }
     // One value per channel in the whole batch (N = 1 on the last rank, 0 elsewhere): every rank
     // throws std::invalid_argument, as nn::batch_norm on the whole batch.
@@ -400,6 +428,7 @@ int main(int argc, char** argv) {
         plain.affine = false;
         plain.track_running_stats = false;
         layout_case<float, 2, nchw>("NCHW no affine, no running stats", 10, 3, 0.0, true, false, plain);
+        static_channels_case();
         fault_cases();
         allreduce_case();
     } catch (const std::exception& e) {

@@ -108,6 +108,8 @@ public:
 
     sync_batch_norm(std::size_t num_features, MPI_Comm comm, batch_norm_options options = {})
         : layer_(num_features, options), comm_(comm, "nn::sync_batch_norm") {}
+    explicit sync_batch_norm(MPI_Comm comm, batch_norm_options options = {}) requires(Channels != dynamic_extent)
+        : sync_batch_norm(Channels, comm, options) {}
 
     void train(bool on = true) noexcept { layer_.train(on); }
     void eval() noexcept { layer_.eval(); }
