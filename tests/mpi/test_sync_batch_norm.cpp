@@ -355,7 +355,8 @@ void fault_cases() {
         nf::tensor<float, nchw> x({2, 3, 3, 3}), y({2, 3, 3, rank == 0 ? 2u : 3u}, sentinel);
         for (std::size_t i = 0; i < x.size(); ++i) x.data()[i] = static_cast<float>(uniform(11, i));
         if (rank == 0) {
-            thrown<nf::extent_error>([&] { bn.forward(x, y); }, "rejected output on rank 0");
+            const std::string msg = thrown<nf::extent_error>([&] { bn.forward(x, y); }, "rejected output on rank 0");
+            check(msg.find("nn::sync_batch_norm") != std::string::npos, "rank 0's own message: " + msg);
         } else {
             const std::string msg = thrown<std::runtime_error>([&] { bn.forward(x, y); }, "rank 0 rejected");
             check(msg.find("rank 0 rejected its input") != std::string::npos, "rejection message: " + msg);
@@ -376,7 +377,8 @@ void fault_cases() {
         const std::size_t n = rank == ranks - 1 ? 1 : 0;
         nf::tensor<float, nc> x({n, 3}, 1.0f), y({n, 3}, sentinel);
         const std::string msg = thrown<std::invalid_argument>([&] { bn.forward(x, y); }, "one value per channel");
-        check(msg.find("expected more than 1 value per channel when training") != std::string::npos,
+        check(msg.find("nn::sync_batch_norm: expected more than 1 value per channel when training") !=
+                  std::string::npos,
               "one value per channel message: " + msg);
         check(std::all_of(y.data(), y.data() + y.size(), [&](float v) { return v == sentinel; }),
               "one value per channel: nothing written");

@@ -17,6 +17,7 @@
 #include <cstdint>
 #include <exception>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -38,6 +39,7 @@ inline constexpr const char* sync_batch_norm_call = "nn::sync_batch_norm::forwar
 /// that a rank whose call fails before it can still make it (see sync_batch_norm::forward_views).
 struct mpi_statistics {
     static constexpr bool collective = true;
+    static constexpr std::string_view layer_name = "nn::sync_batch_norm";
     MPI_Comm comm;
     const nf::mpi::detail::moments_reduction* reduction;
     bool* agreed;

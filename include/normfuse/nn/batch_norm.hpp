@@ -8,6 +8,7 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <type_traits>
 #include <utility>
 
@@ -96,6 +97,7 @@ namespace detail {
 /// channel, none at all) then apply to the merged count.
 struct local_statistics {
     static constexpr bool collective = false;
+    static constexpr std::string_view layer_name = "nn::batch_norm"; // the layer, in messages
     std::size_t operator()(std::size_t, std::size_t m, const double*, double*, double*) const { return m; }
 };
 
@@ -358,10 +360,10 @@ private:
             // PyTorch's SyncBatchNorm synchronizes in training mode only: in eval without running
             // statistics every shard normalizes with its own.
             if (training_)
-                nf::nn::detail::batch_norm_views<Arch>("nn::batch_norm", x, out, rm, rv, w, b, true, factor,
+                nf::nn::detail::batch_norm_views<Arch>(Merge::layer_name, x, out, rm, rv, w, b, true, factor,
                                                        options_.eps, merge);
             else
-                nf::nn::detail::batch_norm_views<Arch>("nn::batch_norm", x, out, rm, rv, w, b,
+                nf::nn::detail::batch_norm_views<Arch>(Merge::layer_name, x, out, rm, rv, w, b,
                                                        !options_.track_running_stats, factor, options_.eps);
         }
     }
