@@ -280,6 +280,8 @@ void layout_cases(double offset, bool per_rank_means, bool all_on_first) {
     layout_case<T, 1, nlc>("NLC", 10, 17, offset, per_rank_means, all_on_first);
     layout_case<T, 3, ncdhw>("NCDHW", 10, 2, offset, per_rank_means, all_on_first);
     layout_case<T, 3, ndhwc>("NDHWC", 10, 3, offset, per_rank_means, all_on_first);
+    // More channels than the merge's stack buffer holds (256): the statistics go through the heap.
+    layout_case<T, 1, nc>("NC, 300 channels", 10, 300, offset, per_rank_means, all_on_first);
 }
 
 /// Runs `f` and returns the text of what it threw ("" when nothing), checking the type.
