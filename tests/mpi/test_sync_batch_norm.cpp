@@ -391,6 +391,16 @@ void fault_cases() {
         check(bn.num_batches_tracked() == 1 && bn.running_mean().data()[1] == 0 && bn.running_var().data()[1] == 1,
               "empty batch on every rank: only counted");
     }
+    // No channel at all (a layer without affine parameters or running statistics accepts any C).
+    {
+        nf::nn::batch_norm_options none;
+        none.affine = false;
+        none.track_running_stats = false;
+        nf::nn::sync_batch_norm2d<float> bn(3, MPI_COMM_WORLD, none);
+        nf::tensor<float, nchw> x({2, 0, 3, 3}), y({2, 0, 3, 3});
+        bn.forward(x, y);
+        check(y.size() == 0, "no channel: nothing to do");
+    }
     // Eval mode does not communicate: rank 0 alone runs a forward (it would wait for the others
     // forever if it called MPI on the layer's communicator).
     {

@@ -49,6 +49,7 @@ struct mpi_statistics {
         *agreed = true;
         nf::mpi::detail::require_agreement(nf::mpi::detail::agree(comm, false, c, sync_batch_norm_call), c,
                                            sync_batch_norm_call, "channels");
+        if (c == 0) return m; // no channel on any rank (a layer without parameters): nothing to merge
         constexpr std::size_t inline_channels = 256;
         std::array<double, nf::detail::moments_stride * inline_channels> local;
         std::vector<double> heap;
