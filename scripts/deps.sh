@@ -14,8 +14,10 @@ demo_packages=(g++ cmake ninja-build libboost1.81-dev libxsimd-dev xtl-dev)
 # libclang-rt-14-dev: clang's sanitizer and libFuzzer runtimes (the sanitize and tsan configurations
 # and the libFuzzer target are built with clang); libomp-14-dev: OpenMP for clang; clang-format: the
 # format test; lld: the linker of the sanitizer configurations (5x faster than ld.bfd on their
-# debug-info-laden test programs).
-test_packages=("${demo_packages[@]}" clang catch2 libclang-rt-14-dev libomp-14-dev clang-format lld)
+# debug-info-laden test programs); libopenmpi-dev, openmpi-bin: the MPI component and its tests
+# under mpirun.
+test_packages=("${demo_packages[@]}" clang catch2 libclang-rt-14-dev libomp-14-dev clang-format lld libopenmpi-dev
+               openmpi-bin)
 # ocl-icd-opencl-dev: Debian's dnnl CMake package needs OpenCL, which libdnnl-dev only recommends.
 # libtorch-dev: libtorch's headers and CMake package (python3-torch only recommends it).
 bench_packages=("${test_packages[@]}" libbenchmark-dev libeigen3-dev xtensor-dev libdnnl-dev ocl-icd-opencl-dev

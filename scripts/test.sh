@@ -4,7 +4,9 @@
 # `scripts/test.sh sanitize tsan` runs only the configurations named.
 #
 #   build/gcc       g++ -O2, -march=native (AVX-512 on an AVX-512 machine): every test, the
-#                   examples and docs programs, the header-alone and find_package tests
+#                   examples and docs programs, the header-alone and find_package tests, and the
+#                   MPI tests under mpirun with 1 to 4 ranks (the other configurations leave them
+#                   out: NORMFUSE_MPI_TESTS=OFF)
 #   build/sanitize  clang++ -O0 with AddressSanitizer and UndefinedBehaviorSanitizer, -Werror:
 #                   the runtime tests built for AVX2+FMA (-mavx2 -mfma when the CPU has them), the
 #                   static and compile-fail tests (clang's diagnostics), the ODR and dispatch tests,
@@ -118,14 +120,15 @@ run_config sanitize build/sanitize -DCMAKE_CXX_COMPILER=clang++ "${sanitizer_lin
     -DCMAKE_BUILD_TYPE=Debug "-DCMAKE_CXX_FLAGS_DEBUG=-O0 -g1" \
     "-DCMAKE_CXX_FLAGS=-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
     -DNORMFUSE_NATIVE=OFF "-DNORMFUSE_ARCH_FLAGS=$sanitize_arch" -DNORMFUSE_FUZZ_BASELINE_ISA=ON \
-    -DNORMFUSE_BUILD_EXAMPLES=OFF -DNORMFUSE_HEADER_AND_PACKAGE_TESTS=OFF
+    -DNORMFUSE_BUILD_EXAMPLES=OFF -DNORMFUSE_HEADER_AND_PACKAGE_TESTS=OFF -DNORMFUSE_MPI_TESTS=OFF
 # ThreadSanitizer: tests/tsan/shared_layer.cpp (a layer of each kind shared by 4 threads in eval
 # mode) and the fuzzer's 2-thread cases (tests/fuzz, fuzz.tsan), without OpenMP (NORMFUSE_TSAN_ONLY).
 # -O1: TSan's recommended level, and -O0 would be slow to run. Baseline ISA, no examples.
 run_config tsan build/tsan -DCMAKE_CXX_COMPILER=clang++ "${sanitizer_link[@]}" \
     -DCMAKE_BUILD_TYPE=Debug "-DCMAKE_CXX_FLAGS_DEBUG=-O1 -g1" \
     "-DCMAKE_CXX_FLAGS=-fsanitize=thread -fno-omit-frame-pointer" \
-    -DNORMFUSE_WERROR=OFF -DNORMFUSE_NATIVE=OFF -DNORMFUSE_BUILD_EXAMPLES=OFF -DNORMFUSE_TSAN_ONLY=ON
+    -DNORMFUSE_WERROR=OFF -DNORMFUSE_NATIVE=OFF -DNORMFUSE_BUILD_EXAMPLES=OFF -DNORMFUSE_TSAN_ONLY=ON \
+    -DNORMFUSE_MPI_TESTS=OFF
 
 echo
 echo "=== summary"

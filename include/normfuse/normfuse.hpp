@@ -21,5 +21,6 @@
 #include <normfuse/nn/layer_norm.hpp>
 #include <normfuse/nn/normalize.hpp>
 #include <normfuse/nn/rms_norm.hpp>
+#include <normfuse/reduce/merge.hpp>
 #include <normfuse/reduce/moments.hpp>
 #include <normfuse/reduce/reductions.hpp>

@@ -8,7 +8,9 @@
 # 2. configure consumer/ with only that prefix on CMAKE_PREFIX_PATH, and check that
 #    normfuse_DIR points into it (not at the source or build tree);
 # 3. build the consumer (no -m flags; its kernel goes through normfuse_add_dispatched_sources) and
-#    run it through its own CTest test: it prints which instruction set ran;
+#    run it through its own CTest test: it prints which instruction set ran; with EXPECT_MPI, the
+#    consumer also requires normfuse::mpi (COMPONENTS mpi) and runs a 2-rank program with it, and
+#    the exported targets must not mention MPI (the core target never depends on it);
 # 4. the same with normfuse added by add_subdirectory(SOURCE_DIR) instead of find_package.
 
 foreach(var IN ITEMS SOURCE_DIR WORK_DIR CONSUMER_DIR GENERATOR CXX_COMPILER CTEST_COMMAND)
@@ -58,6 +60,17 @@ set(configure_args ${common_args} -B "${consumer_build}"
     "-DCMAKE_PREFIX_PATH=${prefix}"
     # Never fall back to a normfuse registered by some other build of the project.
     -DCMAKE_FIND_USE_PACKAGE_REGISTRY=OFF)
+if(EXPECT_MPI)
+    list(APPEND configure_args -DCONSUMER_EXPECT_MPI=ON)
+endif()
+file(GLOB_RECURSE exported_targets_file "${prefix}/normfuseTargets.cmake")
+if(NOT exported_targets_file)
+    message(FATAL_ERROR "package test: no normfuseTargets.cmake under ${prefix}")
+endif()
+file(READ "${exported_targets_file}" exported_targets)
+if(exported_targets MATCHES "MPI::|normfuse::mpi")
+    message(FATAL_ERROR "package test: the exported targets (normfuseTargets.cmake) depend on MPI")
+endif()
 run_step("configure the consumer" "${CMAKE_COMMAND}" ${configure_args})
 
 file(STRINGS "${consumer_build}/CMakeCache.txt" normfuse_dir_line REGEX "^normfuse_DIR:")

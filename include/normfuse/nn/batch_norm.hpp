@@ -1,12 +1,14 @@
 // normfuse/nn/batch_norm.hpp: BatchNorm1d/2d/3d with PyTorch 1.13 semantics, for every layout of N, C and the spatial axes.
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <type_traits>
 #include <utility>
 
@@ -23,6 +25,17 @@
 #include <normfuse/reduce/moments.hpp>
 
 namespace nf::nn {
+
+namespace detail {
+/// The layer's forward with a statistics merge policy (see local_statistics), for layers built
+/// on nn::batch_norm in other headers (nn::sync_batch_norm): its parameters, checks and kernels.
+struct batch_norm_access {
+    template <class Arch, class Layer, class X, class Out, class Merge>
+    static void forward_views(Layer& layer, const X& x, const Out& out, const Merge& merge) {
+        layer.template forward_views<Arch>(x, out, merge);
+    }
+};
+} // namespace detail
 
 /// PyTorch's BatchNorm arguments with its defaults. `momentum = std::nullopt` is PyTorch's
 /// `momentum=None`: a cumulative average with factor 1 / num_batches_tracked.
@@ -52,6 +65,11 @@ struct batch_norm_call {
     static constexpr std::string_view name = "nn::batch_norm::forward";
 };
 
+[[noreturn]] NF_COLD inline void raise_one_value_per_channel(std::string_view call, const std::string& input) {
+    nf::detail::raise_invalid(std::string(call) +
+                              ": expected more than 1 value per channel when training, got input size " + input);
+}
+
 /// Compile-time rules of a normalization layer's input: its C against the layer's static C.
 template <class Call, std::size_t Channels, class XL>
 constexpr bool check_channels() {
@@ -69,12 +87,27 @@ constexpr bool check_channels() {
 } // namespace detail
 
 namespace detail {
+/// How the training forward gets its statistics from the batch's own: unchanged (nn::batch_norm).
+/// Another policy (nn::sync_batch_norm, mpi/) merges them with those of other shards of a larger
+/// batch: `merge(c, m, shift, centered, variance)` gets the local count per channel m (0 for an
+/// empty shard, whose statistics are then 0) and, per channel, the shift k, mean - k and the biased
+/// variance (double); it rewrites the last two into the merged statistics (relative to the same k)
+/// and returns the merged count. A `collective` policy is called on every training call once the
+/// local checks passed, even for an empty shard; the checks on the count (more than one value per
+/// channel, none at all) then apply to the merged count.
+struct local_statistics {
+    static constexpr bool collective = false;
+    static constexpr std::string_view layer_name = "nn::batch_norm"; // the layer, in messages
+    std::size_t operator()(std::size_t, std::size_t m, const double*, double*, double*) const { return m; }
+};
+
 /// The body of nf::nn::functional::batch_norm and of the layer, on views: checks everything, then
 /// normalizes x into out with the batch statistics (training) or the running ones, and in training
 /// updates the running statistics that are given (writable) with the factor `momentum`.
-template <class Arch, class X, class Out, class T>
+template <class Arch, class X, class Out, class T, class Merge = local_statistics>
 void batch_norm_views(std::string_view call, const X& x, const Out& out, param_ref<T> rm, param_ref<T> rv,
-                      param_ref<T> w, param_ref<T> b, bool training, double momentum, double eps) {
+                      param_ref<T> w, param_ref<T> b, bool training, double momentum, double eps,
+                      const Merge& merge = {}) {
     using XL = typename X::axes;
     static_assert(contains<axes::C<>, XL>, "normfuse: nn::functional::batch_norm: the input has no axis C");
     using CA = find_axis_t<axes::C<>, XL>;
@@ -97,19 +130,29 @@ void batch_norm_views(std::string_view call, const X& x, const Out& out, param_r
         if (i != index_of<axes::C<>, XL>) m *= x.extents()[i];
     // PyTorch rejects exactly one value per channel; none (N = 0 or a zero spatial extent) gives
     // the empty output.
-    if (training && m == 1)
-        nf::detail::raise_invalid(std::string(call) +
-                                  ": expected more than 1 value per channel when training, got input size " +
-                                  describe(x));
+    if constexpr (!Merge::collective)
+        if (training && m == 1) raise_one_value_per_channel(call, describe(x));
     check_output(call, x, out);
     // As PyTorch: empty statistics do not move the running ones (the layer still counts the batch).
-    if (x.size() == 0) return;
+    if constexpr (!Merge::collective)
+        if (x.size() == 0) return;
     slot_scratch<T> buf(c, c);
     auto wt = [&](std::size_t ch) { return w.present ? static_cast<double>(w[ch]) : 1.0; };
     auto bs = [&](std::size_t ch) { return b.present ? static_cast<double>(b[ch]) : 0.0; };
     if (training) {
-        nf::detail::scratch_arena arena;
-        nf::detail::slot_moments<Arch, axis_list<CA>>(x, buf.shift, buf.centered, buf.variance, arena);
+        if (m > 0) {
+            nf::detail::scratch_arena arena;
+            nf::detail::slot_moments<Arch, axis_list<CA>>(x, buf.shift, buf.centered, buf.variance, arena);
+        } else { // an empty shard of a collective call: no element to read
+            std::fill_n(buf.shift, c, 0.0);
+            std::fill_n(buf.centered, c, 0.0);
+            std::fill_n(buf.variance, c, 0.0);
+        }
+        if constexpr (Merge::collective) {
+            m = merge(c, m, buf.shift, buf.centered, buf.variance);
+            if (m == 1) raise_one_value_per_channel(call, describe(x) + " (1 value per channel over all the shards)");
+            if (m == 0) return;
+        }
         const double unbias = static_cast<double>(m) / static_cast<double>(m - 1);
         for (std::size_t ch = 0; ch < c; ++ch) {
             const double d = buf.centered[ch], var = buf.variance[ch];
@@ -128,6 +171,8 @@ void batch_norm_views(std::string_view call, const X& x, const Out& out, param_r
         for (std::size_t ch = 0; ch < c; ++ch)
             running_affine(rm[ch], rv[ch], wt(ch), bs(ch), eps, buf.hi[ch], buf.scale[ch], buf.offset[ch]);
     }
+    if constexpr (Merge::collective)
+        if (x.size() == 0) return; // an empty shard of a non-empty batch: the running statistics moved
     apply_slot_affine<Arch, axis_list<CA>>(x, out, buf.hi, buf.scale, buf.offset);
 }
 } // namespace detail
@@ -266,37 +311,40 @@ public:
 
 private:
     friend class detail::layer_calls<batch_norm<T, Dims, Channels>>;
+    friend struct detail::batch_norm_access;
 
     // The body of forward(), instantiated for views only: a forward on tensors and one on views of the
     // same layouts share this code (see nn::detail::input_view). On a mutable layer in training mode
     // with running statistics, the call updates them and counts the batch; otherwise it is the
     // const call.
-    template <class Arch, class X, class Out>
-    void forward_views(const X& x, Out&& out) {
+    // `merge` (see detail::local_statistics) turns the batch statistics of training mode into
+    // those of a larger batch (nn::sync_batch_norm, through detail::batch_norm_access).
+    template <class Arch, class X, class Out, class Merge = detail::local_statistics>
+    void forward_views(const X& x, Out&& out, const Merge& merge = {}) {
         if (!(training_ && options_.track_running_stats))
-            return std::as_const(*this).template forward_views<Arch>(x, out);
+            return std::as_const(*this).template forward_views<Arch>(x, out, merge);
         const double factor =
             options_.momentum ? *options_.momentum : 1.0 / static_cast<double>(num_batches_tracked_ + 1);
         run<Arch>(x, out, nf::nn::detail::param_of<T, axis_list<axes::C<>>>(running_mean_),
-                  nf::nn::detail::param_of<T, axis_list<axes::C<>>>(running_var_), factor);
+                  nf::nn::detail::param_of<T, axis_list<axes::C<>>>(running_var_), factor, merge);
         ++num_batches_tracked_; // after every check passed: a rejected call changes nothing
     }
-    template <class Arch, class X, class Out>
-    void forward_views(const X& x, Out&& out) const {
+    template <class Arch, class X, class Out, class Merge = detail::local_statistics>
+    void forward_views(const X& x, Out&& out, const Merge& merge = {}) const {
         if (training_ && options_.track_running_stats) nf::nn::detail::raise_const_training("nn::batch_norm");
         using P = nf::nn::detail::param_ref<T>;
         if (options_.track_running_stats)
             run<Arch>(x, out, nf::nn::detail::param_of<T, axis_list<axes::C<>>>(running_mean_),
-                      nf::nn::detail::param_of<T, axis_list<axes::C<>>>(running_var_), 0.0);
+                      nf::nn::detail::param_of<T, axis_list<axes::C<>>>(running_var_), 0.0, merge);
         else
-            run<Arch>(x, out, P{}, P{}, 0.0);
+            run<Arch>(x, out, P{}, P{}, 0.0, merge);
     }
 
     // PyTorch's module around F.batch_norm: batch statistics in training, and in eval without
     // running statistics.
-    template <class Arch, class X, class Out>
+    template <class Arch, class X, class Out, class Merge>
     void run(const X& x, const Out& out, nf::nn::detail::param_ref<T> rm, nf::nn::detail::param_ref<T> rv,
-             double factor) const {
+             double factor, const Merge& merge) const {
         using XL = typename X::axes;
         static_assert(detail::batch_norm_axes_ok<Dims, XL>,
                       "normfuse: nn::batch_norm::forward: the input must have the axes (N, C) or (N, C, L) for "
@@ -309,8 +357,14 @@ private:
             using P = nf::nn::detail::param_ref<T>;
             const P w = options_.affine ? nf::nn::detail::param_of<T, PL>(weight_) : P{};
             const P b = options_.affine ? nf::nn::detail::param_of<T, PL>(bias_) : P{};
-            nf::nn::detail::batch_norm_views<Arch>("nn::batch_norm", x, out, rm, rv, w, b,
-                                                   training_ || !options_.track_running_stats, factor, options_.eps);
+            // PyTorch's SyncBatchNorm synchronizes in training mode only: in eval without running
+            // statistics every shard normalizes with its own.
+            if (training_)
+                nf::nn::detail::batch_norm_views<Arch>(Merge::layer_name, x, out, rm, rv, w, b, true, factor,
+                                                       options_.eps, merge);
+            else
+                nf::nn::detail::batch_norm_views<Arch>(Merge::layer_name, x, out, rm, rv, w, b,
+                                                       !options_.track_running_stats, factor, options_.eps);
         }
     }
 
