@@ -38,7 +38,7 @@ std::array<std::size_t, Shape::rank> extents_from(const E& e, axis_list<As...>) 
 /// fused loop: `y = (x - mean) / std;`.
 template <class T, class Shape>
 class tensor {
-    static_assert(Element<T> && !std::is_const_v<T>,
+    static_assert(detail::is_wide_element_v<T>,
                   "normfuse: nf::tensor<T, Shape>: T must be float or double (not const; use a view "
                   "of const T for read-only memory)");
 

@@ -22,7 +22,7 @@ namespace nf {
 /// `yv = (xv - mean) / std;` evaluates into the memory `yv` points to.
 template <class T, class Shape>
 class view {
-    static_assert(Element<T>, "normfuse: nf::view<T, Shape>: T must be float, double or a const one of them");
+    static_assert(detail::is_wide_element_v<std::remove_const_t<T>>, "normfuse: nf::view<T, Shape>: T must be float, double or a const one of them");
 
 public:
     using element_type = T;
