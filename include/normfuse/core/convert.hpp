@@ -257,12 +257,17 @@ NF_ALWAYS_INLINE xsimd::batch<T, Arch> load_converted(const S* p) {
     }
 }
 
-/// Stores the `size` lanes of `v` to `p` (any alignment) as `D`: the compute type itself, or a
-/// 16-bit floating type (float lanes rounded to nearest even).
+/// Stores the `size` lanes of `v` to `p` (any alignment) as `D`: the compute type itself, a 16-bit
+/// floating type (float lanes rounded to nearest even), or an integer type whose values the lanes
+/// hold exactly (a copy).
 template <class Arch, class D, class T>
 NF_ALWAYS_INLINE void store_converted(D* p, const xsimd::batch<T, Arch>& v) {
     if constexpr (std::is_same_v<D, T>) {
         v.store_unaligned(p);
+    } else if constexpr (is_integer_element_v<D>) { // a copy of integers (values exact): lane by lane
+        alignas(64) T lanes[xsimd::batch<T, Arch>::size];
+        v.store_aligned(lanes);
+        for (std::size_t l = 0; l < xsimd::batch<T, Arch>::size; ++l) p[l] = static_cast<D>(lanes[l]);
     } else if constexpr (std::is_same_v<D, bf16>) {
         static_assert(std::is_same_v<T, float>);
         store_narrowed_u16<Arch>(p, bf16_bits_from(v));
