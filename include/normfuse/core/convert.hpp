@@ -213,7 +213,9 @@ NF_ALWAYS_INLINE xsimd::batch<float, Arch> float_from_fp16_bits(const int_batch<
 }
 
 #if defined(__SSE2__)
-/// Every fp16 NaN made 0x7E00 with its sign (vcvtps2ph keeps a truncated payload).
+/// Every fp16 NaN made 0x7E00 with its sign (vcvtps2ph keeps a truncated payload). A template on
+/// the architecture, as all SIMD code of normfuse (docs/dispatch.md, "The ODR rule").
+template <class Arch>
 NF_ALWAYS_INLINE __m128i canonical_fp16_nan(__m128i h) {
     const __m128i nan = _mm_cmpgt_epi16(_mm_and_si128(h, _mm_set1_epi16(0x7FFF)), _mm_set1_epi16(0x7C00));
     const __m128i canonical =
@@ -287,11 +289,11 @@ NF_ALWAYS_INLINE void store_converted(D* p, const xsimd::batch<T, Arch>& v) {
 #if defined(__F16C__)
         if constexpr (is_avx_arch<Arch>) {
             _mm_storeu_si128(reinterpret_cast<__m128i*>(p),
-                             canonical_fp16_nan(_mm256_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT)));
+                             canonical_fp16_nan<Arch>(_mm256_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT)));
             return;
         } else if constexpr (is_sse_arch<Arch>) {
             _mm_storel_epi64(reinterpret_cast<__m128i*>(p),
-                             canonical_fp16_nan(_mm_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT)));
+                             canonical_fp16_nan<Arch>(_mm_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT)));
             return;
         }
 #endif
