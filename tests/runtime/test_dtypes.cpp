@@ -15,6 +15,7 @@
 #include <normfuse/core/half.hpp>
 #include <normfuse/core/tensor.hpp>
 #include <normfuse/core/view.hpp>
+#include <normfuse/eval/parallel.hpp>
 #include <normfuse/expr/cast.hpp>
 #include <normfuse/expr/operators.hpp>
 #include <normfuse/reduce/reductions.hpp>
@@ -257,5 +258,43 @@ TEST_CASE("dtypes: integer tensors copy between layouts", "[dtypes]") {
             for (std::size_t d = 0; d < w; ++d)
                 for (std::size_t k = 0; k < 3; ++k)
                     wrong += planar(a, k, b, d) != pixels[((a * 3 + b) * w + d) * 3 + k];
+    CHECK(wrong == 0);
+}
+
+TEST_CASE("dtypes: converting loads and stores give the same bits with 1 and 2 threads", "[dtypes][threads]") {
+    // Large enough to be cut into pieces (and, for float, streamed): the pieces' edges fall inside
+    // runs, so heads and tails of the converting stores meet in the middle of the destination.
+    const std::size_t n = 3, l = 100003;
+    using nl = nf::shape<N<>, L<>>;
+    std::vector<std::uint8_t> pixels(n * l);
+    std::vector<nf::bf16> act(n * l);
+    std::uint32_t seed = 21;
+    for (auto& p : pixels) p = static_cast<std::uint8_t>(lcg(seed));
+    for (auto& a : act) a = nf::bf16(static_cast<float>(lcg(seed)) / 65536.f - 128.f);
+    const nf::view<const std::uint8_t, nl> x(pixels.data(), {n, l});
+    const nf::view<const nf::bf16, nl> a(act.data(), {n, l});
+    auto run = [&](int threads) {
+        const int before = nf::num_threads();
+        nf::set_num_threads(threads);
+        nf::tensor<nf::bf16, nl> y({n, l});
+        nf::tensor<nf::fp16, nl> z({n, l});
+        y = a * 0.75f - nf::cast<nf::bf16>(nf::cast<float>(x) / 255.f);
+        z = nf::cast<nf::fp16>(a) * 0.5f;
+        nf::set_num_threads(before);
+        std::vector<std::uint16_t> bits;
+        for (std::size_t i = 0; i < y.size(); ++i) bits.push_back(y.data()[i].bits);
+        for (std::size_t i = 0; i < z.size(); ++i) bits.push_back(z.data()[i].bits);
+        return bits;
+    };
+    const auto one = run(1), two = run(2);
+    CHECK(one == two);
+    // And the values: one rounding of the float result.
+    std::size_t wrong = 0;
+    for (std::size_t i = 0; i < n * l; ++i) {
+        const float av = static_cast<float>(act[i]);
+        const float expected = av * 0.75f - static_cast<float>(nf::bf16(static_cast<float>(pixels[i]) / 255.f));
+        wrong += one[i] != nf::bf16(expected).bits;
+        wrong += one[n * l + i] != nf::fp16(static_cast<float>(nf::fp16(av)) * 0.5f).bits;
+    }
     CHECK(wrong == 0);
 }
