@@ -15,6 +15,7 @@ using namespace nf::axes;
 int main() {
     nf::tensor<float, nf::shape<N<>, C<3>, H<>, W<>>> x({2, 4, 4}, 2.f), y({2, 4, 4});
     nf::tensor<float, nf::shape<N<>, C<3>>> per_sample({2});
+    nf::tensor<float, nf::shape<N<>, C<3>, H<>, W<>>> scaled({2, 4, 4});
 
 #if defined(NF_DOCS_SHOW_EXTENT_MISMATCH)
     // clang-format off
@@ -45,6 +46,8 @@ int main() {
     nf::tensor<float, nf::shape<C<3>>> mean{1.f, 2.f, 3.f}; // C<3>, as in x
     y = x - mean;
     per_sample = nf::mean<H, W>(x * 2.f); // reduce over the axes the destination lacks
+    nf::tensor<double, nf::shape<C<3>>> weights{1.0, 2.0, 3.0};
+    scaled = x * nf::cast<float>(weights); // say which type: the doubles are read as floats
     // [/snippet]
     // clang-format on
 
@@ -53,7 +56,9 @@ int main() {
         for (std::size_t c = 0; c < 3; ++c) {
             ok = ok && per_sample(n, c) == 4.f;
             for (std::size_t h = 0; h < 4; ++h)
-                for (std::size_t w = 0; w < 4; ++w) ok = ok && y(n, c, h, w) == 2.f - mean(c);
+                for (std::size_t w = 0; w < 4; ++w)
+                    ok = ok && y(n, c, h, w) == 2.f - mean(c) &&
+                         scaled(n, c, h, w) == 2.f * static_cast<float>(c + 1);
         }
     if (!ok) std::cerr << "FAILED: the corrected code\n";
     return ok ? 0 : 1;

@@ -4,13 +4,17 @@
 #include <normfuse/core/axis.hpp>
 #include <normfuse/core/axis_list.hpp>
 #include <normfuse/core/config.hpp>
+#include <normfuse/core/convert.hpp>
 #include <normfuse/core/diagnostics.hpp>
+#include <normfuse/core/element.hpp>
+#include <normfuse/core/half.hpp>
 #include <normfuse/core/io.hpp>
 #include <normfuse/core/shape.hpp>
 #include <normfuse/core/tensor.hpp>
 #include <normfuse/core/view.hpp>
 #include <normfuse/dispatch.hpp>
 #include <normfuse/eval/assign.hpp>
+#include <normfuse/expr/cast.hpp>
 #include <normfuse/expr/expression.hpp>
 #include <normfuse/expr/functions.hpp>
 #include <normfuse/expr/nodes.hpp>

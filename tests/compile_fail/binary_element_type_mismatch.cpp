@@ -1,6 +1,6 @@
-// expect: operator\+: element types differ \(float and double\)|in<nf::op::plus>::element_types_differ<float, double>
+// expect: operator\+: element types differ \(float and double\); convert one side with nf::cast|in<nf::op::plus>::element_types_differ<float, double>.*Fix: convert one side with nf::cast
 // Rule: normfuse never converts element types silently; a float tensor and a double tensor cannot
-// be combined.
+// be combined without an nf::cast, which the diagnostic names as the fix.
 #include <normfuse/core/tensor.hpp>
 #include <normfuse/expr/operators.hpp>
 

@@ -687,6 +687,69 @@ def gen_offset():
 
 
 # ---------------------------------------------------------------------------
+# 8. Element types: float -> bfloat16 / float16 conversions, uint8 images
+# ---------------------------------------------------------------------------
+
+def gen_conversions():
+    """float32 -> torch.bfloat16 and torch.float16 (x.to(dtype)), widened back to float32
+    (exact), for random floats of every magnitude, for ties of both formats and for the
+    special values."""
+    name = "conversions"
+    seed_for(name)
+    n = 1500
+    sign = torch.where(torch.rand(n) < 0.5, -1.0, 1.0)
+    magnitude = torch.pow(2.0, torch.rand(n, dtype=F64) * 180 - 150).to(F32)
+    random = (sign * magnitude).to(F32)
+    # bf16 ties: the low 16 bits of the float are 0x8000 (halfway between two bfloat16).
+    bits = torch.randint(0, 1 << 15, (500,), dtype=torch.int32) << 16 | 0x8000
+    bits = bits | (torch.randint(0, 2, (500,), dtype=torch.int32) << 31)
+    bf16_ties = bits.view(F32)
+    # fp16 ties: halfway between two random finite float16 values (exact in float32).
+    h = torch.randint(0, 0x7BFF, (500,), dtype=torch.int16)
+    lo = h.view(torch.float16).to(F32)
+    hi = (h + 1).view(torch.float16).to(F32)
+    fp16_ties = ((lo.to(F64) + hi.to(F64)) / 2).to(F32) * torch.where(torch.rand(500) < 0.5, -1.0, 1.0)
+    special = torch.tensor([0.0, -0.0, float("inf"), float("-inf"), float("nan"), 65504.0, 65519.0,
+                            65520.0, -65520.0, 2.0 ** -24, 2.0 ** -25, 3 * 2.0 ** -26, 2.0 ** -14,
+                            2.0 ** -149, 2.0 ** -126, 3.4028234663852886e38, -3.4028234663852886e38,
+                            1.0, -1.0, 1.00390625, 1.01171875], dtype=F32)
+    x = torch.cat([random, bf16_ties, fp16_ties, special])
+    w = RefWriter(name, "float32 values converted with x.to(torch.bfloat16) and x.to(torch.float16),\n"
+                        "the results widened back to float32 (exact). Random magnitudes 2^-150 .. 2^30,\n"
+                        "500 bfloat16 ties, 500 float16 ties, special values (NaN, Inf, -0, overflow).")
+    w.param("layer", "Conversion")
+    w.param("dtype", "float32")
+    w.tensor("input", x)
+    w.tensor("bfloat16", x.to(torch.bfloat16).to(F32))
+    w.tensor("float16", x.to(torch.float16).to(F32))
+    return [w.write()]
+
+
+def gen_uint8_normalize():
+    """Decoded uint8 images (N, H, W, C) -> float (N, C, H, W): x.float().div(255), then
+    torchvision's Normalize in float32."""
+    out = []
+    for n, h, w_, c in ((2, 5, 7, 3), (1, 3, 33, 3)):
+        name = "uint8_normalize_%dx%dx%dx%d" % (n, h, w_, c)
+        seed_for(name)
+        x = torch.randint(0, 256, (n, h, w_, c), dtype=torch.uint8)
+        x[0, 0, 0, :] = 0
+        x[0, 0, 1, :] = 255
+        mean, std = [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]
+        y = tv_normalize(x.permute(0, 3, 1, 2).float().div(255), mean, std)
+        w = RefWriter(name, "uint8 image (N,H,W,C) -> x.permute(0,3,1,2).float().div(255) -> Normalize\n"
+                            "(ImageNet mean/std) in float32: output (N,C,H,W). input holds the uint8 values.")
+        w.param("layer", "Normalize")
+        w.param("dtype", "float32")
+        w.param("mean", mean)
+        w.param("std", std)
+        w.tensor("input", x.to(F32))
+        w.tensor("output", y)
+        out.append(w.write())
+    return out
+
+
+# ---------------------------------------------------------------------------
 
 def main():
     os.makedirs(DATA_DIR, exist_ok=True)
@@ -696,7 +759,7 @@ def main():
             os.remove(os.path.join(DATA_DIR, f))
     written = []
     for gen in (gen_normalize, gen_batchnorm, gen_instancenorm, gen_layernorm,
-                gen_groupnorm, gen_rmsnorm, gen_offset):
+                gen_groupnorm, gen_rmsnorm, gen_offset, gen_conversions, gen_uint8_normalize):
         written.extend(gen())
     names = [os.path.basename(p) for p in written]
     assert len(names) == len(set(names)), "duplicate case names"

@@ -29,6 +29,8 @@ const std::vector<claim>& claims() {
         {"offset1e6_groupnorm", {"GroupNorm"}, "test_layers_group_norm.cpp"},
         {"rmsnorm_", {"RMSNorm"}, "test_layers_rms_norm.cpp"},
         {"normalize_", {"Normalize"}, "test_normalize.cpp"},
+        {"uint8_normalize_", {"Normalize"}, "test_dtypes.cpp"},
+        {"conversions", {"Conversion"}, "test_half.cpp"},
     };
     return c;
 }
@@ -50,5 +52,5 @@ TEST_CASE("coverage: every reference case is run by exactly one layer test", "[l
         INFO("run by " << by.front()->runner);
         CHECK(std::find(layers.begin(), layers.end(), r.param("layer")) != layers.end());
     }
-    CHECK(files == 96);
+    CHECK(files == 99);
 }

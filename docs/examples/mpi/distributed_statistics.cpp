@@ -1,4 +1,4 @@
-// Guide, chapter 9: distributed statistics. Mergeable statistics over the batches of a data set
+// Guide, chapter 10: distributed statistics. Mergeable statistics over the batches of a data set
 // and over micro-batches, nf::mpi::allreduce of them across ranks, and nn::sync_batch_norm2d
 // training on a batch split unevenly over the ranks. Run under mpirun (CTest: 3 ranks); every rank
 // compares its results with plain loops in double and with nn::batch_norm2d on the whole batch,

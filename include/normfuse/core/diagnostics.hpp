@@ -20,6 +20,7 @@
 
 #include <normfuse/core/axis.hpp>
 #include <normfuse/core/axis_list.hpp>
+#include <normfuse/core/element.hpp>
 #include <normfuse/core/fixed_string.hpp>
 
 namespace nf::detail {
@@ -62,10 +63,32 @@ constexpr message type_mismatch_message() {
     m.append("normfuse: ");
     m.append(Call::name);
     m.append(": element types differ (");
-    m.append(sizeof(L) == 4 ? "float" : sizeof(L) == 8 ? "double" : "other");
+    m.append(element_name<L>());
     m.append(" and ");
-    m.append(sizeof(R) == 4 ? "float" : sizeof(R) == 8 ? "double" : "other");
-    m.append(")");
+    m.append(element_name<R>());
+    m.append("); convert one side with nf::cast<T>(x)");
+    return m;
+}
+
+template <class Call, class T>
+constexpr message integer_operand_message() {
+    message m;
+    m.append("normfuse: ");
+    m.append(Call::name);
+    m.append(": ");
+    m.append(element_name<T>());
+    m.append(" elements are not computed on; widen them with nf::cast<float>(x)");
+    return m;
+}
+
+template <class Call, class T>
+constexpr message integer_destination_message() {
+    message m;
+    m.append("normfuse: ");
+    m.append(Call::name);
+    m.append(": no conversion stores into ");
+    m.append(element_name<T>());
+    m.append(" elements; only a copy of the same type does");
     return m;
 }
 
@@ -122,8 +145,23 @@ struct in {
     struct element_types_differ {
         static_assert(detail::always_false<element_types_differ>,
                       "normfuse: the operands have different element types (the type in the requirement says "
-                      "which); normfuse never converts silently. Fix: use one element type throughout, or copy the "
-                      "data into a tensor of the other element type first.");
+                      "which); normfuse never converts silently. Fix: convert one side with nf::cast<T>(x), "
+                      "for example nf::cast<float>(x) (exact for 8- and 16-bit inputs).");
+    };
+    template <class T>
+    struct elements_are_integers_cast_them_with_nf_cast {
+        static_assert(detail::always_false<elements_are_integers_cast_them_with_nf_cast>,
+                      "normfuse: an operation reads integer elements (the type in the requirement says which); "
+                      "normfuse computes on floating types only. Fix: widen them with nf::cast<float>(x) "
+                      "(exact), then compute: nf::cast<float>(x) / 255.f.");
+    };
+    template <class T>
+    struct cannot_store_converted_values_into {
+        static_assert(detail::always_false<cannot_store_converted_values_into>,
+                      "normfuse: an assignment would convert values into integer elements (the type in the "
+                      "requirement says which); rounding and saturation to integers are not defined. Fix: "
+                      "assign to a float, double, nf::bf16 or nf::fp16 destination (a copy of the same "
+                      "integer type, in any layout, is allowed).");
     };
 };
 
@@ -167,6 +205,12 @@ template <detail::message Message, class Call, class Axis, class OperandAxes>
 using reduce_axis_missing =
     typename spelled::axis<Call, Axis>::template is_not_an_axis_of_the_operand<spelled::axes<OperandAxes>>;
 
+template <detail::message Message, class Call, class T>
+using integer_elements_need_a_cast = typename in<Call>::template elements_are_integers_cast_them_with_nf_cast<T>;
+
+template <detail::message Message, class Call, class T>
+using integer_destination = typename in<Call>::template cannot_store_converted_values_into<T>;
+
 #else // g++ prints the message argument verbatim in "In instantiation of ...", the first line
 
 template <detail::message Message, class Call, class LeftAxis, class RightAxis>
@@ -200,8 +244,26 @@ struct element_type_mismatch {
     static_assert(detail::always_false<Call, LeftType>,
                   "normfuse: the operands have different element types (see "
                   "nf::error::element_type_mismatch<message, call, left type, right type> above); "
-                  "normfuse never converts silently. Fix: use one element type throughout, or "
-                  "copy the data into a tensor of the other element type first.");
+                  "normfuse never converts silently. Fix: convert one side with nf::cast<T>(x), for "
+                  "example nf::cast<float>(x) (exact for 8- and 16-bit inputs).");
+};
+
+template <detail::message Message, class Call, class T>
+struct integer_elements_need_a_cast {
+    static_assert(detail::always_false<Call, T>,
+                  "normfuse: an operation reads integer elements (see "
+                  "nf::error::integer_elements_need_a_cast<message, call, type> above); normfuse "
+                  "computes on floating types only. Fix: widen them with nf::cast<float>(x) (exact), "
+                  "then compute: nf::cast<float>(x) / 255.f.");
+};
+
+template <detail::message Message, class Call, class T>
+struct integer_destination {
+    static_assert(detail::always_false<Call, T>,
+                  "normfuse: an assignment would convert values into integer elements (see "
+                  "nf::error::integer_destination<message, call, type> above); rounding and saturation "
+                  "to integers are not defined. Fix: assign to a float, double, nf::bf16 or nf::fp16 "
+                  "destination (a copy of the same integer type, in any layout, is allowed).");
 };
 
 template <detail::message Message, class Call, class Axis, class OperandAxes>

@@ -30,7 +30,7 @@ std::array<std::size_t, Shape::rank> extents_from(const E& e, axis_list<As...>) 
 }
 } // namespace detail
 
-/// An owning tensor of `float` or `double` laid out as `Shape` (row-major in axis order).
+/// An owning tensor of elements `T` (core/element.hpp) laid out as `Shape` (row-major in axis order).
 ///
 /// `nf::tensor<float, nf::shape<N<>, C<3>, H<>, W<>>> x({n, h, w});` takes the dynamic extents in
 /// axis order and starts zero-filled; a rank-1 tensor can be given its values directly:
@@ -39,8 +39,9 @@ std::array<std::size_t, Shape::rank> extents_from(const E& e, axis_list<As...>) 
 template <class T, class Shape>
 class tensor {
     static_assert(Element<T> && !std::is_const_v<T>,
-                  "normfuse: nf::tensor<T, Shape>: T must be float or double (not const; use a view "
-                  "of const T for read-only memory)");
+                  "normfuse: nf::tensor<T, Shape>: T must be an element type (float, double, nf::bf16, nf::fp16, "
+                  "std::uint8_t, std::int8_t, std::uint16_t), not const (use a view of const T for read-only "
+                  "memory)");
 
 public:
     using value_type = T;

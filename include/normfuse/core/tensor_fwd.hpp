@@ -3,6 +3,8 @@
 
 #include <type_traits>
 
+#include <normfuse/core/element.hpp>
+
 namespace nf {
 
 template <class T, class Shape>
@@ -20,10 +22,5 @@ template <class X>
 inline constexpr bool is_view_v = false;
 template <class T, class S>
 inline constexpr bool is_view_v<view<T, S>> = true;
-
-/// Element type accepted by tensors and views.
-template <class T>
-concept Element = std::is_same_v < std::remove_const_t<T>,
-float > || std::is_same_v<std::remove_const_t<T>, double>;
 
 } // namespace nf

@@ -22,7 +22,8 @@ namespace nf {
 /// `yv = (xv - mean) / std;` evaluates into the memory `yv` points to.
 template <class T, class Shape>
 class view {
-    static_assert(Element<T>, "normfuse: nf::view<T, Shape>: T must be float, double or a const one of them");
+    static_assert(Element<T>, "normfuse: nf::view<T, Shape>: T must be an element type (float, double, nf::bf16, "
+                              "nf::fp16, std::uint8_t, std::int8_t, std::uint16_t) or a const one of them");
 
 public:
     using element_type = T;

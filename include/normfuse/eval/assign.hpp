@@ -15,6 +15,7 @@
 #include <normfuse/core/simd.hpp>
 
 #include <normfuse/core/axis_list.hpp>
+#include <normfuse/core/convert.hpp>
 #include <normfuse/core/diagnostics.hpp>
 #include <normfuse/core/errors.hpp>
 #include <normfuse/core/shape.hpp>
@@ -45,11 +46,20 @@ constexpr std::size_t first_missing_axis() {
     return 0;
 }
 
+/// True when values of the expression `E` may be stored into elements of `T`: a floating `T`
+/// takes any floating expression of its compute type (a store into nf::bf16 or nf::fp16 rounds
+/// once, to nearest even; one into float from nf::bf16 or nf::fp16 is exact); an integer `T`
+/// takes only an expression of its own type (a copy: integers are never computed on).
+template <class T, class E>
+inline constexpr bool storable =
+    FloatingElement<T>
+        ? FloatingElement<typename E::element_type>&& std::is_same_v<compute_t<T>, typename E::value_type>
+        : std::is_same_v<T, typename E::element_type>;
+
 /// True when `destination = expression` obeys the compile-time rules.
 template <class T, class DL, class E>
-inline constexpr bool assignable =
-    !std::is_same_v<E, invalid_expression> && std::is_same_v<T, typename E::value_type> &&
-    is_subset<typename E::axes, DL> && mismatch_position<typename E::axes, DL> == npos;
+inline constexpr bool assignable = !std::is_same_v<E, invalid_expression> && storable<T, E> &&
+                                   is_subset<typename E::axes, DL> && mismatch_position<typename E::axes, DL> == npos;
 
 /// Instantiates the diagnostic that explains why `destination = expression` is rejected.
 template <class Call, class T, class DL, class E>
@@ -57,9 +67,11 @@ void report_unassignable() {
     using EA = typename E::axes;
     if constexpr (std::is_same_v<E, invalid_expression>) {
         // already reported where the expression was built: no second wave of errors
-    } else if constexpr (!std::is_same_v<T, typename E::value_type>) {
-        (void)sizeof(error::element_type_mismatch<type_mismatch_message<Call, T, typename E::value_type>(), Call, T,
-                                                  typename E::value_type>);
+    } else if constexpr (!FloatingElement<T> && !storable<T, E>) {
+        (void)sizeof(error::integer_destination<integer_destination_message<Call, T>(), Call, T>);
+    } else if constexpr (!storable<T, E>) {
+        using ET = typename E::element_type;
+        (void)sizeof(error::element_type_mismatch<type_mismatch_message<Call, T, ET>(), Call, T, ET>);
     } else if constexpr (!is_subset<EA, DL>) {
         using A = axis_at_t<first_missing_axis<EA, DL>(), EA>;
         (void)sizeof(error::axis_not_in_destination<missing_axis_message<Call, A>(
@@ -170,16 +182,16 @@ std::size_t chunk_length(const std::array<std::size_t, Plan::rank>& dest, layout
     return chunk;
 }
 
-/// Binds memory laid out as `LA` (row-major, extents `ext`) to the loop nest of `Plan`.
-template <class Plan, class LA>
-auto bind_memory(const typename Plan::value_type* data, const std::array<std::size_t, LA::size>& ext,
-                 bind_context<Plan>& ctx) {
+/// Binds memory of elements `S` laid out as `LA` (row-major, extents `ext`) to the loop nest of
+/// `Plan`; they are loaded converted to its compute type.
+template <class Plan, class LA, class S>
+auto bind_memory(const S* data, const std::array<std::size_t, LA::size>& ext, bind_context<Plan>& ctx) {
     using T = typename Plan::value_type;
     using DL = typename Plan::dest_axes;
     constexpr std::size_t K = Plan::outer;
     constexpr leaf_mode mode = mode_of<LA, DL, K>();
     constexpr auto pos = positions_in<LA, DL>::value;
-    bound_leaf<T, typename Plan::arch, mode, K> leaf;
+    bound_leaf<T, typename Plan::arch, mode, K, S> leaf;
     leaf.base = data;
     std::array<std::ptrdiff_t, LA::size> stride{};
     std::ptrdiff_t s = 1;
@@ -207,6 +219,19 @@ void evaluate_into(T* dst, const std::array<std::size_t, DL::size>& ext, const E
 template <class Arch, class T, class DL, class Root, class E>
 void evaluate_part_into(T* dst, const std::array<std::size_t, DL::size>& ext, const E& e, scratch_arena& arena,
                         store_kind store, slot_sums_registry* sums);
+
+/// True for an nf::cast whose compute type differs from its operand's (a tensor or view then).
+template <class E>
+constexpr bool converting_cast() {
+    if constexpr (E::kind == node_kind::unary) {
+        if constexpr (is_cast_op<typename E::op>)
+            return !std::is_same_v<typename operand_t<E>::value_type, typename E::value_type>;
+        else
+            return false;
+    } else {
+        return false;
+    }
+}
 
 /// Binds the expression `e` to the loop nest of `Plan`. With `Inside`, `e` is part of a row-local
 /// node (eval/row_local.hpp): nothing is hoisted, reductions are computed slot by slot.
@@ -267,6 +292,9 @@ auto bind(const E& e, bind_context<Plan>& ctx) {
         return bind_memory<Plan, LA>(buffer, ext, ctx);
     } else if constexpr (E::kind == node_kind::terminal) {
         return bind_memory<Plan, typename E::axes>(e.data(), e.extents().values(), ctx);
+    } else if constexpr (converting_cast<E>()) {
+        // nf::cast between float and double of a tensor or view (expr/cast.hpp): converted as loaded.
+        return bind_memory<Plan, typename E::axes>(e.arg.data(), e.arg.extents().values(), ctx);
     } else if constexpr (E::kind == node_kind::scalar) {
         using batch = xsimd::batch<T, typename Plan::arch>;
         return bound_constant<T, typename Plan::arch, K>{T(e.value), batch(T(e.value))};
@@ -340,20 +368,21 @@ inline void store_fence() noexcept {
 /// batch, the tail after the last full one), `phase` being that of `begin`: evaluated as a batch
 /// whose other lanes are not stored, so that they round as the body does (an FMA contracted in
 /// the batch code is contracted here too). Kept out of line: one copy per loop nest.
-template <class T, class Arch, class Bound>
-NF_NOINLINE void run_partial(T* NF_RESTRICT out, std::size_t begin, std::size_t n, const Bound& root,
+template <class T, class Arch, class D, class Bound>
+NF_NOINLINE void run_partial(D* NF_RESTRICT out, std::size_t begin, std::size_t n, const Bound& root,
                              std::size_t phase) {
     alignas(64) T lanes[xsimd::batch<T, Arch>::size];
     root.load_partial(begin, phase, n).store_aligned(lanes);
-    for (std::size_t l = 0; l < n; ++l) out[begin + l] = lanes[l];
+    for (std::size_t l = 0; l < n; ++l) out[begin + l] = from_compute<D>(lanes[l]);
 }
 
 /// Positions [begin, end) of one run of contiguous destination elements. `phase` follows the
 /// position modulo `chunk` (the tile length of periodic leaves; tiles hold one extra batch, so a
 /// batch may start at any phase below `chunk`). With `stream`, full batches are written with
-/// aligned non-temporal stores after a partial head up to the first aligned address.
-template <bool Periodic, class T, class Arch, class Bound>
-NF_ALWAYS_INLINE void run(T* NF_RESTRICT out, std::size_t begin, std::size_t end, const Bound& root, std::size_t chunk,
+/// aligned non-temporal stores after a partial head up to the first aligned address. Elements of
+/// `D` other than the compute type `T` are stored converted (core/convert.hpp), never streamed.
+template <bool Periodic, class T, class Arch, class D, class Bound>
+NF_ALWAYS_INLINE void run(D* NF_RESTRICT out, std::size_t begin, std::size_t end, const Bound& root, std::size_t chunk,
                           bool stream) {
     using batch = xsimd::batch<T, Arch>;
     constexpr std::size_t B = batch::size;
@@ -365,7 +394,10 @@ NF_ALWAYS_INLINE void run(T* NF_RESTRICT out, std::size_t begin, std::size_t end
             if (phase >= chunk) phase -= chunk;
         }
     };
-    if (stream) {
+    if constexpr (!std::is_same_v<D, T>) {
+        (void)stream;
+        for (; i + B <= end; i += B, advance(B)) store_converted<Arch>(out + i, root.load(i, phase));
+    } else if (stream) {
         const std::size_t misalign = reinterpret_cast<std::uintptr_t>(out + i) % sizeof(batch);
         const std::size_t peel = std::min(end - i, misalign ? (sizeof(batch) - misalign) / sizeof(T) : 0);
         if (peel > 0) {
@@ -382,8 +414,8 @@ NF_ALWAYS_INLINE void run(T* NF_RESTRICT out, std::size_t begin, std::size_t end
 
 /// Runs `o_begin .. o_end` of the loop nest (whole runs), or, with one run, its positions
 /// `i_begin .. i_end`: the unit of work of one thread.
-template <class P, class T, class Bound>
-void run_block(T* dst, const std::array<std::size_t, P::rank>& ext, const Bound& bound, std::size_t length,
+template <class P, class D, class Bound>
+void run_block(D* dst, const std::array<std::size_t, P::rank>& ext, const Bound& bound, std::size_t length,
                std::size_t chunk, bool stream, std::size_t o_begin, std::size_t o_end, std::size_t i_begin,
                std::size_t i_end) {
     constexpr std::size_t K = P::outer;
@@ -396,7 +428,8 @@ void run_block(T* dst, const std::array<std::size_t, P::rank>& ext, const Bound&
     }
     for (std::size_t o = o_begin; o < o_end; ++o) {
         root.seek(index);
-        run<P::periodic, T, typename P::arch>(dst + o * length, i_begin, i_end, root, chunk, stream);
+        run<P::periodic, typename P::value_type, typename P::arch>(dst + o * length, i_begin, i_end, root, chunk,
+                                                                   stream);
         for (std::size_t d = K; d-- > 0;) {
             if (++index[d] < ext[d]) break;
             index[d] = 0;
@@ -507,7 +540,7 @@ void plan_segments(std::vector<loop_segment<Bound>>& segments, std::unique_ptr<s
 template <class Arch, class T, class DL, class Root, class E>
 void evaluate_part_into(T* dst, const std::array<std::size_t, DL::size>& ext, const E& e, scratch_arena& arena,
                         store_kind store, slot_sums_registry* sums) {
-    using P = plan<T, Arch, DL, E, layout_list<>, Root>;
+    using P = plan<typename E::value_type, Arch, DL, E, layout_list<>, Root>; // T: the stored type
     constexpr std::size_t K = P::outer;
     std::size_t outer_count = 1, length = 1;
     for (std::size_t d = 0; d < DL::size; ++d) (d < K ? outer_count : length) *= ext[d];
@@ -518,8 +551,8 @@ void evaluate_part_into(T* dst, const std::array<std::size_t, DL::size>& ext, co
     const auto root = bind(e, ctx);
     executor ex(total); // after bind: hoisted parts (reductions) take the threads first
     const bool by_size = store == store_kind::automatic && total * sizeof(T) >= streaming_threshold();
-    const bool stream =
-        (by_size || store == store_kind::streaming) && reinterpret_cast<std::uintptr_t>(dst) % sizeof(T) == 0;
+    const bool stream = std::is_same_v<T, typename E::value_type> && (by_size || store == store_kind::streaming) &&
+                        reinterpret_cast<std::uintptr_t>(dst) % sizeof(T) == 0;
     if (ex.pieces() > 1) {
         using Bound = std::remove_cvref_t<decltype(root)>;
         constexpr std::size_t KS = row_slot_axes<E, P>();
@@ -573,9 +606,9 @@ bool overlaps_partially(const T* dst, std::size_t count, const E& e) {
         for (std::size_t v : e.extents().values()) size *= v;
         if (size == 0 || count == 0) return false;
         const auto a = reinterpret_cast<std::uintptr_t>(e.data()), b = reinterpret_cast<std::uintptr_t>(dst);
-        const bool disjoint = a + size * sizeof(T) <= b || b + count * sizeof(T) <= a;
+        const bool disjoint = a + size * sizeof(*e.data()) <= b || b + count * sizeof(T) <= a;
         if (disjoint) return false;
-        if constexpr (same_layout<typename E::axes, DL>()) return a != b;
+        if constexpr (same_layout<typename E::axes, DL>() && sizeof(*e.data()) == sizeof(T)) return a != b;
         return true;
     } else if constexpr (E::kind == node_kind::unary || E::kind == node_kind::reduction) {
         return overlaps_partially<DL>(dst, count, e.arg);
@@ -590,7 +623,7 @@ bool overlaps_partially(const T* dst, std::size_t count, const E& e) {
 template <class Arch, class T, class DL, class E>
 void assign_checked(T* dst, const std::array<std::size_t, DL::size>& ext, const E& e, store_kind store) {
     // Boxes only when a reduction is not computed row by row in the loop itself.
-    constexpr std::size_t p = all_row_local<E, plan<T, Arch, DL, E>>() ? 0 : block_prefix<DL, E>();
+    constexpr std::size_t p = all_row_local<E, plan<typename E::value_type, Arch, DL, E>>() ? 0 : block_prefix<DL, E>();
     if constexpr (p > 0) {
         evaluate_blocked<p, Arch, T, DL>(dst, ext, e, store);
     } else {

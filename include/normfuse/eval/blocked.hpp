@@ -142,7 +142,7 @@ struct by_piece {
 template <class Pre, class E>
 auto slice(const E& e, const block_box& b) {
     if constexpr (E::kind == node_kind::terminal) {
-        using T = typename E::value_type;
+        using T = typename E::storage_type;
         using TA = typename E::axes;
         using S = shape_from<loosen_t<Pre, TA>>;
         auto ext = e.extents().values();

@@ -8,6 +8,7 @@
 #include <normfuse/core/simd.hpp>
 
 #include <normfuse/core/config.hpp>
+#include <normfuse/core/convert.hpp>
 #include <normfuse/eval/plan.hpp>
 #include <normfuse/eval/scratch.hpp>
 
@@ -18,19 +19,21 @@ template <std::size_t K>
 using outer_index = std::array<std::size_t, K>;
 
 /// A leaf bound to the loop nest: `seek` moves it to the run at an outer index; `load(i, phase)`
-/// returns the batch at position i of the run (phase = i modulo the tile length).
-template <class T, class Arch, leaf_mode Mode, std::size_t K>
+/// returns the batch at position i of the run (phase = i modulo the tile length). Its memory holds
+/// elements of `S`, loaded converted to the compute type `T` (core/convert.hpp); a periodic tile
+/// holds them converted.
+template <class T, class Arch, leaf_mode Mode, std::size_t K, class S = T>
 struct bound_leaf {
     using batch = xsimd::batch<T, Arch>;
     static constexpr leaf_mode mode = Mode;
-    const T* base = nullptr;
+    const S* base = nullptr;
     std::array<std::ptrdiff_t, K> outer_stride{};
     std::ptrdiff_t inner_stride = 1; // strided mode
     std::size_t period = 1;          // periodic mode: length of the repeating block
     T* tile = nullptr;               // periodic mode: the block repeated over the tile length
     std::size_t tile_length = 0;
-    const T* current = nullptr;
-    const T* tiled_block = nullptr;
+    const S* current = nullptr;
+    const S* tiled_block = nullptr;
     T value{};
     batch broadcast{};
 
@@ -56,19 +59,20 @@ struct bound_leaf {
         for (std::size_t d = 0; d < K; ++d) offset += static_cast<std::ptrdiff_t>(index[d]) * outer_stride[d];
         current = base + offset;
         if constexpr (Mode == leaf_mode::invariant) {
-            value = *current;
+            value = to_compute<T>(*current);
             broadcast = batch(value);
         } else if constexpr (Mode == leaf_mode::periodic) {
             if (current != tiled_block) {
                 for (std::size_t j = 0; j < tile_length; j += period)
-                    for (std::size_t p = 0; p < period && j + p < tile_length; ++p) tile[j + p] = current[p];
+                    for (std::size_t p = 0; p < period && j + p < tile_length; ++p)
+                        tile[j + p] = to_compute<T>(current[p]);
                 tiled_block = current;
             }
         }
     }
     NF_ALWAYS_INLINE batch load(std::size_t i, std::size_t phase) const {
         if constexpr (Mode == leaf_mode::contiguous) {
-            return batch::load_unaligned(current + i);
+            return load_converted<T, Arch>(current + i);
         } else if constexpr (Mode == leaf_mode::invariant) {
             return broadcast;
         } else if constexpr (Mode == leaf_mode::periodic) {
@@ -76,7 +80,7 @@ struct bound_leaf {
         } else {
             alignas(64) T lanes[batch::size];
             for (std::size_t l = 0; l < batch::size; ++l)
-                lanes[l] = current[static_cast<std::ptrdiff_t>(i + l) * inner_stride];
+                lanes[l] = to_compute<T>(current[static_cast<std::ptrdiff_t>(i + l) * inner_stride]);
             return batch::load_aligned(lanes);
         }
     }
@@ -91,20 +95,21 @@ struct bound_leaf {
         } else {
             alignas(64) T lanes[batch::size] = {}; // zeroed: g++ -O3 cannot see that n >= 1 (-Wmaybe-uninitialized)
             const std::ptrdiff_t step = Mode == leaf_mode::contiguous ? 1 : inner_stride;
-            for (std::size_t l = 0; l < n; ++l) lanes[l] = current[static_cast<std::ptrdiff_t>(i + l) * step];
+            for (std::size_t l = 0; l < n; ++l)
+                lanes[l] = to_compute<T>(current[static_cast<std::ptrdiff_t>(i + l) * step]);
             for (std::size_t l = n; l < batch::size; ++l) lanes[l] = lanes[0];
             return batch::load_aligned(lanes);
         }
     }
     NF_ALWAYS_INLINE T load_scalar(std::size_t i, std::size_t phase) const {
         if constexpr (Mode == leaf_mode::contiguous)
-            return current[i];
+            return to_compute<T>(current[i]);
         else if constexpr (Mode == leaf_mode::invariant)
             return value;
         else if constexpr (Mode == leaf_mode::periodic)
             return tile[phase];
         else
-            return current[static_cast<std::ptrdiff_t>(i) * inner_stride];
+            return to_compute<T>(current[static_cast<std::ptrdiff_t>(i) * inner_stride]);
     }
 };
 

@@ -42,18 +42,25 @@ struct by_value {
 template <class E>
 concept Expression = std::is_base_of_v<detail::expression_tag, std::remove_cvref_t<E>>;
 
-/// A leaf over memory laid out as `Shape` (row-major in its axis order).
+// Every node has an `element_type`, the element type it stands for (that of its leaves, or the
+// target of an nf::cast), and a `value_type`, the type it computes in: compute_t<element_type>
+// (core/element.hpp). Operands of one operation must have the same element type.
+
+/// A leaf over memory laid out as `Shape` (row-major in its axis order), holding elements of `T`
+/// (read widened to their compute type).
 template <class T, class Shape, class Holder>
 struct terminal : detail::expression_tag {
     static constexpr detail::node_kind kind = detail::node_kind::terminal;
-    using value_type = std::remove_const_t<T>;
+    using storage_type = std::remove_const_t<T>;
+    using element_type = storage_type;
+    using value_type = compute_t<storage_type>;
     using shape_type = Shape;
     using axes = typename Shape::axes;
     using all_axes = axes;
 
     Holder holder;
 
-    const value_type* data() const { return holder.data(); }
+    const storage_type* data() const { return holder.data(); }
     const nf::extents<Shape>& extents() const { return holder.extents(); }
     template <Axis A>
     std::size_t extent() const {
@@ -61,14 +68,16 @@ struct terminal : detail::expression_tag {
     }
 };
 
-/// A number that broadcasts along every axis.
+/// A number that broadcasts along every axis, standing for the element type `T` (it takes the
+/// element type of the other operand) and held in T's compute type.
 template <class T>
 struct scalar : detail::expression_tag {
     static constexpr detail::node_kind kind = detail::node_kind::scalar;
-    using value_type = T;
+    using element_type = T;
+    using value_type = compute_t<T>;
     using axes = axis_list<>;
     using all_axes = axes;
-    T value;
+    value_type value;
 };
 
 namespace detail {
@@ -110,7 +119,7 @@ constexpr auto as_expression(X&& x) {
     } else {
         static_assert(std::is_arithmetic_v<D>, "normfuse: as_expression: not an operand");
         using T = std::conditional_t<std::is_void_v<Hint>, D, Hint>;
-        return scalar<T>{{}, static_cast<T>(x)};
+        return scalar<T>{{}, static_cast<compute_t<T>>(x)};
     }
 }
 
@@ -118,9 +127,10 @@ constexpr auto as_expression(X&& x) {
 template <class X, class Hint = void>
 using expression_t = decltype(as_expression<Hint>(std::declval<X>()));
 
-/// Element type of an array operand.
+/// Element type of an array operand (what its expression stands for; see compute_t for the type
+/// it computes in).
 template <class X>
-using element_t = typename std::remove_cvref_t<expression_t<X>>::value_type;
+using element_t = typename std::remove_cvref_t<expression_t<X>>::element_type;
 
 /// Axes (with extents) of an expression or array operand.
 template <class X>

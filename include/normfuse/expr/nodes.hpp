@@ -14,12 +14,37 @@
 
 namespace nf {
 
+namespace op {
+template <class T, bool Round>
+struct cast_to;
+} // namespace op
+
+namespace detail {
+/// The element and compute types of `Op(A)`: A's, but for an nf::cast (expr/cast.hpp).
+template <class Op, class A>
+struct unary_types {
+    using element_type = typename A::element_type;
+    using value_type = typename A::value_type;
+};
+template <class T, bool Round, class A>
+struct unary_types<op::cast_to<T, Round>, A> {
+    using element_type = T;
+    using value_type = compute_t<T>;
+};
+/// True for the operation of an nf::cast.
+template <class Op>
+inline constexpr bool is_cast_op = false;
+template <class T, bool Round>
+inline constexpr bool is_cast_op<op::cast_to<T, Round>> = true;
+} // namespace detail
+
 /// `Op(arg)` applied element by element.
 template <class Op, Expression A>
 struct unary_expr : detail::expression_tag {
     static constexpr detail::node_kind kind = detail::node_kind::unary;
     using op = Op;
-    using value_type = typename A::value_type;
+    using element_type = typename detail::unary_types<Op, A>::element_type;
+    using value_type = typename detail::unary_types<Op, A>::value_type;
     using axes = typename A::axes;
     using all_axes = typename A::all_axes;
     A arg;
@@ -57,6 +82,7 @@ template <class Op, Expression L, Expression R>
 struct binary_expr : detail::expression_tag {
     static constexpr detail::node_kind kind = detail::node_kind::binary;
     using op = Op;
+    using element_type = typename L::element_type;
     using value_type = typename L::value_type;
     using axes = axis_union<typename L::axes, typename R::axes>;
     using all_axes = axis_union<typename L::all_axes, typename R::all_axes>;
@@ -79,6 +105,7 @@ struct binary_expr : detail::expression_tag {
 /// Returned in place of an expression after a compile error, so that no second wave follows.
 struct invalid_expression : detail::expression_tag {
     static constexpr detail::node_kind kind = detail::node_kind::scalar;
+    using element_type = float;
     using value_type = float;
     using axes = axis_list<>;
     using all_axes = axes;
@@ -87,20 +114,32 @@ struct invalid_expression : detail::expression_tag {
 
 namespace detail {
 
-/// True when two operands of one call have the same element type and agree on static extents.
+/// True when two operands of one call have the same element type (one that is computed on, not an
+/// integer type) and agree on static extents.
 template <class L, class R>
-inline constexpr bool compatible_operands = std::is_same_v<typename L::value_type, typename R::value_type>&&
-                                                mismatch_position<typename L::axes, typename R::axes> == npos;
+inline constexpr bool compatible_operands =
+    std::is_same_v<typename L::element_type, typename R::element_type>&& FloatingElement<typename L::element_type>&&
+        mismatch_position<typename L::axes, typename R::axes> == npos;
+
+/// Instantiates the diagnostic for an operand of integer elements used without an nf::cast.
+template <class Call, class T>
+void report_integer_operand() {
+    (void)sizeof(error::integer_elements_need_a_cast<integer_operand_message<Call, T>(), Call, T>);
+}
 
 /// Instantiates the diagnostic that explains why two operands of `Call` are not compatible. (Its
 /// return type is deduced so that clang instantiates it where it is called, not at the end of the
 /// file, and its diagnostic shows the chain of calls back to the user's line.)
 template <class Call, class L, class R>
 auto report_incompatible() {
-    using LT = typename L::value_type;
-    using RT = typename R::value_type;
-    if constexpr (!std::is_same_v<LT, RT>) {
+    using LT = typename L::element_type;
+    using RT = typename R::element_type;
+    if constexpr (std::is_same_v<L, invalid_expression> || std::is_same_v<R, invalid_expression>) {
+        // already reported where the operand was built: no second wave of errors
+    } else if constexpr (!std::is_same_v<LT, RT>) {
         (void)sizeof(error::element_type_mismatch<type_mismatch_message<Call, LT, RT>(), Call, LT, RT>);
+    } else if constexpr (!FloatingElement<LT>) {
+        report_integer_operand<Call, LT>();
     } else {
         using A = axis_at_t<mismatch_position<typename L::axes, typename R::axes>, typename L::axes>;
         using B = find_axis_t<A, typename R::axes>;
@@ -127,7 +166,13 @@ auto make_binary(X&& x, Y&& y) {
 template <class Op, class X>
 auto make_unary(X&& x) {
     auto a = as_expression(std::forward<X>(x));
-    return unary_expr<Op, decltype(a)>{{}, std::move(a)};
+    using A = decltype(a);
+    if constexpr (FloatingElement<typename A::element_type>) {
+        return unary_expr<Op, A>{{}, std::move(a)};
+    } else {
+        report_integer_operand<Op, typename A::element_type>();
+        return invalid_expression{};
+    }
 }
 
 } // namespace detail

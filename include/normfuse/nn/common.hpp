@@ -241,6 +241,10 @@ void check_length(std::string_view call, const char* name, const param_ref<T>& p
 /// some places and views in others compiles each kernel once per layout, not once per kind.
 template <Array X>
 auto input_view(const X& x) {
+    static_assert(std::is_same_v<typename X::value_type, float> || std::is_same_v<typename X::value_type, double>,
+                  "normfuse: nn layers take float or double inputs (layers on nf::bf16, nf::fp16 and integer "
+                  "inputs are not implemented yet). Fix: convert first, e.g. nf::tensor<float, S> xf = "
+                  "nf::cast<float>(x), or write the normalization as an expression over nf::cast<float>(x)");
     return view<const typename X::value_type, typename X::shape_type>(x.data(), x.extents());
 }
 
@@ -248,6 +252,9 @@ auto input_view(const X& x) {
 template <Array X>
 auto output_view(X&& out) {
     using A = std::remove_cvref_t<X>;
+    static_assert(std::is_same_v<typename A::value_type, float> || std::is_same_v<typename A::value_type, double>,
+                  "normfuse: nn layers write float or double outputs (nf::bf16, nf::fp16 outputs are not "
+                  "implemented yet). Fix: write a float tensor, then assign it to the 16-bit one (one rounding)");
     static_assert(!std::is_const_v<std::remove_pointer_t<decltype(out.data())>>,
                   "normfuse: nn layer forward: the output is read-only (a view of const elements or a const "
                   "tensor); pass a writable tensor or view");

@@ -120,6 +120,9 @@ auto moments_for(const X& x) {
     using KL = axis_remove<XL, axis_list<axis_id<Rs>...>>;
     using KS = shape_from<KL>;
     using T = typename X::value_type;
+    static_assert(std::is_same_v<T, float> || std::is_same_v<T, double>,
+                  "normfuse: nf::moments: the input must be float or double (for other element types use "
+                  "nf::mean and nf::var, which read them widened)");
     const auto kext = detail::restrict_extents<KL, XL>(x.extents().values());
     moments_result<T, KS> r{tensor<T, KS>(nf::extents<KS>::from_all(kext)),
                             tensor<T, KS>(nf::extents<KS>::from_all(kext))};

@@ -14,6 +14,7 @@
 #include <normfuse/core/errors.hpp>
 #include <normfuse/eval/scratch.hpp>
 #include <normfuse/expr/expression.hpp>
+#include <normfuse/expr/nodes.hpp>
 #include <normfuse/reduce/accumulate.hpp>
 
 namespace nf {
@@ -58,6 +59,7 @@ using reduction_call = std::conditional_t<
 template <detail::reduction_kind R, class Reduced, Expression A>
 struct reduce_expr : detail::expression_tag {
     static constexpr detail::node_kind kind = detail::node_kind::reduction;
+    using element_type = typename A::element_type;
     using value_type = typename A::value_type;
     using axes = axis_remove<typename A::axes, Reduced>;
     using all_axes = typename A::all_axes;
@@ -251,7 +253,12 @@ auto make_reduction(X&& x, double param) {
     auto a = as_expression(std::forward<X>(x));
     using AE = decltype(a);
     using OA = typename AE::axes;
-    if constexpr ((contains<Rs, OA> && ...) && !has_duplicate_axis<axis_list<Rs...>>) {
+    if constexpr (std::is_same_v<AE, invalid_expression>) {
+        return invalid_expression{};
+    } else if constexpr (!FloatingElement<typename AE::element_type>) {
+        report_integer_operand<reduction_call<R>, typename AE::element_type>();
+        return invalid_expression{};
+    } else if constexpr ((contains<Rs, OA> && ...) && !has_duplicate_axis<axis_list<Rs...>>) {
         return reduce_expr<R, axis_list<axis_id<Rs>...>, AE>{{}, std::move(a), param};
     } else {
         report_missing_reduced_axis<reduction_call<R>, OA, Rs...>();
