@@ -121,9 +121,11 @@ inline constexpr bool compatible_operands =
     std::is_same_v<typename L::element_type, typename R::element_type>&& FloatingElement<typename L::element_type>&&
         mismatch_position<typename L::axes, typename R::axes> == npos;
 
-/// Instantiates the diagnostic for an operand of integer elements used without an nf::cast.
+/// Instantiates the diagnostic for an operand of integer elements used without an nf::cast. (A
+/// deduced return type, as report_incompatible's: clang then instantiates it where it is called and
+/// its diagnostic reaches the user's line.)
 template <class Call, class T>
-void report_integer_operand() {
+auto report_integer_operand() {
     (void)sizeof(error::integer_elements_need_a_cast<integer_operand_message<Call, T>(), Call, T>);
 }
 
