@@ -5,6 +5,7 @@
 #include <array>
 #include <cmath>
 #include <cstddef>
+#include <limits>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -21,6 +22,7 @@
 #include <normfuse/core/tensor.hpp>
 #include <normfuse/core/view.hpp>
 #include <normfuse/eval/settings.hpp>
+#include <normfuse/expr/cast.hpp>
 
 namespace nf::nn {
 
@@ -241,9 +243,9 @@ void check_length(std::string_view call, const char* name, const param_ref<T>& p
 /// some places and views in others compiles each kernel once per layout, not once per kind.
 template <Array X>
 auto input_view(const X& x) {
-    static_assert(std::is_same_v<typename X::value_type, float> || std::is_same_v<typename X::value_type, double>,
-                  "normfuse: nn layers take float or double inputs (layers on nf::bf16, nf::fp16 and integer "
-                  "inputs are not implemented yet). Fix: convert first, e.g. nf::tensor<float, S> xf = "
+    static_assert(FloatingElement<std::remove_const_t<typename X::value_type>>,
+                  "normfuse: nn layers take float, double, nf::bf16 or nf::fp16 inputs (integer inputs are not "
+                  "normalized by the layers). Fix: convert first, e.g. nf::tensor<float, S> xf = "
                   "nf::cast<float>(x), or write the normalization as an expression over nf::cast<float>(x)");
     return view<const typename X::value_type, typename X::shape_type>(x.data(), x.extents());
 }
@@ -252,13 +254,39 @@ auto input_view(const X& x) {
 template <Array X>
 auto output_view(X&& out) {
     using A = std::remove_cvref_t<X>;
-    static_assert(std::is_same_v<typename A::value_type, float> || std::is_same_v<typename A::value_type, double>,
-                  "normfuse: nn layers write float or double outputs (nf::bf16, nf::fp16 outputs are not "
-                  "implemented yet). Fix: write a float tensor, then assign it to the 16-bit one (one rounding)");
+    static_assert(FloatingElement<std::remove_const_t<typename A::value_type>>,
+                  "normfuse: nn layers write float, double, nf::bf16 or nf::fp16 outputs");
     static_assert(!std::is_const_v<std::remove_pointer_t<decltype(out.data())>>,
                   "normfuse: nn layer forward: the output is read-only (a view of const elements or a const "
                   "tensor); pass a writable tensor or view");
     return view<typename A::value_type, typename A::shape_type>(out.data(), out.extents());
+}
+
+/// The layers' element types: float and double, and the 16-bit storage types nf::bf16 and nf::fp16,
+/// which are read widened to float, computed in float (statistics in double, as for float) and
+/// rounded once, on the store.
+template <class T>
+inline constexpr bool layer_element_v = FloatingElement<T>;
+
+/// `x` as an expression of its compute type: 16-bit elements widened as they are read (exact), so
+/// that per-slot coefficients held in float combine with them; float and double unchanged.
+template <class X>
+auto widened(const X& x) {
+    if constexpr (nf::detail::is_half_element_v<std::remove_const_t<typename X::value_type>>)
+        return nf::cast<float>(x);
+    else
+        return x;
+}
+
+/// torch.finfo(dtype).eps of an element type: RMSNorm's default eps.
+template <class T>
+constexpr double machine_epsilon() {
+    if constexpr (std::is_same_v<T, bf16>)
+        return 0.0078125; // 2^-7
+    else if constexpr (std::is_same_v<T, fp16>)
+        return 0.0009765625; // 2^-10
+    else
+        return static_cast<double>(std::numeric_limits<T>::epsilon());
 }
 
 /// Read-only view of `data` laid out as the axes `KL` with the extents the array `x` gives them.
@@ -291,7 +319,7 @@ void apply_slot_affine(const X& x, Out out, const T* k, const T* scale, const T*
         const auto kv = slot_view<KL>(k, x);
         const auto sv = slot_view<KL>(scale, x);
         const auto ov = slot_view<KL>(offset, x);
-        write<Arch>(out, (x - kv) * sv + ov, store);
+        write<Arch>(out, (widened(x) - kv) * sv + ov, store);
     }
 }
 

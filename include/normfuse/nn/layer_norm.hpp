@@ -165,7 +165,8 @@ void layer_norm_views(const X& x, const Out& out, const nf::extents<NS>& ns, par
 
         const std::size_t count = ns.size();
         const std::size_t slots = x.size() / count;
-        slot_scratch<T> buf(slots, slots);
+        using CT = compute_t<T>;
+        slot_scratch<CT> buf(slots, slots);
         // Canonical slot views need weight and bias laid out as the input's own axes.
         constexpr bool canonical = same_order<norm_axes, XL>();
         for_slot_blocks<SL, canonical>(
@@ -175,9 +176,9 @@ void layer_norm_views(const X& x, const Out& out, const nf::extents<NS>& ns, par
                 nf::detail::slot_moments<Arch, KL>(xv, buf.shift + s0, buf.centered + s0, buf.variance + s0, arena);
                 for (std::size_t s = s0; s < s1; ++s) {
                     const double a = 1.0 / std::sqrt(buf.variance[s] + eps);
-                    buf.hi[s] = static_cast<T>(buf.shift[s]);
-                    buf.scale[s] = static_cast<T>(a);
-                    buf.offset[s] = static_cast<T>(-buf.centered[s] * a);
+                    buf.hi[s] = static_cast<CT>(buf.shift[s]);
+                    buf.scale[s] = static_cast<CT>(a);
+                    buf.offset[s] = static_cast<CT>(-buf.centered[s] * a);
                 }
                 if constexpr (!HasW && !HasB) {
                     apply_slot_affine<Arch, KL>(xv, ov, buf.hi + s0, buf.scale + s0, buf.offset + s0, store);
@@ -187,13 +188,17 @@ void layer_norm_views(const X& x, const Out& out, const nf::extents<NS>& ns, par
                     const auto offset = slot_view<KL>(buf.offset + s0, xv);
                     if constexpr (std::is_same_v<KL, nf::detail::slot_kept>) {
                         using RL = nf::detail::slot_reduced;
-                        const auto wv = parameter_as<HasW>(w, [&](const T* p) { return slot_view<RL>(p, xv); });
-                        const auto bv = parameter_as<HasB>(b, [&](const T* p) { return slot_view<RL>(p, xv); });
-                        write<Arch>(ov, with_affine<HasW, HasB>((xv - k) * scale + offset, wv, bv), store);
+                        const auto wv =
+                            parameter_as<HasW>(w, [&](const T* p) { return widened(slot_view<RL>(p, xv)); });
+                        const auto bv =
+                            parameter_as<HasB>(b, [&](const T* p) { return widened(slot_view<RL>(p, xv)); });
+                        write<Arch>(ov, with_affine<HasW, HasB>((widened(xv) - k) * scale + offset, wv, bv), store);
                     } else {
-                        const auto wv = parameter_as<HasW>(w, [&](const T* p) { return view<const T, NS>(p, ns); });
-                        const auto bv = parameter_as<HasB>(b, [&](const T* p) { return view<const T, NS>(p, ns); });
-                        write<Arch>(ov, with_affine<HasW, HasB>((xv - k) * scale + offset, wv, bv), store);
+                        const auto wv =
+                            parameter_as<HasW>(w, [&](const T* p) { return widened(view<const T, NS>(p, ns)); });
+                        const auto bv =
+                            parameter_as<HasB>(b, [&](const T* p) { return widened(view<const T, NS>(p, ns)); });
+                        write<Arch>(ov, with_affine<HasW, HasB>((widened(xv) - k) * scale + offset, wv, bv), store);
                     }
                 }
             });
@@ -239,11 +244,13 @@ void layer_norm(const X& x, Out&& out, const nf::extents<NS>& normalized_shape, 
 /// Layer normalization as PyTorch 1.13's LayerNorm: mean and biased variance over the axes of
 /// `NormShape` (PyTorch's normalized_shape, named instead of trailing), one set per value of the
 /// other axes, then an element-wise affine `* weight + bias` with weight and bias laid out as
-/// NormShape. The mode has no effect and there are no running statistics.
+/// NormShape. The mode has no effect and there are no running statistics. With T = nf::bf16 or
+/// nf::fp16 (input, weight, bias and output), the values are widened to float, the statistics
+/// taken in double, the rest computed in float and rounded once, on the store.
 template <class T, class NormShape>
 class layer_norm : public detail::layer_calls<layer_norm<T, NormShape>> {
-    static_assert(std::is_same_v<T, float> || std::is_same_v<T, double>,
-                  "normfuse: nn::layer_norm<T, ...>: T must be float or double");
+    static_assert(detail::layer_element_v<T>,
+                  "normfuse: nn::layer_norm<T, ...>: T must be float, double, nf::bf16 or nf::fp16");
 
 public:
     using value_type = T;

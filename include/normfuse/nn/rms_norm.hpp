@@ -67,7 +67,8 @@ void rms_norm_views(const X& x, const Out& out, const nf::extents<NS>& ns, param
         }
 
         const std::size_t slots = x.size() / ns.size();
-        slot_scratch<T> buf(slots, slots);
+        using CT = compute_t<T>;
+        slot_scratch<CT> buf(slots, slots);
         // Canonical slot views need the weight laid out as the input's own axes.
         constexpr bool canonical = same_order<norm_axes, XL>();
         for_slot_blocks<SL, canonical>(
@@ -76,14 +77,14 @@ void rms_norm_views(const X& x, const Out& out, const nf::extents<NS>& ns, param
                 nf::detail::scratch_arena arena;
                 nf::detail::slot_moments<Arch, KL, true>(xv, nullptr, buf.centered + s0, buf.variance + s0, arena);
                 for (std::size_t s = s0; s < s1; ++s)
-                    buf.scale[s] = static_cast<T>(1.0 / std::sqrt(buf.variance[s] + eps));
+                    buf.scale[s] = static_cast<CT>(1.0 / std::sqrt(buf.variance[s] + eps));
                 const auto r = slot_view<KL>(buf.scale + s0, xv);
                 if constexpr (!HasW) {
-                    write<Arch>(ov, xv * r, store);
+                    write<Arch>(ov, widened(xv) * r, store);
                 } else if constexpr (std::is_same_v<KL, nf::detail::slot_kept>) {
-                    write<Arch>(ov, xv * r * slot_view<nf::detail::slot_reduced>(w.data, xv), store);
+                    write<Arch>(ov, widened(xv) * r * widened(slot_view<nf::detail::slot_reduced>(w.data, xv)), store);
                 } else {
-                    write<Arch>(ov, xv * r * view<const T, NS>(w.data, ns), store);
+                    write<Arch>(ov, widened(xv) * r * widened(view<const T, NS>(w.data, ns)), store);
                 }
             });
     }
@@ -102,7 +103,7 @@ void rms_norm(const X& x, Out&& out, const nf::extents<NS>& normalized_shape, W&
               std::optional<double> eps = std::nullopt) {
     using T = typename std::remove_cvref_t<X>::value_type;
     const auto w = nf::nn::detail::param_of<T, typename NS::axes>(std::forward<W>(weight));
-    const double e = eps ? *eps : static_cast<double>(std::numeric_limits<T>::epsilon());
+    const double e = eps ? *eps : nf::nn::detail::machine_epsilon<T>();
     const auto xv = nf::nn::detail::input_view(x);
     const auto ov = nf::nn::detail::output_view(out);
     using Call = nf::nn::detail::functional_rms_norm_call;
@@ -116,11 +117,12 @@ void rms_norm(const X& x, Out&& out, const nf::extents<NS>& normalized_shape, W&
 
 /// Root-mean-square normalization, `y = x * rsqrt(mean(x^2) + eps) * weight`, the mean taken over
 /// the axes of `NormShape` (one value per value of the other axes); no mean subtraction, no bias.
-/// The mean of squares is accumulated in double.
+/// The mean of squares is accumulated in double. With T = nf::bf16 or nf::fp16 (input, weight and
+/// output), the values are widened to float, computed in float and rounded once, on the store.
 template <class T, class NormShape>
 class rms_norm : public detail::layer_calls<rms_norm<T, NormShape>> {
-    static_assert(std::is_same_v<T, float> || std::is_same_v<T, double>,
-                  "normfuse: nn::rms_norm<T, ...>: T must be float or double");
+    static_assert(detail::layer_element_v<T>,
+                  "normfuse: nn::rms_norm<T, ...>: T must be float, double, nf::bf16 or nf::fp16");
 
 public:
     using value_type = T;
@@ -129,7 +131,7 @@ public:
 
     explicit rms_norm(const nf::extents<NormShape>& normalized_shape, rms_norm_options options = {})
         : extents_(normalized_shape), options_(options),
-          eps_(options.eps ? *options.eps : static_cast<double>(std::numeric_limits<T>::epsilon())) {
+          eps_(options.eps ? *options.eps : detail::machine_epsilon<T>()) {
         if (extents_.size() == 0)
             nf::detail::raise_invalid("nn::rms_norm: the normalized shape must have no zero extent");
         if (options_.elementwise_affine) weight_ = parameter_tensor(extents_, T(1));

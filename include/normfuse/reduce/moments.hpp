@@ -19,6 +19,7 @@
 #include <normfuse/core/simd.hpp>
 
 #include <normfuse/core/axis_list.hpp>
+#include <normfuse/core/element.hpp>
 #include <normfuse/core/shape.hpp>
 #include <normfuse/core/slot_layout.hpp>
 #include <normfuse/core/tensor.hpp>
@@ -54,7 +55,7 @@ void first_of_slots(const T* data, const std::array<std::size_t, XL::size>& ext,
     for (std::size_t s = 0; s < slots; ++s) {
         std::size_t off = 0;
         for (std::size_t j = 0; j < KL::size; ++j) off += idx[j] * st[pos[j]];
-        out[s] = usable_shift(static_cast<double>(data[off]));
+        out[s] = usable_shift(static_cast<double>(static_cast<compute_t<T>>(data[off])));
         for (std::size_t j = KL::size; j-- > 0;) {
             if (++idx[j] < kext[j]) break;
             idx[j] = 0;

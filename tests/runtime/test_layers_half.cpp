@@ -1,0 +1,234 @@
+// Runtime tests of the normalization layers on nf::bf16 and nf::fp16 (input, parameters and
+// output of the 16-bit type; widened to float, statistics in double, rounded once on the store),
+// against a double-precision reference computed here from the same 16-bit values: each output is
+// within half a unit in the last place of the 16-bit type of the exact value, plus a bound on
+// float's rounding (far below that unit). A layer that rounds an intermediate (a coefficient, the
+// normalized value before the affine) to the 16-bit type, or that computes in the 16-bit type,
+// exceeds it. And against PyTorch 1.13 (tests/reference/data/half_*.ref, bf16: PyTorch has no fp16
+// CPU kernels for these layers): within one unit. Odd extents, unaligned views, both layouts.
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+#include <normfuse/core/half.hpp>
+#include <normfuse/nn/layer_norm.hpp>
+#include <normfuse/nn/rms_norm.hpp>
+
+using namespace nf::axes;
+
+namespace {
+
+std::uint32_t lcg(std::uint32_t& s) {
+    s = s * 1664525u + 1013904223u;
+    return s >> 8;
+}
+
+/// A uniform value in [shift - scale, shift + scale), rounded to H.
+template <class H>
+H random_half(std::uint32_t& s, float scale, float shift) {
+    return H(shift + scale * (static_cast<float>(lcg(s)) / 8388608.0f - 1.0f));
+}
+
+template <class H>
+double wide(H h) {
+    return static_cast<double>(static_cast<float>(h));
+}
+
+/// The unit in the last place of `v` in the 16-bit type H (bf16: 7 fraction bits, float's
+/// exponents; fp16: 10 fraction bits, minimum normal exponent -14).
+template <class H>
+double ulp16(double v) {
+    constexpr bool is_bf16 = std::is_same_v<H, nf::bf16>;
+    int e;
+    (void)std::frexp(std::fabs(v), &e);
+    return std::ldexp(1.0, std::max(e - 1, is_bf16 ? -126 : -14) - (is_bf16 ? 7 : 10));
+}
+
+/// Float's rounding in the layers' float arithmetic after the statistics (a few operations on
+/// values up to `magnitude`): 2^-20 of it is 16 float units, far below half a 16-bit unit (2^-9 of
+/// bf16's, 2^-12 of fp16's, relative).
+double float_slack(double magnitude) {
+    return std::ldexp(magnitude, -20);
+}
+
+/// Counts outputs farther from the exact value than half a 16-bit unit plus the float slack, and
+/// those that are not the exact value rounded to nearest (allowed within the slack, near ties).
+struct half_checker {
+    std::size_t checked = 0, bad = 0, not_nearest = 0;
+    template <class H>
+    void add(H got, double exact, double slack) {
+        const double g = wide(got);
+        const double err = std::fabs(g - exact);
+        ++checked;
+        if (!(err <= 0.5 * ulp16<H>(exact) + slack)) {
+            if (bad < 5)
+                UNSCOPED_INFO("got " << g << " exact " << exact << " error " << err / ulp16<H>(exact) << " units");
+            ++bad;
+        }
+        not_nearest += got.bits != H(static_cast<float>(exact)).bits;
+    }
+    /// Float's error moves an output off the nearest value only when the exact one is within the
+    /// slack of a tie: rarely.
+    bool mostly_nearest() const { return not_nearest * 100 <= checked; }
+};
+
+/// Random data in slot-major order: `slots` rows of `row` values, plus the normalized-shape
+/// parameters (weight around 1, bias around 0), all 16-bit values.
+template <class H>
+struct row_data {
+    std::size_t slots, row;
+    std::vector<H> x, w, b;
+    row_data(std::size_t slots_, std::size_t row_, std::uint32_t seed, float offset = 0.5f)
+        : slots(slots_), row(row_), x(slots_ * row_), w(row_), b(row_) {
+        for (auto& v : x) v = random_half<H>(seed, 2.0f, offset);
+        for (auto& v : w) v = random_half<H>(seed, 0.5f, 1.0f);
+        for (auto& v : b) v = random_half<H>(seed, 0.5f, 0.0f);
+    }
+};
+
+/// RMSNorm's exact outputs (slot-major) and the float slack of each.
+template <class H>
+void rms_reference(const row_data<H>& d, double eps, bool affine, std::vector<double>& y, std::vector<double>& slack) {
+    y.assign(d.x.size(), 0);
+    slack.assign(d.x.size(), 0);
+    for (std::size_t s = 0; s < d.slots; ++s) {
+        double ss = 0;
+        for (std::size_t j = 0; j < d.row; ++j) ss += wide(d.x[s * d.row + j]) * wide(d.x[s * d.row + j]);
+        const double r = 1.0 / std::sqrt(ss / static_cast<double>(d.row) + eps);
+        for (std::size_t j = 0; j < d.row; ++j) {
+            const std::size_t i = s * d.row + j;
+            y[i] = wide(d.x[i]) * r * (affine ? wide(d.w[j]) : 1.0);
+            slack[i] = float_slack(std::fabs(y[i]));
+        }
+    }
+}
+
+/// LayerNorm's exact outputs (slot-major) and the float slack of each: the layers compute
+/// (x - k) * a + o with k one of the row's values, so the terms reach the row's largest |x̂|.
+template <class H>
+void ln_reference(const row_data<H>& d, double eps, bool affine, std::vector<double>& y, std::vector<double>& slack) {
+    y.assign(d.x.size(), 0);
+    slack.assign(d.x.size(), 0);
+    const double n = static_cast<double>(d.row);
+    for (std::size_t s = 0; s < d.slots; ++s) {
+        double m = 0, v = 0, big = 0;
+        for (std::size_t j = 0; j < d.row; ++j) m += wide(d.x[s * d.row + j]);
+        m /= n;
+        for (std::size_t j = 0; j < d.row; ++j) v += (wide(d.x[s * d.row + j]) - m) * (wide(d.x[s * d.row + j]) - m);
+        const double a = 1.0 / std::sqrt(v / n + eps);
+        for (std::size_t j = 0; j < d.row; ++j) big = std::max(big, std::fabs(wide(d.x[s * d.row + j]) - m) * a);
+        for (std::size_t j = 0; j < d.row; ++j) {
+            const std::size_t i = s * d.row + j;
+            const double xh = (wide(d.x[i]) - m) * a;
+            const double w = affine ? wide(d.w[j]) : 1.0, b = affine ? wide(d.b[j]) : 0.0;
+            y[i] = xh * w + b;
+            slack[i] = float_slack(3 * big * std::fabs(w) + std::fabs(b));
+        }
+    }
+}
+
+/// Checks `out` (laid out by `at(slot, j)`) against the exact values.
+template <class H, class At>
+half_checker check_rows(const H* out, const std::vector<double>& y, const std::vector<double>& slack, std::size_t slots,
+                        std::size_t row, At at) {
+    half_checker c;
+    for (std::size_t s = 0; s < slots; ++s)
+        for (std::size_t j = 0; j < row; ++j) c.add(out[at(s, j)], y[s * row + j], slack[s * row + j]);
+    return c;
+}
+
+} // namespace
+
+TEMPLATE_TEST_CASE("half layers: RMSNorm and LayerNorm over the hidden axis of [tokens, hidden], one rounding",
+                   "[layers][half]", nf::bf16, nf::fp16) {
+    using H = TestType;
+    using tokens_hidden = nf::shape<N<>, C<>>;
+    using hidden = nf::shape<C<>>;
+    const std::size_t row = GENERATE(768, 1024, 4096, 67, 1);
+    const std::size_t tokens = GENERATE(1, 5);
+    CAPTURE(row, tokens);
+    row_data<H> d(tokens, row, static_cast<std::uint32_t>(row * 7 + tokens));
+    // One element of offset: an unaligned input view.
+    std::vector<H> in(d.x.size() + 1);
+    std::copy(d.x.begin(), d.x.end(), in.begin() + 1);
+    const nf::view<const H, tokens_hidden> x(in.data() + 1, {tokens, row});
+    nf::tensor<H, tokens_hidden> out({tokens, row});
+    std::vector<double> y, slack;
+    auto at = [&](std::size_t s, std::size_t j) { return s * row + j; };
+
+    SECTION("rms_norm, default eps: torch.finfo(dtype).eps") {
+        nf::nn::rms_norm<H, hidden> rn({row});
+        CHECK(rn.eps() == (std::is_same_v<H, nf::bf16> ? 0.0078125 : 0.0009765625));
+        std::copy(d.w.begin(), d.w.end(), rn.weight().data());
+        rn.forward(x, out);
+        rms_reference(d, rn.eps(), true, y, slack);
+        const auto c = check_rows(out.data(), y, slack, tokens, row, at);
+        CHECK(c.bad == 0);
+        CHECK(c.mostly_nearest());
+    }
+    SECTION("layer_norm, in place on an unaligned view") {
+        nf::nn::layer_norm<H, hidden> ln({row});
+        std::copy(d.w.begin(), d.w.end(), ln.weight().data());
+        std::copy(d.b.begin(), d.b.end(), ln.bias().data());
+        const nf::view<H, tokens_hidden> inout(in.data() + 1, {tokens, row});
+        ln(inout, nf::nn::in_place);
+        ln_reference(d, 1e-5, true, y, slack);
+        const auto c = check_rows(in.data() + 1, y, slack, tokens, row, at);
+        CHECK(c.bad == 0);
+        CHECK(c.mostly_nearest());
+    }
+}
+
+TEMPLATE_TEST_CASE("half layers: RMSNorm and LayerNorm over C of (N, C, L) and (N, L, C)", "[layers][half]", nf::bf16,
+                   nf::fp16) {
+    using H = TestType;
+    using ncl = nf::shape<N<>, C<>, L<>>;
+    using nlc = nf::shape<N<>, L<>, C<>>;
+    const std::size_t n = 3, c = GENERATE(1, 19, 64), l = GENERATE(1, 33);
+    const bool channels_last = GENERATE(false, true);
+    CAPTURE(c, l, channels_last);
+    // Slot s = (ni, li), value j = channel: offset 8, so that the mean matters.
+    row_data<H> d(n * l, c, static_cast<std::uint32_t>(c * 31 + l), 8.0f);
+    auto at = [&](std::size_t s, std::size_t j) {
+        const std::size_t ni = s / l, li = s % l;
+        return channels_last ? s * c + j : (ni * c + j) * l + li;
+    };
+    std::vector<H> in(d.x.size() + 1), res(d.x.size() + 1);
+    for (std::size_t s = 0; s < d.slots; ++s)
+        for (std::size_t j = 0; j < c; ++j) in[1 + at(s, j)] = d.x[s * c + j];
+    std::vector<double> y, slack;
+    const bool use_rms = GENERATE(false, true);
+    const bool affine = GENERATE(false, true);
+    CAPTURE(use_rms, affine);
+    auto run = [&](auto& layer) {
+        if (channels_last)
+            layer.forward(nf::view<const H, nlc>(in.data() + 1, {n, l, c}),
+                          nf::view<H, nlc>(res.data() + 1, {n, l, c}));
+        else
+            layer.forward(nf::view<const H, ncl>(in.data() + 1, {n, c, l}),
+                          nf::view<H, ncl>(res.data() + 1, {n, c, l}));
+    };
+    if (use_rms) {
+        nf::nn::rms_norm<H, nf::shape<C<>>> rn({c}, {.eps = 1e-6, .elementwise_affine = affine});
+        if (affine) std::copy(d.w.begin(), d.w.end(), rn.weight().data());
+        run(rn);
+        rms_reference(d, 1e-6, affine, y, slack);
+    } else {
+        nf::nn::layer_norm<H, nf::shape<C<>>> ln({c}, {.eps = 1e-5, .elementwise_affine = affine});
+        if (affine) {
+            std::copy(d.w.begin(), d.w.end(), ln.weight().data());
+            std::copy(d.b.begin(), d.b.end(), ln.bias().data());
+        }
+        run(ln);
+        ln_reference(d, 1e-5, affine, y, slack);
+    }
+    const auto ck = check_rows(res.data() + 1, y, slack, d.slots, c, at);
+    CHECK(ck.bad == 0);
+    CHECK(ck.mostly_nearest());
+}
