@@ -17,7 +17,11 @@
 #include <vector>
 
 #include <normfuse/core/half.hpp>
+#include <normfuse/nn/batch_norm.hpp>
+#include <normfuse/nn/group_norm.hpp>
+#include <normfuse/nn/instance_norm.hpp>
 #include <normfuse/nn/layer_norm.hpp>
+#include <normfuse/nn/normalize.hpp>
 #include <normfuse/nn/rms_norm.hpp>
 
 using namespace nf::axes;
@@ -231,4 +235,209 @@ TEMPLATE_TEST_CASE("half layers: RMSNorm and LayerNorm over C of (N, C, L) and (
     const auto ck = check_rows(res.data() + 1, y, slack, d.slots, c, at);
     CHECK(ck.bad == 0);
     CHECK(ck.mostly_nearest());
+}
+
+namespace {
+
+/// A 4-d input (N, C, H, W) in logical order, with per-channel parameters and running statistics.
+template <class H>
+struct image_data {
+    std::size_t n, c, h, w;
+    std::vector<H> x, weight, bias, rm, rv;
+    image_data(std::size_t n_, std::size_t c_, std::size_t h_, std::size_t w_, std::uint32_t seed)
+        : n(n_), c(c_), h(h_), w(w_), x(n_ * c_ * h_ * w_), weight(c_), bias(c_), rm(c_), rv(c_) {
+        for (std::size_t i = 0; i < x.size(); ++i) // a different offset per channel
+            x[i] = random_half<H>(seed, 2.0f, 4.0f * static_cast<float>((i / (h * w)) % c) - 3.0f);
+        for (auto& v : weight) v = random_half<H>(seed, 0.5f, 1.0f);
+        for (auto& v : bias) v = random_half<H>(seed, 0.5f, 0.0f);
+        for (auto& v : rm) v = random_half<H>(seed, 1.0f, 0.0f);
+        for (auto& v : rv) v = random_half<H>(seed, 0.5f, 1.5f);
+    }
+    std::size_t size() const { return x.size(); }
+    /// Memory position of logical (ni, ci, hi, wi) in NCHW or NHWC.
+    std::size_t at(bool nhwc, std::size_t ni, std::size_t ci, std::size_t hi, std::size_t wi) const {
+        return nhwc ? ((ni * h + hi) * w + wi) * c + ci : ((ni * c + ci) * h + hi) * w + wi;
+    }
+    std::size_t logical(std::size_t ni, std::size_t ci, std::size_t hi, std::size_t wi) const {
+        return ((ni * c + ci) * h + hi) * w + wi;
+    }
+};
+
+/// Exact outputs (logical order) of a per-group normalization: values whose `group_of(logical
+/// index)` agree share a mean and variance; then * weight[c] + bias[c] (if `affine`). Slack as
+/// LayerNorm's (ln_reference).
+template <class H, class Group>
+void group_reference(const image_data<H>& d, std::size_t groups, Group group_of, bool affine, double eps,
+                     std::vector<double>& y, std::vector<double>& slack) {
+    std::vector<double> s1(groups), s2(groups), cnt(groups), big(groups);
+    for (std::size_t i = 0; i < d.size(); ++i) {
+        s1[group_of(i)] += wide(d.x[i]);
+        cnt[group_of(i)] += 1;
+    }
+    for (std::size_t g = 0; g < groups; ++g) s1[g] /= cnt[g];
+    for (std::size_t i = 0; i < d.size(); ++i)
+        s2[group_of(i)] += (wide(d.x[i]) - s1[group_of(i)]) * (wide(d.x[i]) - s1[group_of(i)]);
+    for (std::size_t g = 0; g < groups; ++g) s2[g] = 1.0 / std::sqrt(s2[g] / cnt[g] + eps);
+    for (std::size_t i = 0; i < d.size(); ++i)
+        big[group_of(i)] = std::max(big[group_of(i)], std::fabs(wide(d.x[i]) - s1[group_of(i)]) * s2[group_of(i)]);
+    y.assign(d.size(), 0);
+    slack.assign(d.size(), 0);
+    for (std::size_t i = 0; i < d.size(); ++i) {
+        const std::size_t g = group_of(i), ch = (i / (d.h * d.w)) % d.c;
+        const double wv = affine ? wide(d.weight[ch]) : 1.0, bv = affine ? wide(d.bias[ch]) : 0.0;
+        y[i] = (wide(d.x[i]) - s1[g]) * s2[g] * wv + bv;
+        slack[i] = float_slack(3 * big[g] * std::fabs(wv) + std::fabs(bv));
+    }
+}
+
+template <class H>
+half_checker check_image(const image_data<H>& d, const std::vector<H>& out, bool nhwc, const std::vector<double>& y,
+                         const std::vector<double>& slack) {
+    half_checker c;
+    for (std::size_t ni = 0; ni < d.n; ++ni)
+        for (std::size_t ci = 0; ci < d.c; ++ci)
+            for (std::size_t hi = 0; hi < d.h; ++hi)
+                for (std::size_t wi = 0; wi < d.w; ++wi) {
+                    const std::size_t l = d.logical(ni, ci, hi, wi);
+                    c.add(out[1 + d.at(nhwc, ni, ci, hi, wi)], y[l], slack[l]);
+                }
+    return c;
+}
+
+template <class H>
+void copy_params(const std::vector<H>& from, H* to) {
+    std::copy(from.begin(), from.end(), to);
+}
+
+} // namespace
+
+TEMPLATE_TEST_CASE("half layers: BatchNorm, GroupNorm, InstanceNorm on (N, C, H, W) and (N, H, W, C)", "[layers][half]",
+                   nf::bf16, nf::fp16) {
+    using H = TestType;
+    using nchw = nf::shape<N<>, C<>, nf::axes::H<>, W<>>;
+    using nhwc = nf::shape<N<>, nf::axes::H<>, W<>, C<>>;
+    const std::size_t n = 2, c = GENERATE(4, 6), h = 5, w = GENERATE(7, 33);
+    const bool nhwc_layout = GENERATE(false, true);
+    CAPTURE(c, w, nhwc_layout);
+    image_data<H> d(n, c, h, w, static_cast<std::uint32_t>(c * 131 + w));
+    // One element of offset: unaligned views.
+    std::vector<H> in(d.size() + 1), out(d.size() + 1);
+    for (std::size_t ni = 0; ni < n; ++ni)
+        for (std::size_t ci = 0; ci < c; ++ci)
+            for (std::size_t hi = 0; hi < h; ++hi)
+                for (std::size_t wi = 0; wi < w; ++wi)
+                    in[1 + d.at(nhwc_layout, ni, ci, hi, wi)] = d.x[d.logical(ni, ci, hi, wi)];
+    auto run = [&](auto& layer) {
+        if (nhwc_layout)
+            layer.forward(nf::view<const H, nhwc>(in.data() + 1, {n, h, w, c}),
+                          nf::view<H, nhwc>(out.data() + 1, {n, h, w, c}));
+        else
+            layer.forward(nf::view<const H, nchw>(in.data() + 1, {n, c, h, w}),
+                          nf::view<H, nchw>(out.data() + 1, {n, c, h, w}));
+    };
+    const std::size_t hw = h * w;
+    std::vector<double> y, slack;
+
+    SECTION("batch_norm, training: batch statistics; running statistics updated in float, rounded once") {
+        nf::nn::batch_norm<H, 2> bn(c);
+        copy_params(d.weight, bn.weight().data());
+        copy_params(d.bias, bn.bias().data());
+        copy_params(d.rm, bn.running_mean().data());
+        copy_params(d.rv, bn.running_var().data());
+        run(bn);
+        group_reference(
+            d, c, [&](std::size_t i) { return (i / hw) % c; }, true, 1e-5, y, slack);
+        const auto ck = check_image(d, out, nhwc_layout, y, slack);
+        CHECK(ck.bad == 0);
+        CHECK(ck.mostly_nearest());
+        // Running statistics: (1 - 0.1) * old + 0.1 * batch (unbiased variance), one rounding.
+        half_checker rs;
+        const double m = static_cast<double>(n * hw);
+        for (std::size_t ci = 0; ci < c; ++ci) {
+            double mean = 0, var = 0;
+            for (std::size_t ni = 0; ni < n; ++ni)
+                for (std::size_t j = 0; j < hw; ++j) mean += wide(d.x[(ni * c + ci) * hw + j]);
+            mean /= m;
+            for (std::size_t ni = 0; ni < n; ++ni)
+                for (std::size_t j = 0; j < hw; ++j)
+                    var += (wide(d.x[(ni * c + ci) * hw + j]) - mean) * (wide(d.x[(ni * c + ci) * hw + j]) - mean);
+            const double rm = 0.9 * wide(d.rm[ci]) + 0.1 * mean, rv = 0.9 * wide(d.rv[ci]) + 0.1 * var / (m - 1);
+            rs.add(bn.running_mean().data()[ci], rm, float_slack(std::fabs(rm) + 1));
+            rs.add(bn.running_var().data()[ci], rv, float_slack(rv));
+        }
+        CHECK(rs.bad == 0);
+    }
+    SECTION("batch_norm, eval: running statistics") {
+        nf::nn::batch_norm<H, 2> bn(c);
+        copy_params(d.weight, bn.weight().data());
+        copy_params(d.bias, bn.bias().data());
+        copy_params(d.rm, bn.running_mean().data());
+        copy_params(d.rv, bn.running_var().data());
+        bn.eval();
+        run(std::as_const(bn));
+        y.assign(d.size(), 0);
+        slack.assign(d.size(), 0);
+        for (std::size_t i = 0; i < d.size(); ++i) {
+            const std::size_t ci = (i / hw) % c;
+            const double a = wide(d.weight[ci]) / std::sqrt(wide(d.rv[ci]) + 1e-5);
+            y[i] = (wide(d.x[i]) - wide(d.rm[ci])) * a + wide(d.bias[ci]);
+            slack[i] = float_slack(3 * std::fabs((wide(d.x[i]) - wide(d.rm[ci])) * a) + std::fabs(wide(d.bias[ci])));
+        }
+        const auto ck = check_image(d, out, nhwc_layout, y, slack);
+        CHECK(ck.bad == 0);
+        CHECK(ck.mostly_nearest());
+    }
+    SECTION("group_norm, 2 groups") {
+        nf::nn::group_norm<H> gn(2, c);
+        copy_params(d.weight, gn.weight().data());
+        copy_params(d.bias, gn.bias().data());
+        run(gn);
+        group_reference(
+            d, n * 2, [&](std::size_t i) { return (i / (c * hw)) * 2 + ((i / hw) % c) / (c / 2); }, true, 1e-5, y,
+            slack);
+        const auto ck = check_image(d, out, nhwc_layout, y, slack);
+        CHECK(ck.bad == 0);
+        CHECK(ck.mostly_nearest());
+    }
+    SECTION("instance_norm, affine") {
+        nf::nn::instance_norm<H, 2> in_layer(c, {.affine = true});
+        copy_params(d.weight, in_layer.weight().data());
+        copy_params(d.bias, in_layer.bias().data());
+        run(in_layer);
+        group_reference(
+            d, n * c, [&](std::size_t i) { return i / hw; }, true, 1e-5, y, slack);
+        const auto ck = check_image(d, out, nhwc_layout, y, slack);
+        CHECK(ck.bad == 0);
+        CHECK(ck.mostly_nearest());
+    }
+}
+
+TEMPLATE_TEST_CASE("half layers: Normalize rounds after the subtraction, as torchvision's sub_ then div_",
+                   "[layers][half]", nf::bf16, nf::fp16) {
+    using H = TestType;
+    using nchw = nf::shape<N<>, C<3>, nf::axes::H<>, W<>>;
+    using nhwc = nf::shape<N<>, nf::axes::H<>, W<>, C<3>>;
+    const std::size_t n = 2, h = 3, w = GENERATE(1, 17, 64);
+    image_data<H> d(n, 3, h, w, static_cast<std::uint32_t>(w));
+    const nf::nn::normalize<H> norm({0.485, 0.456, 0.406}, {0.229, 0.224, 0.225});
+    nf::tensor<H, nchw> x({n, h, w});
+    std::copy(d.x.begin(), d.x.end(), x.data());
+    nf::tensor<H, nhwc> y({n, h, w});
+    norm.forward(x, y);
+    const auto z = norm(x);
+    std::size_t wrong = 0;
+    for (std::size_t ni = 0; ni < n; ++ni)
+        for (std::size_t ci = 0; ci < 3; ++ci)
+            for (std::size_t hi = 0; hi < h; ++hi)
+                for (std::size_t wi = 0; wi < w; ++wi) {
+                    // Float arithmetic is exact IEEE: the bits are determined.
+                    const float m = static_cast<float>(norm.mean().data()[ci]);
+                    const float s = static_cast<float>(norm.std().data()[ci]);
+                    const float diff = static_cast<float>(H(static_cast<float>(d.x[d.logical(ni, ci, hi, wi)]) - m));
+                    const H want(diff / s);
+                    wrong += y.data()[d.at(true, ni, ci, hi, wi)].bits != want.bits;
+                    wrong += z.data()[d.at(false, ni, ci, hi, wi)].bits != want.bits;
+                }
+    CHECK(wrong == 0);
+    CHECK(norm.mean().data()[0].bits == H(0.485f).bits);
 }

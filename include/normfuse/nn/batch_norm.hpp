@@ -136,9 +136,10 @@ void batch_norm_views(std::string_view call, const X& x, const Out& out, param_r
     // As PyTorch: empty statistics do not move the running ones (the layer still counts the batch).
     if constexpr (!Merge::collective)
         if (x.size() == 0) return;
-    slot_scratch<T> buf(c, c);
-    auto wt = [&](std::size_t ch) { return w.present ? static_cast<double>(w[ch]) : 1.0; };
-    auto bs = [&](std::size_t ch) { return b.present ? static_cast<double>(b[ch]) : 0.0; };
+    using CT = compute_t<T>;
+    slot_scratch<CT> buf(c, c);
+    auto wt = [&](std::size_t ch) { return w.present ? to_double(w[ch]) : 1.0; };
+    auto bs = [&](std::size_t ch) { return b.present ? to_double(b[ch]) : 0.0; };
     if (training) {
         if (m > 0) {
             nf::detail::scratch_arena arena;
@@ -159,13 +160,13 @@ void batch_norm_views(std::string_view call, const X& x, const Out& out, param_r
             if (update) {
                 T& mean = rm.writable[ch];
                 T& variance = rv.writable[ch];
-                mean = static_cast<T>((1 - momentum) * static_cast<double>(mean) + momentum * (buf.shift[ch] + d));
-                variance = static_cast<T>((1 - momentum) * static_cast<double>(variance) + momentum * var * unbias);
+                mean = from_double<T>((1 - momentum) * to_double(mean) + momentum * (buf.shift[ch] + d));
+                variance = from_double<T>((1 - momentum) * to_double(variance) + momentum * var * unbias);
             }
             const double a = wt(ch) * batch_inv_std(var, eps);
-            buf.hi[ch] = static_cast<T>(buf.shift[ch]);
-            buf.scale[ch] = static_cast<T>(a);
-            buf.offset[ch] = static_cast<T>(bs(ch) - d * a);
+            buf.hi[ch] = static_cast<CT>(buf.shift[ch]);
+            buf.scale[ch] = static_cast<CT>(a);
+            buf.offset[ch] = static_cast<CT>(bs(ch) - d * a);
         }
     } else {
         for (std::size_t ch = 0; ch < c; ++ch)
@@ -240,10 +241,10 @@ void fold_batch_norm(RM&& running_mean, RV&& running_var, W&& weight, B&& bias, 
     detail::check_length(call, "scale", sc, c);
     detail::check_length(call, "shift", sh, c);
     for (std::size_t ch = 0; ch < c; ++ch) {
-        const double a = (w.present ? static_cast<double>(w[ch]) : 1.0) / std::sqrt(static_cast<double>(rv[ch]) + eps);
-        sc.writable[ch] = static_cast<T>(a);
+        const double a = (w.present ? detail::to_double(w[ch]) : 1.0) / std::sqrt(detail::to_double(rv[ch]) + eps);
+        sc.writable[ch] = detail::from_double<T>(a);
         sh.writable[ch] =
-            static_cast<T>((b.present ? static_cast<double>(b[ch]) : 0.0) - static_cast<double>(rm[ch]) * a);
+            detail::from_double<T>((b.present ? detail::to_double(b[ch]) : 0.0) - detail::to_double(rm[ch]) * a);
     }
 }
 
@@ -257,8 +258,8 @@ void fold_batch_norm(RM&& running_mean, RV&& running_var, W&& weight, B&& bias, 
 /// float ulps of a float64 computation even when |mean| >> std.
 template <class T, std::size_t Dims, std::size_t Channels = dynamic_extent>
 class batch_norm : public detail::layer_calls<batch_norm<T, Dims, Channels>> {
-    static_assert(std::is_same_v<T, float> || std::is_same_v<T, double>,
-                  "normfuse: nn::batch_norm<T, ...>: T must be float or double");
+    static_assert(detail::layer_element_v<T>,
+                  "normfuse: nn::batch_norm<T, ...>: T must be float, double, nf::bf16 or nf::fp16");
     static_assert(Dims >= 1 && Dims <= 3, "normfuse: nn::batch_norm<T, Dims>: Dims is 1, 2 or 3");
 
 public:

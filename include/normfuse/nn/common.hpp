@@ -80,6 +80,25 @@ void check_parameter_extents(std::string_view layer, const char* name, const P& 
     }
 }
 
+/// A parameter or statistic as double (16-bit types widened exactly).
+template <class T>
+double to_double(T v) {
+    if constexpr (nf::detail::is_half_element_v<T>)
+        return static_cast<float>(v);
+    else
+        return static_cast<double>(v);
+}
+
+/// A double as the element type T: for nf::bf16 and nf::fp16, through float (as PyTorch computes
+/// their statistics and running averages in float, then rounds once to the 16-bit type).
+template <class T>
+T from_double(double v) {
+    if constexpr (nf::detail::is_half_element_v<T>)
+        return T(static_cast<float>(v));
+    else
+        return static_cast<T>(v);
+}
+
 /// 1 / sqrt(var + eps) as PyTorch's batch-norm kernels compute it from batch (or instance)
 /// statistics (ATen's InvStd): 0 when var and eps are both 0, so that a constant slot normalized
 /// with eps = 0 gives the bias instead of 0 * inf = NaN. A NaN variance stays NaN.
@@ -91,17 +110,18 @@ inline double batch_inv_std(double var, double eps) {
 /// hi = rm, scale = w / sqrt(rv + eps), offset = b. When that scale is not finite (rv + eps = 0, or
 /// a NaN or infinite statistic), they are PyTorch's folded form instead, `x * a + (b - rm * a)`
 /// (spec 2.5), so that the infinities and NaNs fall where PyTorch's do.
-template <class T>
-void running_affine(T rm, T rv, double w, double b, double eps, T& hi, T& scale, T& offset) {
-    const double a = w / std::sqrt(static_cast<double>(rv) + eps);
-    if (std::isfinite(static_cast<T>(a))) {
-        hi = rm;
-        scale = static_cast<T>(a);
-        offset = static_cast<T>(b);
+/// (P: the statistics' element type; C: the coefficients' type, the compute type of P.)
+template <class P, class C>
+void running_affine(P rm, P rv, double w, double b, double eps, C& hi, C& scale, C& offset) {
+    const double a = w / std::sqrt(to_double(rv) + eps);
+    if (std::isfinite(static_cast<C>(a))) {
+        hi = static_cast<C>(to_double(rm));
+        scale = static_cast<C>(a);
+        offset = static_cast<C>(b);
     } else {
-        hi = T(0);
-        scale = static_cast<T>(a);
-        offset = static_cast<T>(b - static_cast<double>(rm) * a);
+        hi = C(0);
+        scale = static_cast<C>(a);
+        offset = static_cast<C>(b - to_double(rm) * a);
     }
 }
 

@@ -109,7 +109,8 @@ void group_norm_views(std::string_view call, const X& x, const Out& out, std::si
         using SL = axis_restrict<GL, axis_list<axes::N<>, axes::G<>>>; // statistics per (n, g)
         using XC = axis_restrict<XL, axis_list<axes::N<>, axes::C<>>>; // coefficients per (n, c)
         constexpr bool n_first = index_of<axes::N<>, XL> < index_of<axes::C<>, XL>;
-        slot_scratch<T> buf(slots, n * c);
+        using CT = compute_t<T>;
+        slot_scratch<CT> buf(slots, n * c);
         const std::size_t kk = c / groups;
         // hi, scale and offset of the slots [q0, q1) of (n, c), in the order of the input's N and C
         // (N first or last), from the statistics per (n, g) (in the same order of N and G).
@@ -119,10 +120,10 @@ void group_norm_views(std::string_view call, const X& x, const Out& out, std::si
                 const std::size_t ch = nf ? q % c : q / n;
                 const std::size_t g = ch / kk;
                 const std::size_t slot = nf ? in * groups + g : g * n + in;
-                const double a = (w.present ? static_cast<double>(w[ch]) : 1.0) / std::sqrt(buf.variance[slot] + eps);
-                buf.hi[q] = static_cast<T>(buf.shift[slot]);
-                buf.scale[q] = static_cast<T>(a);
-                buf.offset[q] = static_cast<T>((b.present ? static_cast<double>(b[ch]) : 0.0) - buf.centered[slot] * a);
+                const double a = (w.present ? to_double(w[ch]) : 1.0) / std::sqrt(buf.variance[slot] + eps);
+                buf.hi[q] = static_cast<CT>(buf.shift[slot]);
+                buf.scale[q] = static_cast<CT>(a);
+                buf.offset[q] = static_cast<CT>((b.present ? to_double(b[ch]) : 0.0) - buf.centered[slot] * a);
             }
         };
         // Statistics per (n, g) on x seen with C split; output per (n, c) on x itself. When the
@@ -184,8 +185,8 @@ void group_norm(const X& x, Out&& out, std::size_t num_groups, W&& weight = std:
 /// any order.
 template <class T, std::size_t Groups = dynamic_extent, std::size_t Channels = dynamic_extent>
 class group_norm : public detail::layer_calls<group_norm<T, Groups, Channels>> {
-    static_assert(std::is_same_v<T, float> || std::is_same_v<T, double>,
-                  "normfuse: nn::group_norm<T, ...>: T must be float or double");
+    static_assert(detail::layer_element_v<T>,
+                  "normfuse: nn::group_norm<T, ...>: T must be float, double, nf::bf16 or nf::fp16");
     static_assert(Groups == dynamic_extent || Channels == dynamic_extent || (Groups != 0 && Channels % Groups == 0),
                   "normfuse: nn::group_norm<T, Groups, Channels>: num_channels must be divisible by num_groups. "
                   "Fix: choose a number of groups that divides the number of channels.");

@@ -95,14 +95,15 @@ void instance_norm_views(std::string_view call, const X& x, const Out& out, para
         // they do not move.
         if (update && n == 0)
             for (std::size_t ch = 0; ch < c; ++ch)
-                rm.writable[ch] = rv.writable[ch] = std::numeric_limits<T>::quiet_NaN();
+                rm.writable[ch] = rv.writable[ch] = from_double<T>(std::numeric_limits<double>::quiet_NaN());
         return;
     }
-    slot_scratch<T> buf(slots, slots);
+    using CT = compute_t<T>;
+    slot_scratch<CT> buf(slots, slots);
     const bool c_last = index_of<axes::C<>, SL> + 1 == SL::size;
     auto channel_of = [&](std::size_t s) { return c_last ? s % c : s / n; };
-    auto wt = [&](std::size_t ch) { return w.present ? static_cast<double>(w[ch]) : 1.0; };
-    auto bs = [&](std::size_t ch) { return b.present ? static_cast<double>(b[ch]) : 0.0; };
+    auto wt = [&](std::size_t ch) { return w.present ? to_double(w[ch]) : 1.0; };
+    auto bs = [&](std::size_t ch) { return b.present ? to_double(b[ch]) : 0.0; };
     for_slot_blocks<SL, true>(
         x, out, [&]<class KL>(const auto& xv, const auto& ov, std::size_t s0, std::size_t s1, KL, store_kind store) {
             // hi, scale and offset of the slots [s0, s1) (of n * c, in the order of the input's N
@@ -113,9 +114,9 @@ void instance_norm_views(std::string_view call, const X& x, const Out& out, para
                 for (std::size_t s = s0; s < s1; ++s) {
                     const std::size_t ch = channel_of(s);
                     const double a = wt(ch) * batch_inv_std(buf.variance[s], eps);
-                    buf.hi[s] = static_cast<T>(buf.shift[s]);
-                    buf.scale[s] = static_cast<T>(a);
-                    buf.offset[s] = static_cast<T>(bs(ch) - buf.centered[s] * a);
+                    buf.hi[s] = static_cast<CT>(buf.shift[s]);
+                    buf.scale[s] = static_cast<CT>(a);
+                    buf.offset[s] = static_cast<CT>(bs(ch) - buf.centered[s] * a);
                 }
             } else {
                 for (std::size_t s = s0; s < s1; ++s) {
@@ -138,9 +139,8 @@ void instance_norm_views(std::string_view call, const X& x, const Out& out, para
         }
         T& mean = rm.writable[ch];
         T& var = rv.writable[ch];
-        mean =
-            static_cast<T>((1 - momentum) * static_cast<double>(mean) + momentum * mean_sum / static_cast<double>(n));
-        var = static_cast<T>((1 - momentum) * static_cast<double>(var) + momentum * var_sum / static_cast<double>(n));
+        mean = from_double<T>((1 - momentum) * to_double(mean) + momentum * mean_sum / static_cast<double>(n));
+        var = from_double<T>((1 - momentum) * to_double(var) + momentum * var_sum / static_cast<double>(n));
     }
 }
 } // namespace detail
@@ -178,8 +178,8 @@ void instance_norm(const X& x, Out&& out, RM&& running_mean = std::nullopt, RV&&
 /// order, or unbatched (C, spatial...).
 template <class T, std::size_t Dims, std::size_t Channels = dynamic_extent>
 class instance_norm : public detail::layer_calls<instance_norm<T, Dims, Channels>> {
-    static_assert(std::is_same_v<T, float> || std::is_same_v<T, double>,
-                  "normfuse: nn::instance_norm<T, ...>: T must be float or double");
+    static_assert(detail::layer_element_v<T>,
+                  "normfuse: nn::instance_norm<T, ...>: T must be float, double, nf::bf16 or nf::fp16");
     static_assert(Dims >= 1 && Dims <= 3, "normfuse: nn::instance_norm<T, Dims>: Dims is 1, 2 or 3");
 
 public:

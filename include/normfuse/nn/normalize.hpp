@@ -54,14 +54,30 @@ void normalize_views(std::string_view call, const X& x, const Out& out, param_re
         check(mean, "mean");
         check(sd, "std");
         for (std::size_t i = 0; i < sd.size; ++i)
-            if (sd[i] == T(0))
+            if (to_double(sd[i]) == 0)
                 nf::detail::raise_invalid(std::string(call) + ": std evaluated to zero after conversion to " +
-                                          (sizeof(T) == 4 ? "float" : "double") + " (channel " + std::to_string(i) +
-                                          "), leading to division by zero");
+                                          std::string(nf::detail::element_name<T>()) + " (channel " +
+                                          std::to_string(i) + "), leading to division by zero");
         check_output(call, x, out);
         using PV = view<const T, shape<axis_id<CA>>>;
         const bool m1 = mean.size == 1, s1 = sd.size == 1;
-        if (m1 && s1) {
+        if constexpr (nf::detail::is_half_element_v<T>) {
+            // torchvision's tensor.sub_(mean).div_(std) on a 16-bit tensor rounds twice: the
+            // difference to T, then the quotient. The same here (nf::cast<T> rounds), in float.
+            const auto xf = nf::cast<float>(x);
+            const float m0 = static_cast<float>(mean[0]), s0 = static_cast<float>(sd[0]);
+            if (m1 && s1) {
+                write<Arch>(out, nf::cast<T>(xf - m0) / s0, store_kind::automatic);
+            } else if (!m1 && !s1) {
+                write<Arch>(out, nf::cast<T>(xf - nf::cast<float>(PV(mean.data, {c}))) / PV(sd.data, {c}),
+                            store_kind::automatic);
+            } else if constexpr (Mixed) {
+                if (m1)
+                    write<Arch>(out, nf::cast<T>(xf - m0) / PV(sd.data, {c}), store_kind::automatic);
+                else
+                    write<Arch>(out, nf::cast<T>(xf - nf::cast<float>(PV(mean.data, {c}))) / s0, store_kind::automatic);
+            }
+        } else if (m1 && s1) {
             write<Arch>(out, (x - mean[0]) / sd[0], store_kind::automatic);
         } else if (!m1 && !s1) {
             write<Arch>(out, (x - PV(mean.data, {c})) / PV(sd.data, {c}), store_kind::automatic);
@@ -101,13 +117,15 @@ void normalize(const X& x, Out&& out, const M& mean, const S& std) {
 ///
 /// As in torchvision, mean and std are first rounded to the element type `T`; each element is
 /// then computed as `(x - mean[c]) / std[c]` with a true division, so float results equal
-/// torchvision's bit for bit. A std that is zero after rounding is rejected at construction;
+/// torchvision's bit for bit. On nf::bf16 and nf::fp16, the difference is rounded to T before the
+/// division (in float), as torchvision's `sub_` then `div_` on such a tensor round each result:
+/// bit for bit torchvision's as well. A std that is zero after rounding is rejected at construction;
 /// negative or NaN std are accepted, as in torchvision. Mean and std of length 1 apply to every
 /// channel.
 template <class T, Axis Channel = axes::C<>>
 class normalize {
-    static_assert(std::is_same_v<T, float> || std::is_same_v<T, double>,
-                  "normfuse: nn::normalize<T>: T must be float or double");
+    static_assert(detail::layer_element_v<T>,
+                  "normfuse: nn::normalize<T>: T must be float, double, nf::bf16 or nf::fp16");
 
 public:
     using channel_axis = Channel;
@@ -128,13 +146,13 @@ public:
         mean_ = channel_vector(channel_vector::extents_type::from_all({n}));
         std_ = channel_vector(channel_vector::extents_type::from_all({n}));
         for (std::size_t c = 0; c < n; ++c) {
-            mean_.data()[c] = static_cast<T>(mean[mean.size() == 1 ? 0 : c]);
-            std_.data()[c] = static_cast<T>(std[std.size() == 1 ? 0 : c]);
-            if (std_.data()[c] == T(0))
+            mean_.data()[c] = detail::from_double<T>(mean[mean.size() == 1 ? 0 : c]);
+            std_.data()[c] = detail::from_double<T>(std[std.size() == 1 ? 0 : c]);
+            if (detail::to_double(std_.data()[c]) == 0)
                 nf::detail::raise_invalid(std::string("nn::normalize: std evaluated to zero after "
                                                       "conversion to ") +
-                                          (sizeof(T) == 4 ? "float" : "double") + " (channel " + std::to_string(c) +
-                                          "), leading to division by zero");
+                                          std::string(nf::detail::element_name<T>()) + " (channel " +
+                                          std::to_string(c) + "), leading to division by zero");
         }
     }
     normalize(std::initializer_list<double> mean, std::initializer_list<double> std)
@@ -145,7 +163,10 @@ public:
     template <ArrayOperand X>
     auto expression(X&& x) const {
         detail::check_normalize_rank<X>();
-        return (std::forward<X>(x) - mean_) / std_;
+        if constexpr (nf::detail::is_half_element_v<T>) // rounded after the subtraction, as forward()
+            return nf::cast<T>(nf::cast<float>(std::forward<X>(x)) - nf::cast<float>(mean_)) / std_;
+        else
+            return (std::forward<X>(x) - mean_) / std_;
     }
 
     /// Writes the normalized `x` into `out` (same axes, any layouts). `out` may be `x` itself. The
