@@ -3,9 +3,9 @@
 
 Run with the Python that has torch installed (Debian's):
 
-    /usr/bin/python3 tests/reference/gen_reference.py
+    /usr/bin/python3 tests/reference/gen_reference.py [gen_half ...]
 
-It rewrites every tests/reference/data/*.ref file. The output is deterministic:
+It rewrites every tests/reference/data/*.ref file (or, given generator names, only theirs). The output is deterministic:
 each case seeds torch's generator from a CRC32 of its own name (so adding or
 reordering cases does not change the others), and torch runs single-threaded so
 that reduction order, and therefore every printed bit, is reproducible.
@@ -750,16 +750,152 @@ def gen_uint8_normalize():
 
 
 # ---------------------------------------------------------------------------
+# 9. Layers on torch.bfloat16 (PyTorch 1.13 has no CPU kernel of these layers for torch.float16)
+# ---------------------------------------------------------------------------
+
+BF16 = torch.bfloat16
+
+
+def half_random(shape, scale, shift):
+    """Random values rounded to bfloat16, held as float32 (exact)."""
+    return (torch.randn(*shape) * scale + shift).to(BF16)
+
+
+def bf16_units(got, exact):
+    """|got - exact| in units in the last place of bfloat16 at max(|exact|, 1) (float64)."""
+    mag = exact.abs().clamp(min=1.0)
+    unit = torch.pow(2.0, torch.floor(torch.log2(mag)) - 7)
+    return (got.double() - exact).abs() / unit
+
+
+def half_case(name, layer, description, tensors, output, exact, params=()):
+    """One bf16 case: inputs and parameters (bfloat16 values as float32), PyTorch's bfloat16
+    output, and `exact`, the float64 computation from the same bfloat16 values. Records how far
+    PyTorch's output is from `exact` rounded once."""
+    w = RefWriter(name, description)
+    w.param("layer", layer)
+    w.param("dtype", "bfloat16")
+    for k, v in params:
+        w.param(k, v)
+    rounded = exact.to(BF16).double()
+    same = (output.double() == rounded).double().mean().item()
+    units = bf16_units(output, exact).max().item()
+    w.param("torch_equals_exact_rounded", round(same, 4))
+    w.param("torch_max_units", round(units, 3))
+    for k, t in tensors:
+        w.tensor(k, t.to(F32))
+    w.tensor("output", output.to(F32))
+    w.tensor("exact", exact.to(F64))
+    print("  %-40s PyTorch bf16 == float64 rounded once: %5.1f%%, max %.2f units of max(|y|,1)"
+          % (name, 100 * same, units))
+    return w.write()
+
+
+def gen_half():
+    out = []
+    # LayerNorm over the last axis of [tokens, hidden].
+    for t, h in ((5, 768), (3, 67)):
+        name = "half_layernorm_%dx%d_bf16" % (t, h)
+        seed_for(name)
+        x, wt, b = half_random((t, h), 2, 0.5), half_random((h,), 0.25, 1), half_random((h,), 0.25, 0)
+        y = nn.functional.layer_norm(x, (h,), wt, b, 1e-5)
+        xd = x.double()
+        m, v = xd.mean(-1, keepdim=True), xd.var(-1, unbiased=False, keepdim=True)
+        exact = (xd - m) / torch.sqrt(v + 1e-5) * wt.double() + b.double()
+        out.append(half_case(name, "LayerNorm", "F.layer_norm over the last axis, bfloat16 input, weight, bias.",
+                             [("input", x), ("weight", wt), ("bias", b)], y, exact,
+                             [("normalized_shape", h), ("eps", 1e-5)]))
+    # BatchNorm2d, GroupNorm, InstanceNorm2d on (N, C, H, W), contiguous and channels_last.
+    n, c, hh, ww = 2, 6, 5, 7
+    for cl in (False, True):
+        layout = "nhwc" if cl else "nchw"
+        fmt = torch.channels_last if cl else torch.contiguous_format
+
+        def prepared(name):
+            seed_for(name)
+            x = half_random((n, c, hh, ww), 2, 0.5)
+            wt, b = half_random((c,), 0.25, 1), half_random((c,), 0.25, 0)
+            return x, x.contiguous(memory_format=fmt), wt, b
+
+        def per_c(t):
+            return t.double().view(1, -1, 1, 1)
+
+        name = "half_batchnorm2d_%s_train_bf16" % layout
+        x, xx, wt, b = prepared(name)
+        rm, rv = half_random((c,), 0.5, 0), (torch.rand(c) + 1).to(BF16)
+        rm1, rv1 = rm.clone(), rv.clone()
+        y = nn.functional.batch_norm(xx, rm1, rv1, wt, b, True, 0.1, 1e-5)
+        xd = x.double()
+        m, v = xd.mean((0, 2, 3), keepdim=True), xd.var((0, 2, 3), unbiased=False, keepdim=True)
+        exact = (xd - m) / torch.sqrt(v + 1e-5) * per_c(wt) + per_c(b)
+        out.append(half_case(name, "BatchNorm2d",
+                             "F.batch_norm(training=True, momentum=0.1), bfloat16 input, parameters and running\n"
+                             "statistics (updated in place: running_mean, running_var after the step).",
+                             [("input", x), ("weight", wt), ("bias", b), ("running_mean_init", rm),
+                              ("running_var_init", rv), ("running_mean", rm1), ("running_var", rv1)], y, exact,
+                             [("layout", layout), ("training", True), ("eps", 1e-5), ("momentum", 0.1)]))
+        name = "half_batchnorm2d_%s_eval_bf16" % layout
+        x, xx, wt, b = prepared(name)
+        rm, rv = half_random((c,), 0.5, 0), (torch.rand(c) + 1).to(BF16)
+        y = nn.functional.batch_norm(xx, rm, rv, wt, b, False, 0.1, 1e-5)
+        exact = (x.double() - per_c(rm)) / torch.sqrt(per_c(rv) + 1e-5) * per_c(wt) + per_c(b)
+        out.append(half_case(name, "BatchNorm2d", "F.batch_norm(training=False), bfloat16 everywhere.",
+                             [("input", x), ("weight", wt), ("bias", b), ("running_mean", rm), ("running_var", rv)],
+                             y, exact, [("layout", layout), ("training", False), ("eps", 1e-5)]))
+        name = "half_groupnorm_%s_g3_bf16" % layout
+        x, xx, wt, b = prepared(name)
+        y = nn.functional.group_norm(xx, 3, wt, b, 1e-5)
+        g = x.double().view(n, 3, -1)
+        m, v = g.mean(-1, keepdim=True), g.var(-1, unbiased=False, keepdim=True)
+        exact = ((g - m) / torch.sqrt(v + 1e-5)).view(n, c, hh, ww) * per_c(wt) + per_c(b)
+        out.append(half_case(name, "GroupNorm", "F.group_norm with 3 groups, bfloat16 input, weight, bias.",
+                             [("input", x), ("weight", wt), ("bias", b)], y, exact,
+                             [("layout", layout), ("num_groups", 3), ("eps", 1e-5)]))
+        name = "half_instancenorm2d_%s_affine_bf16" % layout
+        x, xx, wt, b = prepared(name)
+        y = nn.functional.instance_norm(xx, None, None, wt, b, True, 0.1, 1e-5)
+        xd = x.double()
+        m, v = xd.mean((2, 3), keepdim=True), xd.var((2, 3), unbiased=False, keepdim=True)
+        exact = (xd - m) / torch.sqrt(v + 1e-5) * per_c(wt) + per_c(b)
+        out.append(half_case(name, "InstanceNorm2d", "F.instance_norm (instance statistics), bfloat16 affine.",
+                             [("input", x), ("weight", wt), ("bias", b)], y, exact,
+                             [("layout", layout), ("eps", 1e-5)]))
+    # torchvision Normalize on a bfloat16 image: mean and std rounded to bfloat16, sub_ then div_.
+    name = "half_normalize_bf16"
+    seed_for(name)
+    x = torch.rand(2, 3, 4, 9).to(BF16)
+    mean, std = [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]
+    y = tv_normalize(x, mean, std)
+    md = torch.tensor(mean, dtype=F64).to(BF16).double().view(-1, 1, 1)
+    sd = torch.tensor(std, dtype=F64).to(BF16).double().view(-1, 1, 1)
+    exact = (x.double() - md) / sd
+    out.append(half_case(name, "Normalize", "torchvision Normalize on a bfloat16 image (rounds after sub_ and div_).",
+                         [("input", x)], y, exact, [("mean", mean), ("std", std)]))
+    return out
+
+
+# ---------------------------------------------------------------------------
+
+GENERATORS = (gen_normalize, gen_batchnorm, gen_instancenorm, gen_layernorm, gen_groupnorm, gen_rmsnorm, gen_offset,
+              gen_conversions, gen_uint8_normalize, gen_half)
+
 
 def main():
     os.makedirs(DATA_DIR, exist_ok=True)
+    if len(sys.argv) > 1:
+        # Only the named generators (e.g. gen_half): their files are rewritten, no other is touched.
+        written = []
+        for gen in GENERATORS:
+            if gen.__name__ in sys.argv[1:]:
+                written.extend(gen())
+        print("wrote %d files to %s" % (len(written), DATA_DIR))
+        return 0
     # Start from an empty set so that a renamed case leaves no stale file behind.
     for f in os.listdir(DATA_DIR):
         if f.endswith(".ref"):
             os.remove(os.path.join(DATA_DIR, f))
     written = []
-    for gen in (gen_normalize, gen_batchnorm, gen_instancenorm, gen_layernorm,
-                gen_groupnorm, gen_rmsnorm, gen_offset, gen_conversions, gen_uint8_normalize):
+    for gen in GENERATORS:
         written.extend(gen())
     names = [os.path.basename(p) for p in written]
     assert len(names) == len(set(names)), "duplicate case names"

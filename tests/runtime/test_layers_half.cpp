@@ -24,6 +24,8 @@
 #include <normfuse/nn/normalize.hpp>
 #include <normfuse/nn/rms_norm.hpp>
 
+#include "support/reference_file.hpp"
+
 using namespace nf::axes;
 
 namespace {
@@ -440,4 +442,136 @@ TEMPLATE_TEST_CASE("half layers: Normalize rounds after the subtraction, as torc
                 }
     CHECK(wrong == 0);
     CHECK(norm.mean().data()[0].bits == H(0.485f).bits);
+}
+
+namespace {
+
+std::vector<nf::bf16> bf16_values(const nf_test::ref_tensor& t) {
+    std::vector<nf::bf16> v(t.numel());
+    for (std::size_t i = 0; i < v.size(); ++i) v[i] = nf::bf16(static_cast<float>(t.values[i]));
+    return v;
+}
+
+/// The unit of bf16 at max(|v|, 1): the scale of LayerNorm's and the others' outputs.
+double unit_at_least_one(double v) {
+    return ulp16<nf::bf16>(std::max(std::fabs(v), 1.0));
+}
+
+} // namespace
+
+TEST_CASE("half layers: bf16 against PyTorch 1.13 (tests/reference/data/half_*.ref)", "[layers][half][reference]") {
+    using B = nf::bf16;
+    using nchw = nf::shape<N<>, C<>, nf::axes::H<>, W<>>;
+    using nhwc = nf::shape<N<>, nf::axes::H<>, W<>, C<>>;
+    const char* names[] = {"half_layernorm_5x768_bf16",
+                           "half_layernorm_3x67_bf16",
+                           "half_batchnorm2d_nchw_train_bf16",
+                           "half_batchnorm2d_nchw_eval_bf16",
+                           "half_groupnorm_nchw_g3_bf16",
+                           "half_instancenorm2d_nchw_affine_bf16",
+                           "half_batchnorm2d_nhwc_train_bf16",
+                           "half_batchnorm2d_nhwc_eval_bf16",
+                           "half_groupnorm_nhwc_g3_bf16",
+                           "half_instancenorm2d_nhwc_affine_bf16",
+                           "half_normalize_bf16"};
+    for (const char* name : names) {
+        CAPTURE(name);
+        const auto r = nf_test::load_reference_case(name);
+        const std::string layer = r.param("layer");
+        const auto& in = r.tensor("input");
+        const auto x = bf16_values(in);
+        std::vector<B> got(x.size() + 1); // +1: an unaligned output
+        std::vector<B> xin(x.size() + 1);
+        std::vector<std::size_t> pos(x.size()); // memory position of each logical element
+        const bool nhwc_layout = r.has_param("layout") && r.param("layout") == "nhwc";
+        if (in.rank() == 4) {
+            const std::size_t c = in.shape[1], h = in.shape[2], w = in.shape[3];
+            for (std::size_t i = 0; i < x.size(); ++i) {
+                const std::size_t wi = i % w, hi = i / w % h, ci = i / (w * h) % c, ni = i / (w * h * c);
+                pos[i] = nhwc_layout ? ((ni * h + hi) * w + wi) * c + ci : i;
+            }
+        } else {
+            for (std::size_t i = 0; i < x.size(); ++i) pos[i] = i;
+        }
+        for (std::size_t i = 0; i < x.size(); ++i) xin[1 + pos[i]] = x[i];
+        auto run4 = [&](auto&& layer_object) {
+            const std::size_t n = in.shape[0], c = in.shape[1], h = in.shape[2], w = in.shape[3];
+            if (nhwc_layout)
+                layer_object.forward(nf::view<const B, nhwc>(xin.data() + 1, {n, h, w, c}),
+                                     nf::view<B, nhwc>(got.data() + 1, {n, h, w, c}));
+            else
+                layer_object.forward(nf::view<const B, nchw>(xin.data() + 1, {n, c, h, w}),
+                                     nf::view<B, nchw>(got.data() + 1, {n, c, h, w}));
+        };
+        auto params = [&](auto& l) {
+            const auto w = bf16_values(r.tensor("weight")), b = bf16_values(r.tensor("bias"));
+            std::copy(w.begin(), w.end(), l.weight().data());
+            std::copy(b.begin(), b.end(), l.bias().data());
+        };
+        if (layer == "LayerNorm") {
+            const std::size_t t = in.shape[0], h = in.shape[1];
+            nf::nn::layer_norm<B, nf::shape<C<>>> ln({h});
+            params(ln);
+            ln.forward(nf::view<const B, nf::shape<N<>, C<>>>(xin.data() + 1, {t, h}),
+                       nf::view<B, nf::shape<N<>, C<>>>(got.data() + 1, {t, h}));
+        } else if (layer == "BatchNorm2d") {
+            nf::nn::batch_norm<B, 2> bn(in.shape[1]);
+            params(bn);
+            const bool training = r.param("training") == "true";
+            const auto rm = bf16_values(r.tensor(training ? "running_mean_init" : "running_mean"));
+            const auto rv = bf16_values(r.tensor(training ? "running_var_init" : "running_var"));
+            std::copy(rm.begin(), rm.end(), bn.running_mean().data());
+            std::copy(rv.begin(), rv.end(), bn.running_var().data());
+            if (!training) bn.eval();
+            run4(bn);
+            if (training) {
+                // The running statistics: PyTorch's, within one unit of their own magnitude.
+                const auto& want_m = r.tensor("running_mean").values;
+                const auto& want_v = r.tensor("running_var").values;
+                for (std::size_t ch = 0; ch < want_m.size(); ++ch) {
+                    CHECK(std::fabs(wide(bn.running_mean().data()[ch]) - want_m[ch]) <= ulp16<B>(want_m[ch]));
+                    CHECK(std::fabs(wide(bn.running_var().data()[ch]) - want_v[ch]) <= ulp16<B>(want_v[ch]));
+                }
+            }
+        } else if (layer == "GroupNorm") {
+            nf::nn::group_norm<B> gn(static_cast<std::size_t>(r.param_double("num_groups")), in.shape[1]);
+            params(gn);
+            run4(gn);
+        } else if (layer == "InstanceNorm2d") {
+            nf::nn::instance_norm<B, 2> inorm(in.shape[1], {.affine = true});
+            params(inorm);
+            run4(inorm);
+        } else {
+            REQUIRE(layer == "Normalize");
+            const nf::nn::normalize<B> norm({0.485, 0.456, 0.406}, {0.229, 0.224, 0.225});
+            norm.forward(nf::view<const B, nf::shape<N<>, C<3>, nf::axes::H<>, W<>>>(
+                             xin.data() + 1, {in.shape[0], in.shape[2], in.shape[3]}),
+                         nf::view<B, nf::shape<N<>, C<3>, nf::axes::H<>, W<>>>(
+                             got.data() + 1, {in.shape[0], in.shape[2], in.shape[3]}));
+        }
+        const auto& torch_out = r.tensor("output").values;
+        const auto& exact = r.tensor("exact").values;
+        std::size_t far_from_exact = 0, far_from_torch = 0, same_as_torch = 0, torch_rounded_once = 0;
+        for (std::size_t i = 0; i < x.size(); ++i) {
+            const double g = wide(got[1 + pos[i]]), t = torch_out[i], e = exact[i];
+            same_as_torch += g == t;
+            if (layer == "Normalize") continue; // torchvision rounds twice: bit for bit below
+            // normfuse rounds once from float: within half a unit of the exact value, plus float's
+            // error (2^-16 of the output's scale: 1/512 of a unit).
+            far_from_exact += !(std::fabs(g - e) <= 0.5 * ulp16<B>(e) + std::ldexp(std::max(std::fabs(e), 1.0), -16));
+            // Where PyTorch itself is within half a unit (at the outputs' scale) of the exact value,
+            // normfuse is within one unit of PyTorch.
+            if (std::fabs(t - e) <= 0.5 * unit_at_least_one(e)) {
+                ++torch_rounded_once;
+                far_from_torch += !(std::fabs(g - t) <= unit_at_least_one(e));
+            }
+        }
+        CHECK(far_from_exact == 0);
+        CHECK(far_from_torch == 0);
+        if (layer == "Normalize" || (layer == "BatchNorm2d" && r.param("training") == "false"))
+            CHECK(same_as_torch == x.size()); // PyTorch rounds these once (or as normfuse does): the same bits
+        else
+            CHECK(torch_rounded_once * 4 >= x.size()); // the comparison with PyTorch covers a good part
+        UNSCOPED_INFO(name << ": same bits as PyTorch " << same_as_torch << " / " << x.size());
+    }
 }
