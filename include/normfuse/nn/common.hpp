@@ -422,6 +422,28 @@ inline std::string dtype_name(std::size_t bytes) {
     return bytes == 4 ? "float" : "double";
 }
 
+/// The compile-time rules of a layer's forward: the input and output have the layer's element type
+/// (a floating one). Reports each broken rule once and returns false, so that the forward then
+/// compiles nothing that would add errors of its own.
+template <class Layer, class X, class Out>
+constexpr bool forward_types_ok() {
+    using T = typename Layer::value_type;
+    using XT = std::remove_const_t<typename X::value_type>;
+    using OT = std::remove_const_t<typename std::remove_cvref_t<Out>::value_type>;
+    static_assert(FloatingElement<XT>,
+                  "normfuse: nn layers take float, double, nf::bf16 or nf::fp16 inputs (integer inputs are not "
+                  "normalized by the layers). Fix: convert first, e.g. nf::tensor<float, S> xf = "
+                  "nf::cast<float>(x), or write the normalization as an expression over nf::cast<float>(x)");
+    static_assert(!FloatingElement<XT> || std::is_same_v<XT, T>,
+                  "normfuse: nn layer forward: the input's element type is not the layer's (a layer of element "
+                  "type T, e.g. nn::layer_norm<nf::bf16, S>, reads and writes T). Fix: build the layer with the "
+                  "input's element type, or convert the input into a tensor of T first (t = nf::cast<T>(x))");
+    static_assert(!FloatingElement<XT> || !std::is_same_v<XT, T> || std::is_same_v<OT, T>,
+                  "normfuse: nn layer forward: the output's element type is not the layer's (a layer of element "
+                  "type T writes T). Fix: pass an output of element type T, then assign it to the other type");
+    return FloatingElement<XT> && std::is_same_v<XT, T> && std::is_same_v<OT, T>;
+}
+
 /// The calls every normalization layer offers, written once: `forward(x, out)` on any tensors or
 /// views (the layer's `forward_views` then sees views only, see input_view), `layer(x)` returning
 /// a new tensor, and `layer(x, nf::nn::in_place)`.
@@ -443,12 +465,14 @@ public:
     /// runs before anything is written, the layer's own state (running statistics) included.
     template <class Arch = xsimd::default_arch, Array X, Array Out>
     void forward(const X& x, Out&& out) {
-        static_cast<Layer&>(*this).template forward_views<Arch>(input_view(x), output_view(out));
+        if constexpr (forward_types_ok<Layer, X, Out>())
+            static_cast<Layer&>(*this).template forward_views<Arch>(input_view(x), output_view(out));
     }
     /// Inference on a const layer (see the class comment).
     template <class Arch = xsimd::default_arch, Array X, Array Out>
     void forward(const X& x, Out&& out) const {
-        static_cast<const Layer&>(*this).template forward_views<Arch>(input_view(x), output_view(out));
+        if constexpr (forward_types_ok<Layer, X, Out>())
+            static_cast<const Layer&>(*this).template forward_views<Arch>(input_view(x), output_view(out));
     }
     /// Returns the normalized `x` as a new tensor of the same shape.
     template <class Arch = xsimd::default_arch, class U, class S>
