@@ -17,6 +17,7 @@
 #include <vector>
 
 #include <normfuse/core/half.hpp>
+#include <normfuse/eval/parallel.hpp>
 #include <normfuse/nn/batch_norm.hpp>
 #include <normfuse/nn/group_norm.hpp>
 #include <normfuse/nn/instance_norm.hpp>
@@ -177,6 +178,37 @@ TEMPLATE_TEST_CASE("half layers: RMSNorm and LayerNorm over the hidden axis of [
         const auto c = check_rows(out.data(), y, slack, tokens, row, at);
         CHECK(c.bad == 0);
         CHECK(c.mostly_nearest());
+    }
+    SECTION("rms_norm and layer_norm with two threads: the same bits as with one") {
+        // Enough rows that the loop is cut into pieces (eval/parallel.hpp: parallel_min_work).
+        const std::size_t many = (std::size_t{1} << 16) / row + 3;
+        row_data<H> big(many, row, static_cast<std::uint32_t>(row + 11));
+        const nf::view<const H, tokens_hidden> bx(big.x.data(), {many, row});
+        nf::tensor<H, tokens_hidden> bout({many, row});
+        nf::nn::rms_norm<H, hidden> rn({row});
+        nf::nn::layer_norm<H, hidden> ln({row});
+        std::copy(big.w.begin(), big.w.end(), rn.weight().data());
+        std::copy(big.b.begin(), big.b.end(), ln.bias().data());
+        auto run = [&](int threads) {
+            const int before = nf::num_threads();
+            nf::set_num_threads(threads);
+            std::vector<std::uint16_t> bits;
+            rn.forward(bx, bout);
+            for (std::size_t i = 0; i < bout.size(); ++i) bits.push_back(bout.data()[i].bits);
+            ln.forward(bx, bout);
+            for (std::size_t i = 0; i < bout.size(); ++i) bits.push_back(bout.data()[i].bits);
+            nf::set_num_threads(before);
+            return bits;
+        };
+        const auto one = run(1);
+        CHECK(one == run(2));
+        // And the two-thread RMSNorm within half a unit of the exact value.
+        nf::set_num_threads(2);
+        rn.forward(bx, bout);
+        nf::set_num_threads(1);
+        rms_reference(big, rn.eps(), true, y, slack);
+        const auto c = check_rows(bout.data(), y, slack, many, row, at);
+        CHECK(c.bad == 0);
     }
     SECTION("layer_norm, in place on an unaligned view") {
         nf::nn::layer_norm<H, hidden> ln({row});
