@@ -37,7 +37,9 @@ template <class Y, class Dy, class T, class S>
 auto gradient_for(const Y& y, const Dy& dy, const wrt_t<T, S>& w) {
     using Target = wrt_t<T, S>;
     constexpr std::size_t leaves = target_leaves<Target, Y>();
-    if constexpr (leaves == 0) {
+    if constexpr (!FloatingElement<T>) {
+        return invalid_expression{}; // reported by nf::wrt
+    } else if constexpr (leaves == 0) {
         (void)sizeof(error::wrt_not_an_operand<absent_operand_message<gradient_call>(), nf::tensor<T, S>>);
         return invalid_expression{};
     } else {

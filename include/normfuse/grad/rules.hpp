@@ -69,6 +69,72 @@ constexpr std::size_t target_leaves() {
         return 0;
 }
 
+/// True when the node `E` has none of the axes `List` (its value is the same all along them).
+template <class E, class List>
+inline constexpr bool constant_along = axis_remove<List, typename E::axes>::size == List::size;
+
+template <class E>
+constexpr bool is_negation() {
+    if constexpr (E::kind == node_kind::unary)
+        return std::is_same_v<typename E::op, op::negate>;
+    else
+        return false;
+}
+
+/// True when `E` is `v - m` with m constant along the axes `Extra` and holding a reduction.
+template <class E, class Extra>
+constexpr bool centers_on_reduction() {
+    if constexpr (E::kind != node_kind::binary) {
+        return false;
+    } else if constexpr (!std::is_same_v<typename E::op, op::minus>) {
+        return false;
+    } else {
+        using M = std::remove_cvref_t<decltype(std::declval<E>().right)>;
+        return constant_along<M, Extra> && has_reduction<M>();
+    }
+}
+
+/// The sum of `g` over the axes `Extra`, with the factors of g that are constant along them taken
+/// out of the sum: sum(dy * w * a) over C, a per-row factor a, is a * sum(dy * w). The sum then
+/// reads no reduction of its own operand (a nested reduction would cost a pass over memory of its
+/// own), and there is one rounding fewer.
+template <class Extra, class G>
+auto sum_over(G g) {
+    if constexpr (G::kind == node_kind::binary) {
+        using Op = typename G::op;
+        using L = std::remove_cvref_t<decltype(g.left)>;
+        using R = std::remove_cvref_t<decltype(g.right)>;
+        if constexpr (std::is_same_v<Op, op::multiplies> && centers_on_reduction<R, Extra>())
+            // sum(l * (v - m)) = sum(l * v) - m * sum(l): m, a reduction constant along the sum
+            // (LayerNorm's mean in the adjoint of its scale), is then not inside the sum, which
+            // stays row-local (eval/row_local.hpp). The products l * v round at |v|, not |v - m|:
+            // the error of the forward's own x - mean(x) at large offsets.
+            return make_binary<op::minus>(
+                sum_over<Extra>(make_binary<op::multiplies>(g.left, std::move(g.right.left))),
+                make_binary<op::multiplies>(std::move(g.right.right), sum_over<Extra>(std::move(g.left))));
+        else if constexpr (std::is_same_v<Op, op::multiplies> && centers_on_reduction<L, Extra>())
+            return make_binary<op::minus>(
+                sum_over<Extra>(make_binary<op::multiplies>(std::move(g.left.left), g.right)),
+                make_binary<op::multiplies>(std::move(g.left.right), sum_over<Extra>(std::move(g.right))));
+        else if constexpr (std::is_same_v<Op, op::multiplies> && constant_along<L, Extra>)
+            return make_binary<op::multiplies>(std::move(g.left), sum_over<Extra>(std::move(g.right)));
+        else if constexpr (std::is_same_v<Op, op::multiplies> && constant_along<R, Extra>)
+            return make_binary<op::multiplies>(sum_over<Extra>(std::move(g.left)), std::move(g.right));
+        else if constexpr (std::is_same_v<Op, op::divides> && constant_along<R, Extra>)
+            return make_binary<op::divides>(sum_over<Extra>(std::move(g.left)), std::move(g.right));
+        else
+            return [&]<class... Xs>(axis_list<Xs...>) {
+                return make_reduction<reduction_kind::sum, Xs...>(std::move(g), 0.0);
+            }(Extra{});
+    } else if constexpr (is_negation<G>()) {
+        return make_unary<op::negate>(sum_over<Extra>(std::move(g.arg)));
+    } else {
+        return [&]<class... Xs>(axis_list<Xs...>) {
+            return make_reduction<reduction_kind::sum, Xs...>(std::move(g), 0.0);
+        }(Extra{});
+    }
+}
+
 /// `g` summed over its axes that `Axes` lacks (the adjoint of broadcasting to those axes).
 template <class Axes, class G>
 auto fit_adjoint(G&& g) {
@@ -76,9 +142,7 @@ auto fit_adjoint(G&& g) {
     if constexpr (Extra::size == 0)
         return std::forward<G>(g);
     else
-        return [&]<class... Xs>(axis_list<Xs...>) {
-            return make_reduction<reduction_kind::sum, Xs...>(std::forward<G>(g), 0.0);
-        }(Extra{});
+        return sum_over<Extra>(std::remove_cvref_t<G>(std::forward<G>(g)));
 }
 
 /// The binary node `Op(l, r)` of two expressions (no operand checks: the operands come from one
