@@ -19,6 +19,11 @@
 #include <normfuse/expr/functions.hpp>
 #include <normfuse/expr/nodes.hpp>
 #include <normfuse/expr/operators.hpp>
+#include <normfuse/grad/derivative_ops.hpp>
+#include <normfuse/grad/diagnostics.hpp>
+#include <normfuse/grad/gradient.hpp>
+#include <normfuse/grad/rules.hpp>
+#include <normfuse/grad/wrt.hpp>
 #include <normfuse/nn/batch_norm.hpp>
 #include <normfuse/nn/group_norm.hpp>
 #include <normfuse/nn/instance_norm.hpp>

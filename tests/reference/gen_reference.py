@@ -875,9 +875,68 @@ def gen_half():
 
 
 # ---------------------------------------------------------------------------
+# 10. Gradients of user expressions (nf::gradient): PyTorch autograd of the same math
+# ---------------------------------------------------------------------------
+
+def gradient_case(name, description, inputs, forward):
+    """Inputs drawn in float32 (stored as such, exact in double); y = forward(**inputs) and the
+    gradients of sum(dy * y) by autograd in float64 from those same values."""
+    w = RefWriter(name, description)
+    leaves = {}
+    for key, t in inputs.items():
+        t32 = t.to(F32)
+        w.tensor(key, t32)
+        leaves[key] = t32.to(F64).requires_grad_(True)
+    y = forward(**leaves)
+    dy = torch.randn(*y.shape, dtype=F64).to(F32)
+    w.tensor("dy", dy)
+    w.tensor("y", y.detach())
+    y.backward(dy.to(F64))
+    for key, t in leaves.items():
+        w.tensor("d" + key, t.grad)
+    return w.write()
+
+
+def gen_gradient():
+    out = []
+    name = "gradient_rmsnorm"
+    seed_for(name)
+    eps = 1e-6
+    out.append(gradient_case(
+        name, "RMSNorm over C of [N=4,L=3,C=8], eps=1e-6, in the DSL: x * rsqrt(mean<C>(x^2) + eps) * w.",
+        {"x": random_input((4, 3, 8), F64), "weight": torch.empty(8, dtype=F64).uniform_(0.5, 1.5)},
+        lambda x, weight: x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + eps) * weight))
+
+    name = "gradient_groupnorm"
+    seed_for(name)
+    out.append(gradient_case(
+        name, "GroupNorm, 3 groups of [N=2,C=6,H=3,W=4] (NCHW), eps=1e-5, affine: torch's group_norm.",
+        {"x": random_input((2, 6, 3, 4), F64), "weight": torch.empty(6, dtype=F64).uniform_(0.5, 1.5),
+         "bias": torch.randn(6, dtype=F64)},
+        lambda x, weight, bias: torch.nn.functional.group_norm(x, 3, weight, bias, 1e-5)))
+
+    name = "gradient_composition"
+    seed_for(name)
+    x = torch.empty(2, 3, 4, 5, dtype=F64).uniform_(0.2, 1.5) * torch.sign(torch.randn(2, 3, 4, 5, dtype=F64))
+    z = torch.empty(2, 3, 4, 5, dtype=F64).uniform_(0.5, 3.0)
+    g = torch.tensor([-0.3, 0.45, 0.9], dtype=F64)
+
+    def composition(x, z, gamma):
+        gc = gamma.view(1, 3, 1, 1)
+        return (torch.exp(x * 0.5) * gc / torch.sqrt(z) + torch.log(z) - torch.minimum(x, z)
+                + torch.maximum(x, gc) * torch.tanh(x) + torch.sigmoid(z) * torch.abs(x))
+
+    out.append(gradient_case(
+        name, "exp, log, sqrt, division, minimum, maximum, tanh, sigmoid, abs over [N=2,C=3,H=4,W=5] (NCHW),\n"
+        "gamma over C: exp(x/2)*g/sqrt(z) + log(z) - minimum(x,z) + maximum(x,g)*tanh(x) + sigmoid(z)*|x|.",
+        {"x": x, "z": z, "gamma": g}, composition))
+    return out
+
+
+# ---------------------------------------------------------------------------
 
 GENERATORS = (gen_normalize, gen_batchnorm, gen_instancenorm, gen_layernorm, gen_groupnorm, gen_rmsnorm, gen_offset,
-              gen_conversions, gen_uint8_normalize, gen_half)
+              gen_conversions, gen_uint8_normalize, gen_half, gen_gradient)
 
 
 def main():
