@@ -749,17 +749,122 @@ def gen_uint8_normalize():
     return out
 
 
+
+# ---------------------------------------------------------------------------
+# 9. Backward passes (PyTorch autograd)
+# ---------------------------------------------------------------------------
+
+def backward_step(m, x, dy):
+    """One forward and backward of module m on x with output gradient dy, through autograd:
+    (y, dx). The parameters' .grad accumulate over the calls, as in training."""
+    x = x.clone().requires_grad_(True)
+    y = m(x)
+    y.backward(dy)
+    return y.detach(), x.grad.detach()
+
+
+def bn_backward_case(name, cls, shapes, modes, dtype, *, affine=True, track=True, description=""):
+    """A sequence of steps on one module, step k in mode modes[k-1] ('train' or 'eval'):
+    input_k, dy_k, output_k, dx_k, then (affine) dweight_k, dbias_k: weight.grad and bias.grad
+    after step k (accumulated since the start, as PyTorch's .grad), and (tracking) running_mean_k,
+    running_var_k after step k."""
+    seed_for(name)
+    m = cls(shapes[0][1], affine=affine, track_running_stats=track).to(dtype)
+    randomize_state(m)
+    w = RefWriter(name, description)
+    running_layer_params(w, cls.__name__, m, dtype, modes[0] == "train", len(shapes))
+    w.param("modes", list(modes))
+    record_initial_state(w, m)
+    for k, (shape, mode) in enumerate(zip(shapes, modes), 1):
+        m.train(mode == "train")
+        x = random_input(shape, dtype)
+        dy = torch.randn(*shape, dtype=dtype)
+        y, dx = backward_step(m, x, dy)
+        sfx = "_%d" % k
+        w.tensor("input" + sfx, x)
+        w.tensor("dy" + sfx, dy)
+        w.tensor("output" + sfx, y)
+        w.tensor("dx" + sfx, dx)
+        if affine:
+            w.tensor("dweight" + sfx, m.weight.grad)
+            w.tensor("dbias" + sfx, m.bias.grad)
+        if track:
+            w.tensor("running_mean" + sfx, m.running_mean)
+            w.tensor("running_var" + sfx, m.running_var)
+    return w.write()
+
+
+def bn_backward_offset_case(name, shape, offset):
+    """BatchNorm2d training backward on offset + N(0,1) float32 data: torch_dx, torch_dweight,
+    torch_dbias from PyTorch float32; dx, dweight, dbias from PyTorch float64 on the same data
+    (exactly widened) and the same dy."""
+    seed_for(name)
+    m32 = nn.BatchNorm2d(shape[1])
+    randomize_state(m32)
+    m64 = copy.deepcopy(m32).to(F64)
+    w = RefWriter(name, "BatchNorm2d training backward on %g + N(0,1) float32 data.\n"
+                        "torch_*: PyTorch float32; dx, dweight, dbias: float64 from the same data." % offset)
+    running_layer_params(w, "BatchNorm2d", m32, F32, True, 1)
+    w.param("offset", float(offset))
+    record_initial_state(w, m32)
+    x = (offset + torch.randn(*shape, dtype=F64)).to(F32)
+    dy = torch.randn(*shape, dtype=F32)
+    _, dx32 = backward_step(m32, x, dy)
+    _, dx64 = backward_step(m64, x.to(F64), dy.to(F64))
+    w.tensor("input", x)
+    w.tensor("dy", dy)
+    w.tensor("torch_dx", dx32)
+    w.tensor("torch_dweight", m32.weight.grad)
+    w.tensor("torch_dbias", m32.bias.grad)
+    w.tensor("dx", dx64)
+    w.tensor("dweight", m64.weight.grad)
+    w.tensor("dbias", m64.bias.grad)
+    return w.write()
+
+
+def gen_backward():
+    out = []
+    BN1, BN2, BN3 = nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d
+    C = bn_backward_case
+    tte = ("train", "train", "eval")
+    for dt in (F32, F64):
+        sx = DTYPE_SUFFIX[dt]
+        out.append(C("backward_batchnorm2d_seq_" + sx, BN2, [(4, 3, 5, 6), (3, 3, 5, 6), (2, 3, 5, 6)], tte, dt,
+                     description="BatchNorm2d: train, train, eval; forward and backward each step."))
+        out.append(C("backward_batchnorm1d_NC_seq_" + sx, BN1, [(8, 5), (6, 5), (4, 5)], tte, dt,
+                     description="BatchNorm1d on (N, C): train, train, eval."))
+        out.append(C("backward_batchnorm1d_NCL_seq_" + sx, BN1, [(4, 3, 7), (3, 3, 7), (2, 3, 7)], tte, dt,
+                     description="BatchNorm1d on (N, C, L): train, train, eval."))
+        out.append(C("backward_batchnorm3d_seq_" + sx, BN3, [(2, 3, 3, 4, 5), (3, 3, 3, 4, 5), (2, 3, 3, 4, 5)],
+                     tte, dt, description="BatchNorm3d: train, train, eval."))
+    out.append(C("backward_batchnorm2d_noaffine_f32", BN2, [(4, 3, 5, 6), (2, 3, 5, 6)], ("train", "eval"), F32,
+                 affine=False, description="BatchNorm2d without affine: train, eval."))
+    out.append(C("backward_batchnorm2d_notrack_f32", BN2, [(4, 3, 5, 6), (2, 3, 5, 6)], ("train", "eval"), F32,
+                 track=False, description="BatchNorm2d without running statistics: train, eval (batch statistics)."))
+    out.append(C("backward_batchnorm2d_notrack_noaffine_f64", BN2, [(4, 3, 5, 6), (2, 3, 5, 6)], ("train", "eval"),
+                 F64, affine=False, track=False, description="BatchNorm2d, neither affine nor tracking."))
+    out.append(C("backward_batchnorm2d_wide_f32", BN2, [(2, 37, 3, 5)], ("train",), F32,
+                 description="BatchNorm2d with 37 channels (channels-last rows not a multiple of the SIMD width)."))
+    for off, tag in ((1e4, "1e4"), (1e6, "1e6")):
+        out.append(bn_backward_offset_case("backward_offset%s_batchnorm2d_f32" % tag, (4, 3, 5, 6), off))
+    return out
+
 # ---------------------------------------------------------------------------
 
 def main():
     os.makedirs(DATA_DIR, exist_ok=True)
+    if sys.argv[1:] == ["--only", "backward"]:
+        # Rewrites the backward cases only (their files start with "backward_").
+        written = gen_backward()
+        print("wrote %d backward files to %s" % (len(written), DATA_DIR))
+        return 0
     # Start from an empty set so that a renamed case leaves no stale file behind.
     for f in os.listdir(DATA_DIR):
         if f.endswith(".ref"):
             os.remove(os.path.join(DATA_DIR, f))
     written = []
     for gen in (gen_normalize, gen_batchnorm, gen_instancenorm, gen_layernorm,
-                gen_groupnorm, gen_rmsnorm, gen_offset, gen_conversions, gen_uint8_normalize):
+                gen_groupnorm, gen_rmsnorm, gen_offset, gen_conversions, gen_uint8_normalize, gen_backward):
         written.extend(gen())
     names = [os.path.basename(p) for p in written]
     assert len(names) == len(set(names)), "duplicate case names"
