@@ -822,6 +822,113 @@ def bn_backward_offset_case(name, shape, offset):
     return w.write()
 
 
+class RMSNormModule(nn.Module):
+    """RMSNorm over the trailing dims of normalized_shape, with the torch ops of `rmsnorm`."""
+
+    def __init__(self, normalized_shape, eps, dtype):
+        super().__init__()
+        self.weight = nn.Parameter(torch.empty(*normalized_shape, dtype=dtype).uniform_(0.5, 1.5))
+        with torch.no_grad():
+            self.weight.view(-1)[-1] *= -1
+        self.dims = tuple(range(-len(normalized_shape), 0))
+        self.eps = eps
+
+    def forward(self, x):
+        return x * torch.rsqrt(x.pow(2).mean(self.dims, keepdim=True) + self.eps) * self.weight
+
+
+def row_backward_case(name, layer, shapes, normalized_shape, dtype, *, affine=True, eps=1e-5, description=""):
+    """LayerNorm or RMSNorm (layer), one forward and backward per entry of shapes: input_k, dy_k,
+    output_k, dx_k and (affine) dweight_k (and dbias_k for LayerNorm): .grad after step k,
+    accumulated since the start."""
+    seed_for(name)
+    if layer == "LayerNorm":
+        m = nn.LayerNorm(normalized_shape, eps=eps, elementwise_affine=affine).to(dtype)
+        randomize_state(m)
+    else:
+        m = RMSNormModule(normalized_shape, eps, dtype)
+    w = RefWriter(name, description)
+    w.param("layer", layer)
+    w.param("dtype", DTYPE_NAME[dtype])
+    w.param("normalized_shape", list(normalized_shape))
+    w.param("eps", float(eps))
+    w.param("affine", affine)
+    w.param("steps", len(shapes))
+    if affine:
+        w.tensor("weight", m.weight)
+        if layer == "LayerNorm":
+            w.tensor("bias", m.bias)
+    for k, shape in enumerate(shapes, 1):
+        x = random_input(shape, dtype)
+        dy = torch.randn(*shape, dtype=dtype)
+        y, dx = backward_step(m, x, dy)
+        sfx = "_%d" % k
+        w.tensor("input" + sfx, x)
+        w.tensor("dy" + sfx, dy)
+        w.tensor("output" + sfx, y)
+        w.tensor("dx" + sfx, dx)
+        if affine:
+            w.tensor("dweight" + sfx, m.weight.grad)
+            if layer == "LayerNorm":
+                w.tensor("dbias" + sfx, m.bias.grad)
+    return w.write()
+
+
+def row_backward_offset_case(name, layer, shape, offset, eps):
+    """LayerNorm / RMSNorm backward over the last dim on offset + N(0,1) float32 data: torch_dx,
+    torch_dweight (PyTorch float32) and dx, dweight (PyTorch float64 on the same data)."""
+    seed_for(name)
+    d = shape[-1]
+    if layer == "LayerNorm":
+        m32 = nn.LayerNorm((d,), eps=eps)
+        randomize_state(m32)
+    else:
+        m32 = RMSNormModule((d,), eps, F32)
+    m64 = copy.deepcopy(m32).to(F64)
+    w = RefWriter(name, "%s backward on %g + N(0,1) float32 data.\n"
+                        "torch_*: PyTorch float32; dx, dweight: float64 from the same data." % (layer, offset))
+    w.param("layer", layer)
+    w.param("dtype", "float32")
+    w.param("normalized_shape", [d])
+    w.param("eps", float(eps))
+    w.param("affine", True)
+    w.param("offset", float(offset))
+    w.tensor("weight", m32.weight)
+    if layer == "LayerNorm":
+        w.tensor("bias", m32.bias)
+    x = (offset + torch.randn(*shape, dtype=F64)).to(F32)
+    dy = torch.randn(*shape, dtype=F32)
+    _, dx32 = backward_step(m32, x, dy)
+    _, dx64 = backward_step(m64, x.to(F64), dy.to(F64))
+    w.tensor("input", x)
+    w.tensor("dy", dy)
+    w.tensor("torch_dx", dx32)
+    w.tensor("torch_dweight", m32.weight.grad)
+    w.tensor("dx", dx64)
+    w.tensor("dweight", m64.weight.grad)
+    return w.write()
+
+
+def gen_row_backward():
+    out = []
+    R = row_backward_case
+    for dt in (F32, F64):
+        sx = DTYPE_SUFFIX[dt]
+        out.append(R("backward_layernorm_rows_" + sx, "LayerNorm", [(6, 37), (4, 37)], (37,), dt,
+                     description="LayerNorm(37) over [tokens, hidden]: two steps, .grad accumulated."))
+        out.append(R("backward_rmsnorm_rows_" + sx, "RMSNorm", [(6, 37), (4, 37)], (37,), dt, eps=1e-6,
+                     description="RMSNorm(37) over [tokens, hidden]: two steps, .grad accumulated."))
+    out.append(R("backward_layernorm_2dims_f32", "LayerNorm", [(2, 3, 5, 6), (1, 3, 5, 6)], (5, 6), F32,
+                 description="LayerNorm((5, 6)) on [2,3,5,6]: two trailing dims."))
+    out.append(R("backward_layernorm_noaffine_f32", "LayerNorm", [(5, 40)], (40,), F32, affine=False,
+                 description="LayerNorm(40) without elementwise affine."))
+    out.append(R("backward_rmsnorm_3d_f32", "RMSNorm", [(2, 5, 16)], (16,), F32, eps=1e-6,
+                 description="RMSNorm(16) over the last dim of [2,5,16]."))
+    for off, tag in ((1e4, "1e4"), (1e6, "1e6")):
+        out.append(row_backward_offset_case("backward_offset%s_layernorm_f32" % tag, "LayerNorm", (6, 48), off, 1e-5))
+    return out
+
+
 def gen_backward():
     out = []
     BN1, BN2, BN3 = nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d
@@ -847,6 +954,7 @@ def gen_backward():
                  description="BatchNorm2d with 37 channels (channels-last rows not a multiple of the SIMD width)."))
     for off, tag in ((1e4, "1e4"), (1e6, "1e6")):
         out.append(bn_backward_offset_case("backward_offset%s_batchnorm2d_f32" % tag, (4, 3, 5, 6), off))
+    out.extend(gen_row_backward())
     return out
 
 # ---------------------------------------------------------------------------

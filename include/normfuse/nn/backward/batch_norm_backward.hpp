@@ -22,31 +22,6 @@
 
 namespace nf::nn::detail {
 
-/// Throws unless the gradient array `g` (named `what`: "dy", "dx") has the extents of x, axis by
-/// axis (the axes themselves are checked at compile time).
-template <class X, class G>
-void check_gradient_extents(std::string_view call, const char* what, const X& x, const G& g) {
-    [&]<class... As>(axis_list<As...>) {
-        auto one = [&]<class A>(A*) {
-            const std::size_t in = x.template extent<A>(), o = g.template extent<A>();
-            if (in != o)
-                nf::detail::raise_extent(std::string(call) + ": axis " + std::string(A::name) + " has extent " +
-                                         std::to_string(in) + " in x and " + std::to_string(o) + " in " + what +
-                                         "; nothing was written");
-        };
-        (one(static_cast<As*>(nullptr)), ...);
-    }(typename X::axes{});
-}
-
-/// A parameter gradient (dweight, dbias) that is given must be writable and have C elements.
-template <class T>
-void check_parameter_gradient(std::string_view call, const char* name, const param_ref<T>& p, std::size_t c) {
-    check_length(call, name, p, c);
-    if (p.present && !p.writable)
-        nf::detail::raise_invalid(std::string(call) + ": " + name +
-                                  " is read-only (a view of const elements); pass a writable one, or std::nullopt");
-}
-
 /// dweight / dbias per channel, written or added.
 template <class T>
 void store_parameter_gradient(const param_ref<T>& p, std::size_t ch, double v, grad_write mode) {
@@ -141,11 +116,6 @@ void batch_norm_backward_views(std::string_view call, const X& x, const DY& dy, 
     else
         write_slot_gradient<Arch, false>(xc, dyc, dxc, k, a, b, c0, options.input);
 }
-
-/// The compile-time rules of a backward's arrays: dy and dx have the axes of x, in its order.
-template <class X, class DY, class DX>
-constexpr bool gradient_axes_ok = std::is_same_v<typename X::axes, typename std::remove_cvref_t<DY>::axes>&&
-    std::is_same_v<typename X::axes, typename std::remove_cvref_t<DX>::axes>;
 
 } // namespace nf::nn::detail
 
