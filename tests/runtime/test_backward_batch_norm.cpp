@@ -233,18 +233,19 @@ void dispatch(const reference_file& r) {
     const std::string layer = r.param("layer");
     const bool f64 = r.param("dtype") == "float64";
     const std::size_t rank = r.tensor("input_1").rank();
+    // float64 cases are BatchNorm2d's (see gen_reference.py): NCHW and NHWC take the two kernels
+    // every layout folds into.
     if (layer == "BatchNorm2d")
         f64 ? run_sequence<double, 2, nf::shape<N<>, C<>, H<>, W<>>, nf::shape<N<>, H<>, W<>, C<>>>(r)
             : run_sequence<float, 2, nf::shape<N<>, C<>, H<>, W<>>, nf::shape<N<>, H<>, W<>, C<>>>(r);
+    else if (f64)
+        FAIL("no float64 runner for " << layer << ": add one");
     else if (layer == "BatchNorm1d" && rank == 2)
-        f64 ? run_sequence<double, 1, nf::shape<N<>, C<>>, nf::shape<C<>, N<>>>(r)
-            : run_sequence<float, 1, nf::shape<N<>, C<>>, nf::shape<C<>, N<>>>(r);
+        run_sequence<float, 1, nf::shape<N<>, C<>>, nf::shape<C<>, N<>>>(r);
     else if (layer == "BatchNorm1d" && rank == 3)
-        f64 ? run_sequence<double, 1, nf::shape<N<>, C<>, L<>>, nf::shape<N<>, L<>, C<>>>(r)
-            : run_sequence<float, 1, nf::shape<N<>, C<>, L<>>, nf::shape<N<>, L<>, C<>>>(r);
+        run_sequence<float, 1, nf::shape<N<>, C<>, L<>>, nf::shape<N<>, L<>, C<>>>(r);
     else if (layer == "BatchNorm3d")
-        f64 ? run_sequence<double, 3, nf::shape<N<>, C<>, D<>, H<>, W<>>, nf::shape<N<>, D<>, H<>, W<>, C<>>>(r)
-            : run_sequence<float, 3, nf::shape<N<>, C<>, D<>, H<>, W<>>, nf::shape<N<>, D<>, H<>, W<>, C<>>>(r);
+        run_sequence<float, 3, nf::shape<N<>, C<>, D<>, H<>, W<>>, nf::shape<N<>, D<>, H<>, W<>, C<>>>(r);
     else
         FAIL("no runner for " << layer << " of rank " << rank);
 }
@@ -252,7 +253,7 @@ void dispatch(const reference_file& r) {
 } // namespace
 
 TEST_CASE("batch_norm backward: the reference files are all there", "[backward][batch_norm]") {
-    CHECK(case_names("backward_batchnorm").size() == 12);
+    CHECK(case_names("backward_batchnorm").size() == 9);
 }
 
 TEST_CASE("batch_norm backward matches PyTorch autograd over train/eval sequences", "[backward][batch_norm]") {
