@@ -957,6 +957,13 @@ def gen_backward():
                  description="BatchNorm2d with 37 channels (channels-last rows not a multiple of the SIMD width)."))
     for off, tag in ((1e4, "1e4"), (1e6, "1e6")):
         out.append(bn_backward_offset_case("backward_offset%s_batchnorm2d_f32" % tag, (4, 3, 5, 6), off))
+    IN2 = nn.InstanceNorm2d
+    for dt in (F32, F64):
+        out.append(C("backward_instancenorm2d_seq_" + DTYPE_SUFFIX[dt], IN2, [(3, 4, 5, 6), (2, 4, 5, 6), (2, 4, 5, 6)],
+                     tte, dt, affine=True, track=True,
+                     description="InstanceNorm2d(affine, tracking): train, train, eval."))
+    out.append(C("backward_instancenorm2d_plain_f32", IN2, [(3, 4, 5, 6)], ("train",), F32, affine=False,
+                 track=False, description="InstanceNorm2d with PyTorch's defaults (no affine, no tracking)."))
     out.extend(gen_row_backward())
     return out
 

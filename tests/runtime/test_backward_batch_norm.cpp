@@ -14,6 +14,7 @@
 #include <vector>
 
 #include <normfuse/nn/batch_norm.hpp>
+#include <normfuse/nn/instance_norm.hpp>
 
 #include "support/test_layers_util.hpp"
 
@@ -438,5 +439,122 @@ TEST_CASE("batch_norm backward rejects bad calls before writing anything", "[bac
         nf::tensor<T, nhwc> dy(x.extents(), 1.0f), dx(x.extents(), nan);
         bn.backward(x, dy, dx, none);
         CHECK(!untouched(dx));
+    }
+}
+
+namespace {
+
+/// InstanceNorm is BatchNorm per instance: the exact values and tolerances of `exact` on each
+/// instance (1, C, H, W), dweight and dbias summed over the instances.
+template <class T, class LS, class Last>
+void run_instance(const reference_file& r) {
+    const bool affine = flag(r, "affine"), track = flag(r, "track_running_stats");
+    const double eps = r.param_double("eps");
+    const std::size_t steps = count_param(r, "steps");
+    const std::string dt = sizeof(T) == 4 ? "float32" : "float64";
+    for (int layout = 0; layout < 2; ++layout) {
+        INFO("layout: " << (layout == 0 ? "PyTorch's axis order" : "channels-last"));
+        const std::size_t c = r.tensor("input_1").shape[1];
+        nf::nn::instance_norm2d<T> in(c, {.eps = eps, .affine = affine, .track_running_stats = track});
+        if (affine) {
+            fill(in.weight(), r.tensor("weight"));
+            fill(in.bias(), r.tensor("bias"));
+        }
+        if (track) {
+            fill(in.running_mean(), r.tensor("running_mean_init"));
+            fill(in.running_var(), r.tensor("running_var_init"));
+        }
+        nf::nn::saved_statistics saved;
+        std::vector<double> dw_sum(c, 0.0), db_sum(c, 0.0), dw_tol(c, 0.0), db_tol(c, 0.0);
+        std::vector<double> rm = values_or_empty(r, "running_mean_init"), rv = values_or_empty(r, "running_var_init");
+        for (std::size_t k = 1; k <= steps; ++k) {
+            INFO("step " << k);
+            const std::string s = "_" + std::to_string(k);
+            const bool train = k < 3; // the sequences are train, train, eval (or one train step)
+            in.train(train);
+            const auto& xin = r.tensor("input" + s);
+            const auto& gin = r.tensor("dy" + s);
+            const std::size_t n = xin.shape[0], per = xin.numel() / n;
+            exact_backward ex;
+            std::vector<double> w = affine ? r.tensor("weight").values : std::vector<double>{};
+            std::vector<double> dw_step(c, 0.0), db_step(c, 0.0), dw_step_tol(c, 0.0), db_step_tol(c, 0.0);
+            for (std::size_t i = 0; i < n; ++i) {
+                std::vector<std::size_t> one = xin.shape;
+                one[0] = 1;
+                const std::vector<double> xs(xin.values.begin() + i * per, xin.values.begin() + (i + 1) * per);
+                const std::vector<double> gs(gin.values.begin() + i * per, gin.values.begin() + (i + 1) * per);
+                const auto e = exact<T>(one, xs, gs, w, train || !track, rm, rv, eps);
+                ex.dx.insert(ex.dx.end(), e.dx.begin(), e.dx.end());
+                ex.dx_tol.insert(ex.dx_tol.end(), e.dx_tol.begin(), e.dx_tol.end());
+                for (std::size_t ch = 0; ch < c; ++ch) {
+                    dw_step[ch] += e.dw[ch];
+                    db_step[ch] += e.db[ch];
+                    dw_step_tol[ch] += e.dw_tol[ch];
+                    db_step_tol[ch] += e.db_tol[ch];
+                }
+            }
+            const auto x = make_logical<T, LS>(xin);
+            const auto dy = make_logical<T, LS>(gin);
+            const auto logical = axis_names<nf::tensor<T, LS>>();
+            std::vector<double> got;
+            if (layout == 0) {
+                nf::tensor<T, LS> y(x.extents()), dx(x.extents(), std::numeric_limits<T>::quiet_NaN());
+                in.forward(x, y, saved);
+                in.backward(x, dy, dx, saved);
+                got = to_logical(dx, logical);
+            } else {
+                const auto xl = relayout<Last>(x);
+                auto dyl = relayout<Last>(dy);
+                nf::tensor<T, Last> y(xl.extents());
+                in.forward(xl, y, saved);
+                in.backward(xl, dyl, dyl, saved);
+                got = to_logical(dyl, logical);
+            }
+            CHECK(saved.size() == ((train || !track) ? n * c : 0));
+            const auto& tdx = r.tensor("dx" + s).values;
+            check_within(got, ex.dx, ex.dx_tol, "dx vs exact", "InstanceNorm backward dx " + dt + " vs exact");
+            check_within(got, tdx, plus_error_of(ex.dx_tol, tdx, ex.dx), "dx vs torch",
+                         "InstanceNorm backward dx " + dt + " vs torch");
+            if (affine) {
+                for (std::size_t ch = 0; ch < c; ++ch) {
+                    dw_sum[ch] += dw_step[ch];
+                    db_sum[ch] += db_step[ch];
+                    dw_tol[ch] += dw_step_tol[ch] + unit<T> * std::abs(dw_sum[ch]);
+                    db_tol[ch] += db_step_tol[ch] + unit<T> * std::abs(db_sum[ch]);
+                }
+                const auto gw = to_logical(in.weight_grad(), {"C"});
+                const auto gb = to_logical(in.bias_grad(), {"C"});
+                const auto& tw = r.tensor("dweight" + s).values;
+                const auto& tb = r.tensor("dbias" + s).values;
+                check_within(gw, dw_sum, dw_tol, "dweight vs exact",
+                             "InstanceNorm backward dweight " + dt + " vs exact");
+                check_within(gb, db_sum, db_tol, "dbias vs exact", "InstanceNorm backward dbias " + dt + " vs exact");
+                check_within(gw, tw, plus_error_of(dw_tol, tw, dw_sum), "dweight vs torch",
+                             "InstanceNorm backward dweight " + dt + " vs torch");
+                check_within(gb, tb, plus_error_of(db_tol, tb, db_sum), "dbias vs torch",
+                             "InstanceNorm backward dbias " + dt + " vs torch");
+            }
+            if (track) {
+                rm = r.tensor("running_mean" + s).values;
+                rv = r.tensor("running_var" + s).values;
+            }
+        }
+    }
+}
+
+} // namespace
+
+TEST_CASE("instance_norm backward matches PyTorch autograd over train/eval sequences", "[backward][instance_norm]") {
+    const auto names = case_names("backward_instancenorm");
+    CHECK(names.size() == 3);
+    for (const auto& name : names) {
+        INFO("case " << name);
+        const auto r = nf_test::load_reference_case(name);
+        using nchw_t = nf::shape<N<>, C<>, H<>, W<>>;
+        using nhwc_t = nf::shape<N<>, H<>, W<>, C<>>;
+        if (r.param("dtype") == "float64")
+            run_instance<double, nchw_t, nhwc_t>(r);
+        else
+            run_instance<float, nchw_t, nhwc_t>(r);
     }
 }
