@@ -14,6 +14,7 @@
 #include <vector>
 
 #include <normfuse/nn/layer_norm.hpp>
+#include <normfuse/nn/normalize.hpp>
 #include <normfuse/nn/rms_norm.hpp>
 
 #include "support/test_layers_util.hpp"
@@ -273,4 +274,29 @@ TEST_CASE("layer_norm backward rejects bad calls before writing anything", "[bac
     for (std::size_t i = 0; i < dx.size(); ++i) CHECK(std::isnan(dx.data()[i]));
     for (std::size_t i = 0; i < 8; ++i) CHECK(ln.weight_grad().data()[i] == 0.0f);
     for (std::size_t i = 0; i < dx_bad.size(); ++i) CHECK(dx_bad.data()[i] == 0.0f);
+}
+
+TEST_CASE("normalize backward: dx = dy / std, bit for bit, in any layout, overwrite or accumulate",
+          "[backward][normalize]") {
+    using nchw = nf::shape<N<>, C<>, H<>, W<>>;
+    using nhwc = nf::shape<N<>, H<>, W<>, C<>>;
+    const nf::nn::normalize<float> norm({0.485, 0.456, 0.406}, {0.229, 0.224, 0.225});
+    nf::tensor<float, nchw> dy({2, 3, 5, 7});
+    for (std::size_t i = 0; i < dy.size(); ++i) dy.data()[i] = std::sin(0.37f * static_cast<float>(i)) * 3.0f;
+    // PyTorch's autograd of `div`: grad / std, one IEEE division in float per element
+    const float sd[3] = {0.229f, 0.224f, 0.225f};
+    std::vector<double> want(dy.size()), twice(dy.size());
+    for (std::size_t i = 0; i < dy.size(); ++i) {
+        const std::size_t c = (i / 35) % 3;
+        want[i] = static_cast<double>(dy.data()[i] / sd[c]);
+        twice[i] = static_cast<double>(dy.data()[i] / sd[c] + dy.data()[i] / sd[c]);
+    }
+    nf::tensor<float, nhwc> dx({2, 5, 7, 3}, std::numeric_limits<float>::quiet_NaN());
+    norm.backward(dy, dx);
+    CHECK(to_logical(dx, {"N", "C", "H", "W"}) == want);
+    norm.backward(dy, dx, {.input = nf::nn::grad_write::accumulate});
+    CHECK(to_logical(dx, {"N", "C", "H", "W"}) == twice);
+    nf::tensor<float, nhwc> bad({2, 5, 6, 3}, 1.0f);
+    CHECK_THROWS_AS(norm.backward(dy, bad), nf::extent_error);
+    CHECK(bad.data()[0] == 1.0f);
 }
