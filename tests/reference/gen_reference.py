@@ -929,6 +929,38 @@ def gen_row_backward():
     return out
 
 
+def gn_backward_case(name, groups, shapes, dtype, *, affine=True, eps=1e-5, description=""):
+    """GroupNorm(groups, C), one forward and backward per entry of shapes: input_k, dy_k, output_k,
+    dx_k and (affine) dweight_k, dbias_k: .grad after step k, accumulated since the start."""
+    seed_for(name)
+    m = nn.GroupNorm(groups, shapes[0][1], eps=eps, affine=affine).to(dtype)
+    randomize_state(m)
+    w = RefWriter(name, description)
+    w.param("layer", "GroupNorm")
+    w.param("dtype", DTYPE_NAME[dtype])
+    w.param("num_groups", groups)
+    w.param("num_channels", shapes[0][1])
+    w.param("eps", float(eps))
+    w.param("affine", affine)
+    w.param("steps", len(shapes))
+    if affine:
+        w.tensor("weight", m.weight)
+        w.tensor("bias", m.bias)
+    for k, shape in enumerate(shapes, 1):
+        x = random_input(shape, dtype)
+        dy = torch.randn(*shape, dtype=dtype)
+        y, dx = backward_step(m, x, dy)
+        sfx = "_%d" % k
+        w.tensor("input" + sfx, x)
+        w.tensor("dy" + sfx, dy)
+        w.tensor("output" + sfx, y)
+        w.tensor("dx" + sfx, dx)
+        if affine:
+            w.tensor("dweight" + sfx, m.weight.grad)
+            w.tensor("dbias" + sfx, m.bias.grad)
+    return w.write()
+
+
 def gen_backward():
     out = []
     BN1, BN2, BN3 = nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d
@@ -964,6 +996,9 @@ def gen_backward():
                      description="InstanceNorm2d(affine, tracking): train, train, eval."))
     out.append(C("backward_instancenorm2d_plain_f32", IN2, [(3, 4, 5, 6)], ("train",), F32, affine=False,
                  track=False, description="InstanceNorm2d with PyTorch's defaults (no affine, no tracking)."))
+    for dt in (F32, F64):
+        out.append(gn_backward_case("backward_groupnorm_G2_" + DTYPE_SUFFIX[dt], 2, [(3, 6, 4, 5), (2, 6, 4, 5)], dt,
+                                    description="GroupNorm(2, 6): two steps, .grad accumulated."))
     out.extend(gen_row_backward())
     return out
 

@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include <normfuse/nn/group_norm.hpp>
 #include <normfuse/nn/layer_norm.hpp>
 #include <normfuse/nn/normalize.hpp>
 #include <normfuse/nn/rms_norm.hpp>
@@ -299,4 +300,126 @@ TEST_CASE("normalize backward: dx = dy / std, bit for bit, in any layout, overwr
     nf::tensor<float, nhwc> bad({2, 5, 6, 3}, 1.0f);
     CHECK_THROWS_AS(norm.backward(dy, bad), nf::extent_error);
     CHECK(bad.data()[0] == 1.0f);
+}
+
+namespace {
+
+/// GroupNorm's exact backward (long double) for logical (N, C, spatial...) data, and tolerances
+/// for T as in `exact` (the same rounding analysis per (n, c): coefficients rounded once, x - k
+/// and two multiply-adds; for double the statistics' summation error over m values per group).
+template <class T>
+exact_rows exact_group(std::size_t n, std::size_t c, std::size_t groups, const std::vector<double>& x,
+                       const std::vector<double>& dy, const std::vector<double>& w, double eps) {
+    const std::size_t sp = x.size() / (n * c), kk = c / groups, m = kk * sp;
+    const double u = unit<T>;
+    const double kf = std::is_same_v<T, float> ? 8.0 : 8.0 + 4.0 * std::sqrt(static_cast<double>(m));
+    exact_rows r;
+    r.dx.assign(x.size(), 0);
+    r.dx_tol.assign(x.size(), 0);
+    std::vector<long double> dw(c, 0), db(c, 0), dwa(c, 0), dba(c, 0);
+    auto wt = [&](std::size_t ch) { return w.empty() ? 1.0L : static_cast<long double>(w[ch]); };
+    for (std::size_t i = 0; i < n; ++i)
+        for (std::size_t g = 0; g < groups; ++g) {
+            const std::size_t o = (i * c + g * kk) * sp; // the group's values are contiguous
+            long double mean = 0, var = 0, s1 = 0, s2 = 0;
+            for (std::size_t j = 0; j < m; ++j) mean += x[o + j];
+            mean /= m;
+            for (std::size_t j = 0; j < m; ++j) var += (x[o + j] - mean) * (x[o + j] - mean);
+            const long double rs = 1.0L / std::sqrt(var / m + static_cast<long double>(eps));
+            for (std::size_t j = 0; j < m; ++j) {
+                const long double gg = dy[o + j] * wt(g * kk + j / sp);
+                s1 += gg;
+                s2 += gg * (x[o + j] - mean);
+            }
+            const long double b = -rs * rs * rs * s2 / m, cc = -rs * s1 / m;
+            for (std::size_t j = 0; j < m; ++j) {
+                const std::size_t ch = g * kk + j / sp;
+                const long double gg = dy[o + j] * wt(ch), xc = x[o + j] - mean;
+                r.dx[o + j] = static_cast<double>(rs * gg + b * xc + cc);
+                r.dx_tol[o + j] = kf * u * static_cast<double>(std::abs(rs * gg) + std::abs(b * xc) + std::abs(cc));
+                dw[ch] += dy[o + j] * xc * rs;
+                db[ch] += dy[o + j];
+                dwa[ch] += std::abs(dy[o + j] * xc * rs);
+                dba[ch] += std::abs(dy[o + j]);
+            }
+        }
+    for (std::size_t ch = 0; ch < c; ++ch) {
+        r.dw.push_back(static_cast<double>(dw[ch]));
+        r.db.push_back(static_cast<double>(db[ch]));
+        r.dw_tol.push_back(static_cast<double>((kf * u + n * sp * unit<double>)*dwa[ch]) + u * std::abs(r.dw.back()));
+        r.db_tol.push_back(static_cast<double>(n * sp * unit<double> * dba[ch]) + u * std::abs(r.db.back()));
+    }
+    return r;
+}
+
+template <class T, class LS, class Last>
+void run_group(const reference_file& r) {
+    const std::size_t groups = count_param(r, "num_groups"), c = count_param(r, "num_channels");
+    const double eps = r.param_double("eps");
+    const std::string key = std::string("GroupNorm backward ") + r.param("dtype");
+    for (int layout = 0; layout < 2; ++layout) {
+        INFO("layout: " << (layout == 0 ? "NCHW" : "NHWC"));
+        nf::nn::group_norm<T> gn(groups, c, {.eps = eps});
+        fill(gn.weight(), r.tensor("weight"));
+        fill(gn.bias(), r.tensor("bias"));
+        nf::nn::saved_statistics saved;
+        std::vector<double> dw_sum(c, 0), db_sum(c, 0), dw_tol(c, 0), db_tol(c, 0);
+        for (std::size_t k = 1; k <= count_param(r, "steps"); ++k) {
+            INFO("step " << k);
+            const std::string s = "_" + std::to_string(k);
+            const auto& in = r.tensor("input" + s);
+            const auto ex = exact_group<T>(in.shape[0], c, groups, in.values, r.tensor("dy" + s).values,
+                                           r.tensor("weight").values, eps);
+            const auto x = make_logical<T, LS>(in);
+            const auto dy = make_logical<T, LS>(r.tensor("dy" + s));
+            const auto logical = axis_names<nf::tensor<T, LS>>();
+            std::vector<double> got;
+            if (layout == 0) {
+                nf::tensor<T, LS> y(x.extents()), dx(x.extents(), std::numeric_limits<T>::quiet_NaN());
+                gn.forward(x, y, saved);
+                gn.backward(x, dy, dx, saved);
+                got = to_logical(dx, logical);
+            } else {
+                const auto xl = relayout<Last>(x);
+                const auto dyl = relayout<Last>(dy);
+                nf::tensor<T, Last> y(xl.extents()), dx(xl.extents(), std::numeric_limits<T>::quiet_NaN());
+                gn.forward(xl, y, saved);
+                gn.backward(xl, dyl, dx, saved);
+                got = to_logical(dx, logical);
+            }
+            CHECK(saved.size() == in.shape[0] * groups);
+            const auto& tdx = r.tensor("dx" + s).values;
+            check_within(got, ex.dx, ex.dx_tol, "dx vs exact", key + " dx vs exact");
+            check_within(got, tdx, plus_error_of(ex.dx_tol, tdx, ex.dx), "dx vs torch", key + " dx vs torch");
+            for (std::size_t ch = 0; ch < c; ++ch) {
+                dw_sum[ch] += ex.dw[ch];
+                db_sum[ch] += ex.db[ch];
+                dw_tol[ch] += ex.dw_tol[ch] + unit<T> * std::abs(dw_sum[ch]);
+                db_tol[ch] += ex.db_tol[ch] + unit<T> * std::abs(db_sum[ch]);
+            }
+            const auto gw = flat(gn.weight_grad()), gb = flat(gn.bias_grad());
+            const auto &tw = r.tensor("dweight" + s).values, &tb = r.tensor("dbias" + s).values;
+            check_within(gw, dw_sum, dw_tol, "dweight vs exact", key + " dweight vs exact");
+            check_within(gb, db_sum, db_tol, "dbias vs exact", key + " dbias vs exact");
+            check_within(gw, tw, plus_error_of(dw_tol, tw, dw_sum), "dweight vs torch", key + " dweight vs torch");
+            check_within(gb, tb, plus_error_of(db_tol, tb, db_sum), "dbias vs torch", key + " dbias vs torch");
+        }
+    }
+}
+
+} // namespace
+
+TEST_CASE("group_norm backward matches PyTorch autograd", "[backward][group_norm]") {
+    using nchw = nf::shape<N<>, C<>, H<>, W<>>;
+    using nhwc = nf::shape<N<>, H<>, W<>, C<>>;
+    const auto names = case_names("backward_groupnorm");
+    CHECK(names.size() == 2);
+    for (const auto& name : names) {
+        INFO("case " << name);
+        const auto r = nf_test::load_reference_case(name);
+        if (r.param("dtype") == "float64")
+            run_group<double, nchw, nhwc>(r);
+        else
+            run_group<float, nchw, nhwc>(r);
+    }
 }
