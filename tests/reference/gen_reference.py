@@ -749,8 +749,261 @@ def gen_uint8_normalize():
     return out
 
 
+
 # ---------------------------------------------------------------------------
-# 9. Layers on torch.bfloat16 (PyTorch 1.13 has no CPU kernel of these layers for torch.float16)
+# 9. Backward passes (PyTorch autograd)
+# ---------------------------------------------------------------------------
+
+def backward_step(m, x, dy):
+    """One forward and backward of module m on x with output gradient dy, through autograd:
+    (y, dx). The parameters' .grad accumulate over the calls, as in training."""
+    x = x.clone().requires_grad_(True)
+    y = m(x)
+    y.backward(dy)
+    return y.detach(), x.grad.detach()
+
+
+def bn_backward_case(name, cls, shapes, modes, dtype, *, affine=True, track=True, description=""):
+    """A sequence of steps on one module, step k in mode modes[k-1] ('train' or 'eval'):
+    input_k, dy_k, output_k, dx_k, then (affine) dweight_k, dbias_k: weight.grad and bias.grad
+    after step k (accumulated since the start, as PyTorch's .grad), and (tracking) running_mean_k,
+    running_var_k after step k."""
+    seed_for(name)
+    m = cls(shapes[0][1], affine=affine, track_running_stats=track).to(dtype)
+    randomize_state(m)
+    w = RefWriter(name, description)
+    running_layer_params(w, cls.__name__, m, dtype, modes[0] == "train", len(shapes))
+    w.param("modes", list(modes))
+    record_initial_state(w, m)
+    for k, (shape, mode) in enumerate(zip(shapes, modes), 1):
+        m.train(mode == "train")
+        x = random_input(shape, dtype)
+        dy = torch.randn(*shape, dtype=dtype)
+        y, dx = backward_step(m, x, dy)
+        sfx = "_%d" % k
+        w.tensor("input" + sfx, x)
+        w.tensor("dy" + sfx, dy)
+        w.tensor("output" + sfx, y)
+        w.tensor("dx" + sfx, dx)
+        if affine:
+            w.tensor("dweight" + sfx, m.weight.grad)
+            w.tensor("dbias" + sfx, m.bias.grad)
+        if track:
+            w.tensor("running_mean" + sfx, m.running_mean)
+            w.tensor("running_var" + sfx, m.running_var)
+    return w.write()
+
+
+def bn_backward_offset_case(name, shape, offset):
+    """BatchNorm2d training backward on offset + N(0,1) float32 data: torch_dx, torch_dweight,
+    torch_dbias from PyTorch float32; dx, dweight, dbias from PyTorch float64 on the same data
+    (exactly widened) and the same dy."""
+    seed_for(name)
+    m32 = nn.BatchNorm2d(shape[1])
+    randomize_state(m32)
+    m64 = copy.deepcopy(m32).to(F64)
+    w = RefWriter(name, "BatchNorm2d training backward on %g + N(0,1) float32 data.\n"
+                        "torch_*: PyTorch float32; dx, dweight, dbias: float64 from the same data." % offset)
+    running_layer_params(w, "BatchNorm2d", m32, F32, True, 1)
+    w.param("offset", float(offset))
+    record_initial_state(w, m32)
+    x = (offset + torch.randn(*shape, dtype=F64)).to(F32)
+    dy = torch.randn(*shape, dtype=F32)
+    _, dx32 = backward_step(m32, x, dy)
+    _, dx64 = backward_step(m64, x.to(F64), dy.to(F64))
+    w.tensor("input", x)
+    w.tensor("dy", dy)
+    w.tensor("torch_dx", dx32)
+    w.tensor("torch_dweight", m32.weight.grad)
+    w.tensor("torch_dbias", m32.bias.grad)
+    w.tensor("dx", dx64)
+    w.tensor("dweight", m64.weight.grad)
+    w.tensor("dbias", m64.bias.grad)
+    return w.write()
+
+
+class RMSNormModule(nn.Module):
+    """RMSNorm over the trailing dims of normalized_shape, with the torch ops of `rmsnorm`."""
+
+    def __init__(self, normalized_shape, eps, dtype):
+        super().__init__()
+        self.weight = nn.Parameter(torch.empty(*normalized_shape, dtype=dtype).uniform_(0.5, 1.5))
+        with torch.no_grad():
+            self.weight.view(-1)[-1] *= -1
+        self.dims = tuple(range(-len(normalized_shape), 0))
+        self.eps = eps
+
+    def forward(self, x):
+        return x * torch.rsqrt(x.pow(2).mean(self.dims, keepdim=True) + self.eps) * self.weight
+
+
+def row_backward_case(name, layer, shapes, normalized_shape, dtype, *, affine=True, eps=1e-5, description=""):
+    """LayerNorm or RMSNorm (layer), one forward and backward per entry of shapes: input_k, dy_k,
+    output_k, dx_k and (affine) dweight_k (and dbias_k for LayerNorm): .grad after step k,
+    accumulated since the start."""
+    seed_for(name)
+    if layer == "LayerNorm":
+        m = nn.LayerNorm(normalized_shape, eps=eps, elementwise_affine=affine).to(dtype)
+        randomize_state(m)
+    else:
+        m = RMSNormModule(normalized_shape, eps, dtype)
+    w = RefWriter(name, description)
+    w.param("layer", layer)
+    w.param("dtype", DTYPE_NAME[dtype])
+    w.param("normalized_shape", list(normalized_shape))
+    w.param("eps", float(eps))
+    w.param("affine", affine)
+    w.param("steps", len(shapes))
+    if affine:
+        w.tensor("weight", m.weight)
+        if layer == "LayerNorm":
+            w.tensor("bias", m.bias)
+    for k, shape in enumerate(shapes, 1):
+        x = random_input(shape, dtype)
+        dy = torch.randn(*shape, dtype=dtype)
+        y, dx = backward_step(m, x, dy)
+        sfx = "_%d" % k
+        w.tensor("input" + sfx, x)
+        w.tensor("dy" + sfx, dy)
+        w.tensor("output" + sfx, y)
+        w.tensor("dx" + sfx, dx)
+        if affine:
+            w.tensor("dweight" + sfx, m.weight.grad)
+            if layer == "LayerNorm":
+                w.tensor("dbias" + sfx, m.bias.grad)
+    return w.write()
+
+
+def row_backward_offset_case(name, layer, shape, offset, eps):
+    """LayerNorm / RMSNorm backward over the last dim on offset + N(0,1) float32 data: torch_dx,
+    torch_dweight (PyTorch float32) and dx, dweight (PyTorch float64 on the same data)."""
+    seed_for(name)
+    d = shape[-1]
+    if layer == "LayerNorm":
+        m32 = nn.LayerNorm((d,), eps=eps)
+        randomize_state(m32)
+    else:
+        m32 = RMSNormModule((d,), eps, F32)
+    m64 = copy.deepcopy(m32).to(F64)
+    w = RefWriter(name, "%s backward on %g + N(0,1) float32 data.\n"
+                        "torch_*: PyTorch float32; dx, dweight: float64 from the same data." % (layer, offset))
+    w.param("layer", layer)
+    w.param("dtype", "float32")
+    w.param("normalized_shape", [d])
+    w.param("eps", float(eps))
+    w.param("affine", True)
+    w.param("offset", float(offset))
+    w.tensor("weight", m32.weight)
+    if layer == "LayerNorm":
+        w.tensor("bias", m32.bias)
+    x = (offset + torch.randn(*shape, dtype=F64)).to(F32)
+    dy = torch.randn(*shape, dtype=F32)
+    _, dx32 = backward_step(m32, x, dy)
+    _, dx64 = backward_step(m64, x.to(F64), dy.to(F64))
+    w.tensor("input", x)
+    w.tensor("dy", dy)
+    w.tensor("torch_dx", dx32)
+    w.tensor("torch_dweight", m32.weight.grad)
+    w.tensor("dx", dx64)
+    w.tensor("dweight", m64.weight.grad)
+    return w.write()
+
+
+def gen_row_backward():
+    out = []
+    R = row_backward_case
+    for dt in (F32, F64):
+        sx = DTYPE_SUFFIX[dt]
+        out.append(R("backward_layernorm_rows_" + sx, "LayerNorm", [(6, 37), (4, 37)], (37,), dt,
+                     description="LayerNorm(37) over [tokens, hidden]: two steps, .grad accumulated."))
+        out.append(R("backward_rmsnorm_rows_" + sx, "RMSNorm", [(6, 37), (4, 37)], (37,), dt, eps=1e-6,
+                     description="RMSNorm(37) over [tokens, hidden]: two steps, .grad accumulated."))
+    out.append(R("backward_layernorm_2dims_f32", "LayerNorm", [(2, 3, 5, 6), (1, 3, 5, 6)], (5, 6), F32,
+                 description="LayerNorm((5, 6)) on [2,3,5,6]: two trailing dims."))
+    out.append(R("backward_layernorm_noaffine_f32", "LayerNorm", [(5, 40)], (40,), F32, affine=False,
+                 description="LayerNorm(40) without elementwise affine."))
+    out.append(R("backward_rmsnorm_3d_f32", "RMSNorm", [(2, 5, 16)], (16,), F32, eps=1e-6,
+                 description="RMSNorm(16) over the last dim of [2,5,16]."))
+    for off, tag in ((1e4, "1e4"), (1e6, "1e6")):
+        out.append(row_backward_offset_case("backward_offset%s_layernorm_f32" % tag, "LayerNorm", (6, 48), off, 1e-5))
+    return out
+
+
+def gn_backward_case(name, groups, shapes, dtype, *, affine=True, eps=1e-5, description=""):
+    """GroupNorm(groups, C), one forward and backward per entry of shapes: input_k, dy_k, output_k,
+    dx_k and (affine) dweight_k, dbias_k: .grad after step k, accumulated since the start."""
+    seed_for(name)
+    m = nn.GroupNorm(groups, shapes[0][1], eps=eps, affine=affine).to(dtype)
+    randomize_state(m)
+    w = RefWriter(name, description)
+    w.param("layer", "GroupNorm")
+    w.param("dtype", DTYPE_NAME[dtype])
+    w.param("num_groups", groups)
+    w.param("num_channels", shapes[0][1])
+    w.param("eps", float(eps))
+    w.param("affine", affine)
+    w.param("steps", len(shapes))
+    if affine:
+        w.tensor("weight", m.weight)
+        w.tensor("bias", m.bias)
+    for k, shape in enumerate(shapes, 1):
+        x = random_input(shape, dtype)
+        dy = torch.randn(*shape, dtype=dtype)
+        y, dx = backward_step(m, x, dy)
+        sfx = "_%d" % k
+        w.tensor("input" + sfx, x)
+        w.tensor("dy" + sfx, dy)
+        w.tensor("output" + sfx, y)
+        w.tensor("dx" + sfx, dx)
+        if affine:
+            w.tensor("dweight" + sfx, m.weight.grad)
+            w.tensor("dbias" + sfx, m.bias.grad)
+    return w.write()
+
+
+def gen_backward():
+    out = []
+    BN1, BN2, BN3 = nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d
+    C = bn_backward_case
+    tte = ("train", "train", "eval")
+    # float64 for BatchNorm2d only: its two layouts (NCHW, NHWC) take the two canonical kernels that
+    # every layout folds into (the C++ tests instantiate fewer templates so).
+    for dt in (F32, F64):
+        sx = DTYPE_SUFFIX[dt]
+        out.append(C("backward_batchnorm2d_seq_" + sx, BN2, [(4, 3, 5, 6), (3, 3, 5, 6), (2, 3, 5, 6)], tte, dt,
+                     description="BatchNorm2d: train, train, eval; forward and backward each step."))
+    sx = DTYPE_SUFFIX[F32]
+    out.append(C("backward_batchnorm1d_NC_seq_" + sx, BN1, [(8, 5), (6, 5), (4, 5)], tte, F32,
+                 description="BatchNorm1d on (N, C): train, train, eval."))
+    out.append(C("backward_batchnorm1d_NCL_seq_" + sx, BN1, [(4, 3, 7), (3, 3, 7), (2, 3, 7)], tte, F32,
+                 description="BatchNorm1d on (N, C, L): train, train, eval."))
+    out.append(C("backward_batchnorm3d_seq_" + sx, BN3, [(2, 3, 3, 4, 5), (3, 3, 3, 4, 5), (2, 3, 3, 4, 5)],
+                 tte, F32, description="BatchNorm3d: train, train, eval."))
+    out.append(C("backward_batchnorm2d_noaffine_f32", BN2, [(4, 3, 5, 6), (2, 3, 5, 6)], ("train", "eval"), F32,
+                 affine=False, description="BatchNorm2d without affine: train, eval."))
+    out.append(C("backward_batchnorm2d_notrack_f32", BN2, [(4, 3, 5, 6), (2, 3, 5, 6)], ("train", "eval"), F32,
+                 track=False, description="BatchNorm2d without running statistics: train, eval (batch statistics)."))
+    out.append(C("backward_batchnorm2d_notrack_noaffine_f64", BN2, [(4, 3, 5, 6), (2, 3, 5, 6)], ("train", "eval"),
+                 F64, affine=False, track=False, description="BatchNorm2d, neither affine nor tracking."))
+    out.append(C("backward_batchnorm2d_wide_f32", BN2, [(2, 37, 3, 5)], ("train",), F32,
+                 description="BatchNorm2d with 37 channels (channels-last rows not a multiple of the SIMD width)."))
+    for off, tag in ((1e4, "1e4"), (1e6, "1e6")):
+        out.append(bn_backward_offset_case("backward_offset%s_batchnorm2d_f32" % tag, (4, 3, 5, 6), off))
+    IN2 = nn.InstanceNorm2d
+    for dt in (F32, F64):
+        out.append(C("backward_instancenorm2d_seq_" + DTYPE_SUFFIX[dt], IN2, [(3, 4, 5, 6), (2, 4, 5, 6), (2, 4, 5, 6)],
+                     tte, dt, affine=True, track=True,
+                     description="InstanceNorm2d(affine, tracking): train, train, eval."))
+    out.append(C("backward_instancenorm2d_plain_f32", IN2, [(3, 4, 5, 6)], ("train",), F32, affine=False,
+                 track=False, description="InstanceNorm2d with PyTorch's defaults (no affine, no tracking)."))
+    for dt in (F32, F64):
+        out.append(gn_backward_case("backward_groupnorm_G2_" + DTYPE_SUFFIX[dt], 2, [(3, 6, 4, 5), (2, 6, 4, 5)], dt,
+                                    description="GroupNorm(2, 6): two steps, .grad accumulated."))
+    out.extend(gen_row_backward())
+    return out
+
+# ---------------------------------------------------------------------------
+# 10. Layers on torch.bfloat16 (PyTorch 1.13 has no CPU kernel of these layers for torch.float16)
 # ---------------------------------------------------------------------------
 
 BF16 = torch.bfloat16
@@ -875,7 +1128,7 @@ def gen_half():
 
 
 # ---------------------------------------------------------------------------
-# 10. Gradients of user expressions (nf::gradient): PyTorch autograd of the same math
+# 11. Gradients of user expressions (nf::gradient): PyTorch autograd of the same math
 # ---------------------------------------------------------------------------
 
 def gradient_case(name, description, inputs, forward):
@@ -936,7 +1189,7 @@ def gen_gradient():
 # ---------------------------------------------------------------------------
 
 GENERATORS = (gen_normalize, gen_batchnorm, gen_instancenorm, gen_layernorm, gen_groupnorm, gen_rmsnorm, gen_offset,
-              gen_conversions, gen_uint8_normalize, gen_half, gen_gradient)
+              gen_conversions, gen_uint8_normalize, gen_half, gen_gradient, gen_backward)
 
 
 def main():

@@ -362,3 +362,24 @@ TEST_CASE("noalloc: a reduction over an outer axis needs scratch of its slots' s
         CHECK(wrong == 0);
     }
 }
+
+TEST_CASE("noalloc: batch_norm2d training forward and backward with saved statistics over caller storage",
+          "[layers][noalloc][backward]") {
+    // nf::nn::saved_statistics over caller storage never allocates, nor does the backward's scratch
+    // for up to a few hundred channels, from the very first call.
+    auto run = [&]<class S>(S*) {
+        const auto x = data_like<float, S>(extents_4x64x8x8<S>());
+        nf::tensor<float, S> y(x.extents()), dy(x.extents(), 0.5f), dx(x.extents());
+        std::vector<double> mean(64), invstd(64);
+        nf::nn::saved_statistics saved(mean, invstd);
+        nf::nn::batch_norm2d<float> bn(64);
+        CHECK(allocations_of([&] { bn.forward(x, y, saved); }) == 0);
+        CHECK(saved.size() == 64);
+        CHECK(allocations_of([&] { bn.backward(x, dy, dx, saved); }) == 0);
+        CHECK(allocations_of([&] { bn.backward(x, dy, dy, saved, {.input = nf::nn::grad_write::accumulate}); }) == 0);
+        bn.eval();
+        CHECK(allocations_of([&] { bn.backward(x, dy, dx, saved); }) == 0);
+    };
+    run(static_cast<nchw*>(nullptr));
+    run(static_cast<nhwc*>(nullptr));
+}

@@ -21,6 +21,8 @@
 #include <normfuse/core/view.hpp>
 #include <normfuse/eval/scratch.hpp>
 #include <normfuse/expr/operators.hpp>
+#include <normfuse/nn/backward/batch_norm_backward.hpp>
+#include <normfuse/nn/backward/saved_statistics.hpp>
 #include <normfuse/nn/common.hpp>
 #include <normfuse/reduce/moments.hpp>
 
@@ -32,7 +34,7 @@ namespace detail {
 struct batch_norm_access {
     template <class Arch, class Layer, class X, class Out, class Merge>
     static void forward_views(Layer& layer, const X& x, const Out& out, const Merge& merge) {
-        layer.template forward_views<Arch>(x, out, merge);
+        layer.template forward_views<Arch>(x, out, nullptr, merge);
     }
 };
 } // namespace detail
@@ -63,6 +65,9 @@ inline constexpr bool batch_norm_axes_ok<3, axis_list<As...>> =
 
 struct batch_norm_call {
     static constexpr std::string_view name = "nn::batch_norm::forward";
+};
+struct batch_norm_backward_call {
+    static constexpr std::string_view name = "nn::batch_norm::backward";
 };
 
 [[noreturn]] NF_COLD inline void raise_one_value_per_channel(std::string_view call, const std::string& input) {
@@ -103,11 +108,13 @@ struct local_statistics {
 
 /// The body of nf::nn::functional::batch_norm and of the layer, on views: checks everything, then
 /// normalizes x into out with the batch statistics (training) or the running ones, and in training
-/// updates the running statistics that are given (writable) with the factor `momentum`.
+/// updates the running statistics that are given (writable) with the factor `momentum`. With
+/// `saved`, a call that normalizes with batch statistics keeps them there for the backward (from
+/// the statistics it computes anyway); one that normalizes with the running ones clears it.
 template <class Arch, class X, class Out, class T, class Merge = local_statistics>
 void batch_norm_views(std::string_view call, const X& x, const Out& out, param_ref<T> rm, param_ref<T> rv,
                       param_ref<T> w, param_ref<T> b, bool training, double momentum, double eps,
-                      const Merge& merge = {}) {
+                      saved_statistics* saved = nullptr, const Merge& merge = {}) {
     using XL = typename X::axes;
     static_assert(contains<axes::C<>, XL>, "normfuse: nn::functional::batch_norm: the input has no axis C");
     using CA = find_axis_t<axes::C<>, XL>;
@@ -133,6 +140,15 @@ void batch_norm_views(std::string_view call, const X& x, const Out& out, param_r
     if constexpr (!Merge::collective)
         if (training && m == 1) raise_one_value_per_channel(call, describe(x));
     check_output(call, x, out);
+    if (saved) {
+        if (training) {
+            saved->prepare(call, c); // throws if caller storage is too small: still nothing written
+            std::fill_n(saved->mean_data(), c, 0.0);
+            std::fill_n(saved->invstd_data(), c, batch_inv_std(0.0, eps));
+        } else {
+            saved->clear();
+        }
+    }
     // As PyTorch: empty statistics do not move the running ones (the layer still counts the batch).
     if constexpr (!Merge::collective)
         if (x.size() == 0) return;
@@ -164,6 +180,10 @@ void batch_norm_views(std::string_view call, const X& x, const Out& out, param_r
                 variance = from_double<T>((1 - momentum) * to_double(variance) + momentum * var * unbias);
             }
             const double a = wt(ch) * batch_inv_std(var, eps);
+            if (saved) {
+                saved->mean_data()[ch] = buf.shift[ch] + d;
+                saved->invstd_data()[ch] = batch_inv_std(var, eps);
+            }
             buf.hi[ch] = static_cast<CT>(buf.shift[ch]);
             buf.scale[ch] = static_cast<CT>(a);
             buf.offset[ch] = static_cast<CT>(bs(ch) - d * a);
@@ -207,6 +227,23 @@ void batch_norm(const X& x, Out&& out, RM&& running_mean, RV&& running_var, W&& 
         nf::nn::detail::param_of<T, PL>(std::forward<RV>(running_var)),
         nf::nn::detail::param_of<T, PL>(std::forward<W>(weight)),
         nf::nn::detail::param_of<T, PL>(std::forward<B>(bias)), training, momentum, eps);
+}
+
+/// functional::batch_norm that also keeps, when it normalizes with batch statistics (`training`),
+/// the per-channel mean and 1 / sqrt(var + eps) in `saved` for functional::batch_norm_backward
+/// (PyTorch's `native_batch_norm` and its save_mean / save_invstd). No extra pass; no allocation
+/// when `saved` is over caller storage. In eval, `saved` is cleared.
+template <class Arch = xsimd::default_arch, Array X, Array Out, class RM, class RV, class W, class B>
+void batch_norm(const X& x, Out&& out, RM&& running_mean, RV&& running_var, W&& weight, B&& bias, bool training,
+                double momentum, double eps, saved_statistics& saved) {
+    using T = typename std::remove_cvref_t<X>::value_type;
+    using PL = axis_list<axes::C<>>;
+    nf::nn::detail::batch_norm_views<Arch>(
+        "nn::functional::batch_norm", nf::nn::detail::input_view(x), nf::nn::detail::output_view(out),
+        nf::nn::detail::param_of<T, PL>(std::forward<RM>(running_mean)),
+        nf::nn::detail::param_of<T, PL>(std::forward<RV>(running_var)),
+        nf::nn::detail::param_of<T, PL>(std::forward<W>(weight)),
+        nf::nn::detail::param_of<T, PL>(std::forward<B>(bias)), training, momentum, eps, &saved);
 }
 
 } // namespace functional
@@ -277,6 +314,8 @@ public:
         if (options_.affine) {
             weight_ = channel_vector(e, T(1));
             bias_ = channel_vector(e, T(0));
+            weight_grad_ = channel_vector(e, T(0));
+            bias_grad_ = channel_vector(e, T(0));
         }
         if (options_.track_running_stats) {
             running_mean_ = channel_vector(e, T(0));
@@ -310,6 +349,70 @@ public:
     std::int64_t num_batches_tracked() const noexcept { return num_batches_tracked_; }
     void set_num_batches_tracked(std::int64_t n) noexcept { num_batches_tracked_ = n; }
 
+    /// The gradients of weight and bias (only with `affine`), as PyTorch's `weight.grad` and
+    /// `bias.grad`: zero after construction, summed over backward calls until zero_grad().
+    channel_vector& weight_grad() { return require(weight_grad_, "weight_grad", options_.affine); }
+    channel_vector& bias_grad() { return require(bias_grad_, "bias_grad", options_.affine); }
+    const channel_vector& weight_grad() const { return require(weight_grad_, "weight_grad", options_.affine); }
+    const channel_vector& bias_grad() const { return require(bias_grad_, "bias_grad", options_.affine); }
+    /// Sets weight_grad and bias_grad to 0 (`optimizer.zero_grad(set_to_none=False)`).
+    void zero_grad() {
+        if (options_.affine) {
+            weight_grad_ = T(0);
+            bias_grad_ = T(0);
+        }
+    }
+
+    using detail::layer_calls<batch_norm>::forward;
+    /// forward(x, out) that also keeps the batch statistics in `saved` for backward(), when it
+    /// normalizes with them (training mode, or no running statistics); otherwise clears `saved`.
+    template <class Arch = xsimd::default_arch, Array X, Array Out>
+    void forward(const X& x, Out&& out, saved_statistics& saved) {
+        forward_views<Arch>(nf::nn::detail::input_view(x), nf::nn::detail::output_view(out), &saved);
+    }
+    template <class Arch = xsimd::default_arch, Array X, Array Out>
+    void forward(const X& x, Out&& out, saved_statistics& saved) const {
+        forward_views<Arch>(nf::nn::detail::input_view(x), nf::nn::detail::output_view(out), &saved);
+    }
+
+    /// The backward of the last forward(x, out, saved): writes the gradient of the input into dx
+    /// (same axes in the same order as x, same extents; may be dy) and, with `affine`, adds those of
+    /// weight and bias to weight_grad() and bias_grad(). In training mode (or without running
+    /// statistics) dx goes through the batch statistics in `saved`; in eval mode through the
+    /// running statistics (`saved` is not read). `options` switch dx to accumulate or the
+    /// parameters' gradients to overwrite. Checks everything before writing anything.
+    template <class Arch = xsimd::default_arch, Array X, Array DY, Array DX>
+    auto backward(const X& x, const DY& dy, DX&& dx, const saved_statistics& saved, backward_options options = {}) {
+        using XL = typename X::axes;
+        static_assert(detail::batch_norm_axes_ok<Dims, XL>,
+                      "normfuse: nn::batch_norm::backward: the input must have the axes (N, C) or (N, C, L) for "
+                      "batch_norm1d, (N, C, H, W) for batch_norm2d, (N, C, D, H, W) for batch_norm3d, in any "
+                      "order");
+        static_assert(detail::gradient_axes_ok<X, DY, DX>,
+                      "normfuse: nn::batch_norm::backward: dy and dx must have the axes of x in the same order (a "
+                      "gradient is laid out as the array it is the gradient of); fix: view or copy dy in x's "
+                      "layout");
+        static_assert(std::is_same_v<typename std::remove_cvref_t<DY>::value_type, T> &&
+                          std::is_same_v<typename std::remove_cvref_t<DX>::value_type, T>,
+                      "normfuse: nn::batch_norm::backward: x, dy and dx must have the layer's element type");
+        if constexpr (detail::batch_norm_axes_ok<Dims, XL> && detail::gradient_axes_ok<X, DY, DX> &&
+                      detail::check_channels<detail::batch_norm_backward_call, Channels, XL>()) {
+            check_parameters();
+            using PL = axis_list<axes::C<>>;
+            using P = nf::nn::detail::param_ref<T>;
+            const bool tracked = options_.track_running_stats;
+            const P w = options_.affine ? nf::nn::detail::param_of<T, PL>(weight_) : P{};
+            const P dw = options_.affine ? nf::nn::detail::param_of<T, PL>(weight_grad_) : P{};
+            const P db = options_.affine ? nf::nn::detail::param_of<T, PL>(bias_grad_) : P{};
+            const P rm = tracked ? nf::nn::detail::param_of<T, PL>(std::as_const(running_mean_)) : P{};
+            const P rv = tracked ? nf::nn::detail::param_of<T, PL>(std::as_const(running_var_)) : P{};
+            nf::nn::detail::batch_norm_backward_views<Arch>("nn::batch_norm::backward", nf::nn::detail::input_view(x),
+                                                            nf::nn::detail::input_view(dy),
+                                                            nf::nn::detail::output_view(dx), w, rm, rv, &saved,
+                                                            training_ || !tracked, options_.eps, dw, db, options);
+        }
+    }
+
 private:
     friend class detail::layer_calls<batch_norm<T, Dims, Channels>>;
     friend struct detail::batch_norm_access;
@@ -321,31 +424,31 @@ private:
     // `merge` (see detail::local_statistics) turns the batch statistics of training mode into
     // those of a larger batch (nn::sync_batch_norm, through detail::batch_norm_access).
     template <class Arch, class X, class Out, class Merge = detail::local_statistics>
-    void forward_views(const X& x, Out&& out, const Merge& merge = {}) {
+    void forward_views(const X& x, Out&& out, saved_statistics* saved = nullptr, const Merge& merge = {}) {
         if (!(training_ && options_.track_running_stats))
-            return std::as_const(*this).template forward_views<Arch>(x, out, merge);
+            return std::as_const(*this).template forward_views<Arch>(x, out, saved, merge);
         const double factor =
             options_.momentum ? *options_.momentum : 1.0 / static_cast<double>(num_batches_tracked_ + 1);
         run<Arch>(x, out, nf::nn::detail::param_of<T, axis_list<axes::C<>>>(running_mean_),
-                  nf::nn::detail::param_of<T, axis_list<axes::C<>>>(running_var_), factor, merge);
+                  nf::nn::detail::param_of<T, axis_list<axes::C<>>>(running_var_), factor, saved, merge);
         ++num_batches_tracked_; // after every check passed: a rejected call changes nothing
     }
     template <class Arch, class X, class Out, class Merge = detail::local_statistics>
-    void forward_views(const X& x, Out&& out, const Merge& merge = {}) const {
+    void forward_views(const X& x, Out&& out, saved_statistics* saved = nullptr, const Merge& merge = {}) const {
         if (training_ && options_.track_running_stats) nf::nn::detail::raise_const_training("nn::batch_norm");
         using P = nf::nn::detail::param_ref<T>;
         if (options_.track_running_stats)
             run<Arch>(x, out, nf::nn::detail::param_of<T, axis_list<axes::C<>>>(running_mean_),
-                      nf::nn::detail::param_of<T, axis_list<axes::C<>>>(running_var_), 0.0, merge);
+                      nf::nn::detail::param_of<T, axis_list<axes::C<>>>(running_var_), 0.0, saved, merge);
         else
-            run<Arch>(x, out, P{}, P{}, 0.0, merge);
+            run<Arch>(x, out, P{}, P{}, 0.0, saved, merge);
     }
 
     // PyTorch's module around F.batch_norm: batch statistics in training, and in eval without
     // running statistics.
     template <class Arch, class X, class Out, class Merge>
     void run(const X& x, const Out& out, nf::nn::detail::param_ref<T> rm, nf::nn::detail::param_ref<T> rv,
-             double factor, const Merge& merge) const {
+             double factor, saved_statistics* saved, const Merge& merge) const {
         using XL = typename X::axes;
         static_assert(detail::batch_norm_axes_ok<Dims, XL>,
                       "normfuse: nn::batch_norm::forward: the input must have the axes (N, C) or (N, C, L) for "
@@ -362,10 +465,10 @@ private:
             // statistics every shard normalizes with its own.
             if (training_)
                 nf::nn::detail::batch_norm_views<Arch>(Merge::layer_name, x, out, rm, rv, w, b, true, factor,
-                                                       options_.eps, merge);
+                                                       options_.eps, saved, merge);
             else
                 nf::nn::detail::batch_norm_views<Arch>(Merge::layer_name, x, out, rm, rv, w, b,
-                                                       !options_.track_running_stats, factor, options_.eps);
+                                                       !options_.track_running_stats, factor, options_.eps, saved);
         }
     }
 
@@ -396,7 +499,7 @@ private:
     std::size_t num_features_;
     batch_norm_options options_;
     bool training_ = true;
-    channel_vector weight_, bias_, running_mean_, running_var_;
+    channel_vector weight_, bias_, running_mean_, running_var_, weight_grad_, bias_grad_;
     std::int64_t num_batches_tracked_ = 0;
 };
 

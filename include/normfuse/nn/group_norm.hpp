@@ -17,6 +17,8 @@
 #include <normfuse/core/view.hpp>
 #include <normfuse/eval/scratch.hpp>
 #include <normfuse/expr/operators.hpp>
+#include <normfuse/nn/backward/group_norm_backward.hpp>
+#include <normfuse/nn/backward/saved_statistics.hpp>
 #include <normfuse/nn/batch_norm.hpp>
 #include <normfuse/nn/common.hpp>
 #include <normfuse/reduce/moments.hpp>
@@ -71,7 +73,7 @@ namespace detail {
 /// The body of nf::nn::functional::group_norm and of the layer, on views: C seen as (GA, KA).
 template <class Arch, class GA, class KA, class X, class Out, class T>
 void group_norm_views(std::string_view call, const X& x, const Out& out, std::size_t groups, param_ref<T> w,
-                      param_ref<T> b, double eps) {
+                      param_ref<T> b, double eps, saved_statistics* saved = nullptr) {
     using XL = typename X::axes;
     static_assert(contains<axes::N<>, XL> && contains<axes::C<>, XL>,
                   "normfuse: nn::group_norm::forward: the input must have the axes N and C (and any others)");
@@ -101,7 +103,15 @@ void group_norm_views(std::string_view call, const X& x, const Out& out, std::si
             nf::detail::raise_invalid(std::string(call) + ": expected more than 1 value per group, got input size " +
                                       describe(x) + " and num_groups=" + std::to_string(groups));
         check_output(call, x, out);
-        if (x.size() == 0) return;
+        if (saved) saved->prepare(call, slots); // throws if caller storage is too small: still nothing written
+        if (x.size() == 0) {
+            if (saved)
+                for (std::size_t s = 0; s < slots; ++s) {
+                    saved->mean_data()[s] = 0.0;
+                    saved->invstd_data()[s] = 1.0 / std::sqrt(eps);
+                }
+            return;
+        }
 
         const auto xg = grouped<GA, KA>(x, groups);
         const auto og = grouped<GA, KA>(out, groups);
@@ -154,6 +164,11 @@ void group_norm_views(std::string_view call, const X& x, const Out& out, std::si
                 coefficients(n_first, 0, n * c);
                 apply_slot_affine<Arch, XC>(x, out, buf.hi, buf.scale, buf.offset, store);
             });
+        if (saved) // per (n, g), in the input's order of N and C, for the backward
+            for (std::size_t s = 0; s < slots; ++s) {
+                saved->mean_data()[s] = buf.shift[s] + buf.centered[s];
+                saved->invstd_data()[s] = 1.0 / std::sqrt(buf.variance[s] + eps);
+            }
     }
 }
 } // namespace detail
@@ -211,6 +226,8 @@ public:
             const auto e = channel_vector::extents_type::from_all({num_channels});
             weight_ = channel_vector(e, T(1));
             bias_ = channel_vector(e, T(0));
+            weight_grad_ = channel_vector(e, T(0));
+            bias_grad_ = channel_vector(e, T(0));
         }
     }
     group_norm() requires(Groups != dynamic_extent && Channels != dynamic_extent) : group_norm(Groups, Channels) {}
@@ -225,6 +242,61 @@ public:
     const channel_vector& weight() const { return require(weight_, "weight"); }
     const channel_vector& bias() const { return require(bias_, "bias"); }
 
+    /// The gradients of weight and bias (only with `affine`), as PyTorch's `.grad`: zero after
+    /// construction, summed over backward calls until zero_grad().
+    channel_vector& weight_grad() { return require(weight_grad_, "weight_grad"); }
+    channel_vector& bias_grad() { return require(bias_grad_, "bias_grad"); }
+    const channel_vector& weight_grad() const { return require(weight_grad_, "weight_grad"); }
+    const channel_vector& bias_grad() const { return require(bias_grad_, "bias_grad"); }
+    void zero_grad() {
+        if (options_.affine) {
+            weight_grad_ = T(0);
+            bias_grad_ = T(0);
+        }
+    }
+
+    using detail::layer_calls<group_norm>::forward;
+    /// forward(x, out) that also keeps the statistics of every (n, group) in `saved` for backward().
+    template <class Arch = xsimd::default_arch, Array X, Array Out>
+    void forward(const X& x, Out&& out, saved_statistics& saved) const {
+        forward_views<Arch>(nf::nn::detail::input_view(x), nf::nn::detail::output_view(out), &saved);
+    }
+
+    /// The backward of the last forward(x, out, saved): writes the gradient of the input into dx
+    /// (laid out as x, same extents; may be dy) and, with `affine`, adds those of weight and bias
+    /// to weight_grad() and bias_grad() (`options` switch either). Checks everything first.
+    template <class Arch = xsimd::default_arch, Array X, Array DY, Array DX>
+    auto backward(const X& x, const DY& dy, DX&& dx, const saved_statistics& saved, backward_options options = {}) {
+        using XL = typename X::axes;
+        static_assert(contains<axes::N<>, XL> && contains<axes::C<>, XL>,
+                      "normfuse: nn::group_norm::backward: the input must have the axes N and C (and any others)");
+        static_assert(detail::gradient_axes_ok<X, std::remove_cvref_t<DY>, std::remove_cvref_t<DX>>,
+                      "normfuse: nn::group_norm::backward: dy and dx must have the axes of x in the same order (a "
+                      "gradient is laid out as the array it is the gradient of); fix: view or copy dy in x's layout");
+        if constexpr (contains<axes::N<>, XL> && contains<axes::C<>, XL> &&
+                      detail::gradient_axes_ok<X, std::remove_cvref_t<DY>, std::remove_cvref_t<DX>> &&
+                      detail::check_channels<detail::group_norm_call, Channels, XL>()) {
+            using P = detail::param_ref<T>;
+            using PL = axis_list<axes::C<>>;
+            P w{}, dw{}, db{};
+            if (options_.affine) {
+                detail::check_parameter("nn::group_norm", "weight", weight_, channels_);
+                detail::check_parameter("nn::group_norm", "weight_grad", weight_grad_, channels_);
+                detail::check_parameter("nn::group_norm", "bias_grad", bias_grad_, channels_);
+                w = detail::param_of<T, PL>(std::as_const(weight_));
+                dw = detail::param_of<T, PL>(weight_grad_);
+                db = detail::param_of<T, PL>(bias_grad_);
+            }
+            const auto xv = detail::input_view(x);
+            if (xv.template extent<axes::C<>>() != channels_)
+                nf::detail::raise_extent("nn::group_norm::backward: x has " +
+                                         std::to_string(xv.template extent<axes::C<>>()) + " channels but the layer " +
+                                         std::to_string(channels_) + "; nothing was written");
+            detail::group_norm_backward_views<Arch>("nn::group_norm::backward", xv, detail::input_view(dy),
+                                                    detail::output_view(dx), groups_, w, saved, dw, db, options);
+        }
+    }
+
 private:
     friend class detail::layer_calls<group_norm<T, Groups, Channels>>;
 
@@ -232,7 +304,7 @@ private:
     // same layouts share this code (see nn::detail::input_view). The layer has no state that a
     // forward changes: every call is the const one.
     template <class Arch, class X, class Out>
-    void forward_views(const X& x, Out&& out) const {
+    void forward_views(const X& x, Out&& out, saved_statistics* saved = nullptr) const {
         using XL = typename X::axes;
         if constexpr (detail::check_channels<detail::group_norm_call, Channels, XL>()) {
             using P = detail::param_ref<T>;
@@ -245,7 +317,7 @@ private:
                 b = detail::param_of<T, PL>(bias_);
             }
             detail::group_norm_views<Arch, group_axis, within_axis>("nn::group_norm", x, out, groups_, w, b,
-                                                                    options_.eps);
+                                                                    options_.eps, saved);
         }
     }
 
@@ -259,7 +331,7 @@ private:
     std::size_t groups_, channels_;
     group_norm_options options_;
     bool training_ = true;
-    channel_vector weight_, bias_;
+    channel_vector weight_, bias_, weight_grad_, bias_grad_;
 };
 
 } // namespace nf::nn

@@ -16,6 +16,8 @@
 #include <normfuse/core/tensor.hpp>
 #include <normfuse/eval/scratch.hpp>
 #include <normfuse/expr/operators.hpp>
+#include <normfuse/nn/backward/instance_norm_backward.hpp>
+#include <normfuse/nn/backward/saved_statistics.hpp>
 #include <normfuse/nn/batch_norm.hpp>
 #include <normfuse/nn/common.hpp>
 #include <normfuse/reduce/moments.hpp>
@@ -52,7 +54,8 @@ namespace detail {
 /// instance (N, C) over the other axes, or the running statistics when !use_input_stats.
 template <class Arch, class X, class Out, class T>
 void instance_norm_views(std::string_view call, const X& x, const Out& out, param_ref<T> rm, param_ref<T> rv,
-                         param_ref<T> w, param_ref<T> b, bool use_input_stats, double momentum, double eps) {
+                         param_ref<T> w, param_ref<T> b, bool use_input_stats, double momentum, double eps,
+                         saved_statistics* saved = nullptr) {
     using XL = typename X::axes;
     static_assert(contains<axes::C<>, XL>, "normfuse: nn::functional::instance_norm: the input has no axis C");
     using SL = axis_restrict<XL, axis_list<axes::N<>, axes::C<>>>; // one slot per instance
@@ -89,6 +92,15 @@ void instance_norm_views(std::string_view call, const X& x, const Out& out, para
         nf::detail::raise_invalid(
             std::string(call) + ": expected more than 1 spatial element when training, got input size " + describe(x));
     check_output(call, x, out);
+    if (saved) {
+        if (use_input_stats) {
+            saved->prepare(call, slots); // throws if caller storage is too small: still nothing written
+            std::fill_n(saved->mean_data(), slots, 0.0);
+            std::fill_n(saved->invstd_data(), slots, batch_inv_std(0.0, eps));
+        } else {
+            saved->clear();
+        }
+    }
     if (x.size() == 0) {
         // With no instance, the running statistics' update averages over none and gives NaN, as
         // PyTorch's (`running_mean.view({0, C}).mean(0)`); with instances of no spatial element,
@@ -114,6 +126,10 @@ void instance_norm_views(std::string_view call, const X& x, const Out& out, para
                 for (std::size_t s = s0; s < s1; ++s) {
                     const std::size_t ch = channel_of(s);
                     const double a = wt(ch) * batch_inv_std(buf.variance[s], eps);
+                    if (saved) {
+                        saved->mean_data()[s] = buf.shift[s] + buf.centered[s];
+                        saved->invstd_data()[s] = batch_inv_std(buf.variance[s], eps);
+                    }
                     buf.hi[s] = static_cast<CT>(buf.shift[s]);
                     buf.scale[s] = static_cast<CT>(a);
                     buf.offset[s] = static_cast<CT>(bs(ch) - buf.centered[s] * a);
@@ -197,6 +213,8 @@ public:
         if (options_.affine) {
             weight_ = channel_vector(e, T(1));
             bias_ = channel_vector(e, T(0));
+            weight_grad_ = channel_vector(e, T(0));
+            bias_grad_ = channel_vector(e, T(0));
         }
         if (options_.track_running_stats) {
             running_mean_ = channel_vector(e, T(0));
@@ -224,6 +242,60 @@ public:
     /// Always 0: PyTorch's InstanceNorm never increments it.
     std::int64_t num_batches_tracked() const noexcept { return 0; }
 
+    /// The gradients of weight and bias (only with `affine`), as PyTorch's `.grad`: zero after
+    /// construction, summed over backward calls until zero_grad().
+    channel_vector& weight_grad() { return require(weight_grad_, "weight_grad", options_.affine); }
+    channel_vector& bias_grad() { return require(bias_grad_, "bias_grad", options_.affine); }
+    const channel_vector& weight_grad() const { return require(weight_grad_, "weight_grad", options_.affine); }
+    const channel_vector& bias_grad() const { return require(bias_grad_, "bias_grad", options_.affine); }
+    void zero_grad() {
+        if (options_.affine) {
+            weight_grad_ = T(0);
+            bias_grad_ = T(0);
+        }
+    }
+
+    using detail::layer_calls<instance_norm>::forward;
+    /// forward(x, out) that also keeps each instance's statistics in `saved` for backward(), when
+    /// it normalizes with them (training mode, or no running statistics); otherwise clears `saved`.
+    template <class Arch = xsimd::default_arch, Array X, Array Out>
+    void forward(const X& x, Out&& out, saved_statistics& saved) {
+        forward_views<Arch>(nf::nn::detail::input_view(x), nf::nn::detail::output_view(out), &saved);
+    }
+
+    /// The backward of the last forward(x, out, saved): writes the gradient of the input into dx
+    /// (laid out as x, same extents; may be dy) and, with `affine`, adds those of weight and bias
+    /// to weight_grad() and bias_grad(). In training mode (or without running statistics) dx goes
+    /// through the instance statistics in `saved`, in eval mode through the running ones.
+    template <class Arch = xsimd::default_arch, Array X, Array DY, Array DX>
+    auto backward(const X& x, const DY& dy, DX&& dx, const saved_statistics& saved, backward_options options = {}) {
+        using XL = typename X::axes;
+        static_assert(detail::instance_axes_ok<Dims, XL>,
+                      "normfuse: nn::instance_norm::backward: the input must have the axes (N, C, L) or (C, L) for "
+                      "instance_norm1d, (N, C, H, W) or (C, H, W) for 2d, (N, C, D, H, W) or (C, D, H, W) for 3d, "
+                      "in any order");
+        static_assert(detail::gradient_axes_ok<X, std::remove_cvref_t<DY>, std::remove_cvref_t<DX>>,
+                      "normfuse: nn::instance_norm::backward: dy and dx must have the axes of x in the same order (a "
+                      "gradient is laid out as the array it is the gradient of); fix: view or copy dy in x's "
+                      "layout");
+        if constexpr (detail::instance_axes_ok<Dims, XL> &&
+                      detail::gradient_axes_ok<X, std::remove_cvref_t<DY>, std::remove_cvref_t<DX>>) {
+            check_state();
+            using PL = axis_list<axes::C<>>;
+            using P = nf::nn::detail::param_ref<T>;
+            const bool tracked = options_.track_running_stats;
+            const P w = options_.affine ? nf::nn::detail::param_of<T, PL>(std::as_const(weight_)) : P{};
+            const P dw = options_.affine ? nf::nn::detail::param_of<T, PL>(weight_grad_) : P{};
+            const P db = options_.affine ? nf::nn::detail::param_of<T, PL>(bias_grad_) : P{};
+            const P rm = tracked ? nf::nn::detail::param_of<T, PL>(std::as_const(running_mean_)) : P{};
+            const P rv = tracked ? nf::nn::detail::param_of<T, PL>(std::as_const(running_var_)) : P{};
+            nf::nn::detail::instance_norm_backward_views<Arch>(
+                "nn::instance_norm::backward", nf::nn::detail::input_view(x), nf::nn::detail::input_view(dy),
+                nf::nn::detail::output_view(dx), w, rm, rv, &saved, training_ || !tracked, options_.eps, dw, db,
+                options);
+        }
+    }
+
 private:
     friend class detail::layer_calls<instance_norm<T, Dims, Channels>>;
 
@@ -231,27 +303,28 @@ private:
     // same layouts share this code (see nn::detail::input_view). On a mutable layer in training mode
     // with running statistics, the call updates them; otherwise it is the const call.
     template <class Arch, class X, class Out>
-    void forward_views(const X& x, Out&& out) {
+    void forward_views(const X& x, Out&& out, saved_statistics* saved = nullptr) {
         if (!(training_ && options_.track_running_stats))
-            return std::as_const(*this).template forward_views<Arch>(x, out);
+            return std::as_const(*this).template forward_views<Arch>(x, out, saved);
         run<Arch>(x, out, nf::nn::detail::param_of<T, axis_list<axes::C<>>>(running_mean_),
-                  nf::nn::detail::param_of<T, axis_list<axes::C<>>>(running_var_));
+                  nf::nn::detail::param_of<T, axis_list<axes::C<>>>(running_var_), saved);
     }
     template <class Arch, class X, class Out>
-    void forward_views(const X& x, Out&& out) const {
+    void forward_views(const X& x, Out&& out, saved_statistics* saved = nullptr) const {
         if (training_ && options_.track_running_stats) nf::nn::detail::raise_const_training("nn::instance_norm");
         using P = nf::nn::detail::param_ref<T>;
         if (options_.track_running_stats)
             run<Arch>(x, out, nf::nn::detail::param_of<T, axis_list<axes::C<>>>(running_mean_),
-                      nf::nn::detail::param_of<T, axis_list<axes::C<>>>(running_var_));
+                      nf::nn::detail::param_of<T, axis_list<axes::C<>>>(running_var_), saved);
         else
-            run<Arch>(x, out, P{}, P{});
+            run<Arch>(x, out, P{}, P{}, saved);
     }
 
     // PyTorch's module around F.instance_norm: instance statistics in training, and always without
     // running statistics.
     template <class Arch, class X, class Out>
-    void run(const X& x, const Out& out, nf::nn::detail::param_ref<T> rm, nf::nn::detail::param_ref<T> rv) const {
+    void run(const X& x, const Out& out, nf::nn::detail::param_ref<T> rm, nf::nn::detail::param_ref<T> rv,
+             saved_statistics* saved) const {
         using XL = typename X::axes;
         static_assert(detail::instance_axes_ok<Dims, XL>,
                       "normfuse: nn::instance_norm::forward: the input must have the axes (N, C, L) or (C, L) for "
@@ -266,7 +339,7 @@ private:
             const P b = options_.affine ? nf::nn::detail::param_of<T, PL>(bias_) : P{};
             nf::nn::detail::instance_norm_views<Arch>("nn::instance_norm", x, out, rm, rv, w, b,
                                                       training_ || !options_.track_running_stats, options_.momentum,
-                                                      options_.eps);
+                                                      options_.eps, saved);
         }
     }
 
@@ -292,7 +365,7 @@ private:
     std::size_t num_features_;
     instance_norm_options options_;
     bool training_ = true;
-    channel_vector weight_, bias_, running_mean_, running_var_;
+    channel_vector weight_, bias_, running_mean_, running_var_, weight_grad_, bias_grad_;
 };
 
 template <class T, std::size_t Channels = dynamic_extent>

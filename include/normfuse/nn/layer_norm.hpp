@@ -17,6 +17,8 @@
 #include <normfuse/core/tensor.hpp>
 #include <normfuse/eval/scratch.hpp>
 #include <normfuse/expr/operators.hpp>
+#include <normfuse/nn/backward/layer_norm_backward.hpp>
+#include <normfuse/nn/backward/saved_statistics.hpp>
 #include <normfuse/nn/common.hpp>
 #include <normfuse/reduce/moments.hpp>
 #include <normfuse/reduce/reductions.hpp>
@@ -264,6 +266,8 @@ public:
         if (options_.elementwise_affine) {
             weight_ = parameter_tensor(extents_, T(1));
             bias_ = parameter_tensor(extents_, T(0));
+            weight_grad_ = parameter_tensor(extents_, T(0));
+            bias_grad_ = parameter_tensor(extents_, T(0));
         }
     }
     layer_norm(std::initializer_list<std::size_t> dynamic_extents, layer_norm_options options = {})
@@ -279,6 +283,46 @@ public:
     parameter_tensor& bias() { return require(bias_, "bias"); }
     const parameter_tensor& weight() const { return require(weight_, "weight"); }
     const parameter_tensor& bias() const { return require(bias_, "bias"); }
+
+    /// The gradients of weight and bias (only with elementwise_affine), as PyTorch's `.grad`: zero
+    /// after construction, summed over backward calls until zero_grad().
+    parameter_tensor& weight_grad() { return require(weight_grad_, "weight_grad"); }
+    parameter_tensor& bias_grad() { return require(bias_grad_, "bias_grad"); }
+    const parameter_tensor& weight_grad() const { return require(weight_grad_, "weight_grad"); }
+    const parameter_tensor& bias_grad() const { return require(bias_grad_, "bias_grad"); }
+    void zero_grad() {
+        if (options_.elementwise_affine) {
+            weight_grad_ = T(0);
+            bias_grad_ = T(0);
+        }
+    }
+
+    /// The backward of forward(x, out): writes the gradient of the input into dx (laid out as x,
+    /// same extents; may be dy) and, with elementwise_affine, adds those of weight and bias to
+    /// weight_grad() and bias_grad() (`options` switch either). The normalized axes must be the
+    /// trailing axes of x (rows); each row's statistics are recomputed while it is in L1, so no
+    /// saved statistics are needed. Checks everything before writing anything.
+    template <class Arch = xsimd::default_arch, Array X, Array DY, Array DX>
+    auto backward(const X& x, const DY& dy, DX&& dx, backward_options options = {}) {
+        constexpr bool ok =
+            nf::nn::detail::row_backward_ok<norm_axes, X, std::remove_cvref_t<DY>, std::remove_cvref_t<DX>>;
+        static_assert(ok, NF_ROW_BACKWARD_RULE("nn::layer_norm::backward"));
+        if constexpr (ok) {
+            using P = nf::nn::detail::param_ref<T>;
+            P w, dw, db;
+            if (options_.elementwise_affine) {
+                nf::nn::detail::check_parameter_extents("nn::layer_norm", "weight", weight_, extents_);
+                nf::nn::detail::check_parameter_extents("nn::layer_norm", "weight_grad", weight_grad_, extents_);
+                nf::nn::detail::check_parameter_extents("nn::layer_norm", "bias_grad", bias_grad_, extents_);
+                w = nf::nn::detail::param_of<T, norm_axes>(std::as_const(weight_));
+                dw = nf::nn::detail::param_of<T, norm_axes>(weight_grad_);
+                db = nf::nn::detail::param_of<T, norm_axes>(bias_grad_);
+            }
+            nf::nn::detail::row_norm_backward_views<Arch, true>(
+                "nn::layer_norm::backward", nf::nn::detail::input_view(x), nf::nn::detail::input_view(dy),
+                nf::nn::detail::output_view(dx), extents_, w, options_.eps, dw, db, options);
+        }
+    }
 
 private:
     friend class detail::layer_calls<layer_norm<T, NormShape>>;
@@ -313,7 +357,7 @@ private:
     nf::extents<NormShape> extents_;
     layer_norm_options options_;
     bool training_ = true;
-    parameter_tensor weight_, bias_;
+    parameter_tensor weight_, bias_, weight_grad_, bias_grad_;
 };
 
 } // namespace nf::nn

@@ -18,6 +18,8 @@
 #include <normfuse/core/view.hpp>
 #include <normfuse/expr/expression.hpp>
 #include <normfuse/expr/operators.hpp>
+#include <normfuse/nn/backward/saved_statistics.hpp>
+#include <normfuse/nn/backward/slot_gradient.hpp>
 #include <normfuse/nn/common.hpp>
 
 namespace nf::nn {
@@ -180,6 +182,33 @@ public:
     }
 
     /// torchvision's `inplace=False`: returns a new tensor; `x` is unchanged.
+    /// The backward (Normalize has no parameters to learn): dx = dy / std, with a true division,
+    /// as PyTorch's autograd of `div` computes it (the mean does not enter). dx has the axes of dy
+    /// (any order) and its extents, checked before anything is written; it may be dy.
+    /// `options.input`: overwrite dx (the default) or add to it.
+    template <class Arch = xsimd::default_arch, Array DY, Array DX>
+    auto backward(const DY& dy, DX&& dx, backward_options options = {}) const {
+        detail::check_normalize_rank<DY>();
+        using CA = axis_id<Channel>;
+        static_assert(contains<CA, typename DY::axes>,
+                      "normfuse: nn::normalize::backward: dy lacks the channel axis of mean and std");
+        if constexpr (contains<CA, typename DY::axes> && DY::axes::size >= 3) {
+            const auto g = detail::input_view(dy);
+            const auto d = detail::output_view(dx);
+            detail::check_output("nn::normalize::backward", g, d);
+            const std::size_t c = g.template extent<CA>();
+            if (std_.size() != c)
+                nf::detail::raise_extent("nn::normalize::backward: std has " + std::to_string(std_.size()) +
+                                         " values but dy has " + std::to_string(c) + " channels (axis " +
+                                         std::string(CA::name) + "); nothing was written");
+            const view<const T, shape<CA>> sv(std_.data(), {c});
+            if (options.input == grad_write::accumulate)
+                detail::write<Arch>(d, d + g / sv, store_kind::automatic);
+            else
+                detail::write<Arch>(d, g / sv, store_kind::automatic);
+        }
+    }
+
     template <class Arch = xsimd::default_arch, class U, class S>
     tensor<U, S> operator()(const tensor<U, S>& x) const {
         tensor<U, S> out(x.extents());

@@ -18,6 +18,8 @@
 #include <normfuse/core/tensor.hpp>
 #include <normfuse/eval/scratch.hpp>
 #include <normfuse/expr/operators.hpp>
+#include <normfuse/nn/backward/layer_norm_backward.hpp>
+#include <normfuse/nn/backward/saved_statistics.hpp>
 #include <normfuse/nn/common.hpp>
 #include <normfuse/nn/layer_norm.hpp>
 #include <normfuse/reduce/moments.hpp>
@@ -134,7 +136,10 @@ public:
           eps_(options.eps ? *options.eps : detail::machine_epsilon<T>()) {
         if (extents_.size() == 0)
             nf::detail::raise_invalid("nn::rms_norm: the normalized shape must have no zero extent");
-        if (options_.elementwise_affine) weight_ = parameter_tensor(extents_, T(1));
+        if (options_.elementwise_affine) {
+            weight_ = parameter_tensor(extents_, T(1));
+            weight_grad_ = parameter_tensor(extents_, T(0));
+        }
     }
     rms_norm(std::initializer_list<std::size_t> dynamic_extents, rms_norm_options options = {})
         : rms_norm(nf::extents<NormShape>(dynamic_extents), options) {}
@@ -147,6 +152,42 @@ public:
         return weight_;
     }
     const parameter_tensor& weight() const { return const_cast<rms_norm&>(*this).weight(); }
+
+    /// The gradient of weight (only with elementwise_affine), as PyTorch's `weight.grad`: zero
+    /// after construction, summed over backward calls until zero_grad().
+    parameter_tensor& weight_grad() {
+        if (!options_.elementwise_affine)
+            nf::detail::raise_logic("nn::rms_norm: the layer has no weight_grad (built without elementwise_affine)");
+        return weight_grad_;
+    }
+    const parameter_tensor& weight_grad() const { return const_cast<rms_norm&>(*this).weight_grad(); }
+    void zero_grad() {
+        if (options_.elementwise_affine) weight_grad_ = T(0);
+    }
+
+    /// The backward of forward(x, out): writes the gradient of the input into dx (laid out as x,
+    /// same extents; may be dy) and, with elementwise_affine, adds that of weight to weight_grad()
+    /// (`options` switch either). The normalized axes must be the trailing axes of x (rows); each
+    /// row's mean square is recomputed while the row is in L1. Checks everything before writing.
+    template <class Arch = xsimd::default_arch, Array X, Array DY, Array DX>
+    auto backward(const X& x, const DY& dy, DX&& dx, backward_options options = {}) {
+        constexpr bool ok =
+            nf::nn::detail::row_backward_ok<norm_axes, X, std::remove_cvref_t<DY>, std::remove_cvref_t<DX>>;
+        static_assert(ok, NF_ROW_BACKWARD_RULE("nn::rms_norm::backward"));
+        if constexpr (ok) {
+            using P = nf::nn::detail::param_ref<T>;
+            P w, dw;
+            if (options_.elementwise_affine) {
+                nf::nn::detail::check_parameter_extents("nn::rms_norm", "weight", weight_, extents_);
+                nf::nn::detail::check_parameter_extents("nn::rms_norm", "weight_grad", weight_grad_, extents_);
+                w = nf::nn::detail::param_of<T, norm_axes>(std::as_const(weight_));
+                dw = nf::nn::detail::param_of<T, norm_axes>(weight_grad_);
+            }
+            nf::nn::detail::row_norm_backward_views<Arch, false>(
+                "nn::rms_norm::backward", nf::nn::detail::input_view(x), nf::nn::detail::input_view(dy),
+                nf::nn::detail::output_view(dx), extents_, w, eps_, dw, P{}, options);
+        }
+    }
 
 private:
     friend class detail::layer_calls<rms_norm<T, NormShape>>;
@@ -170,7 +211,7 @@ private:
     nf::extents<NormShape> extents_;
     rms_norm_options options_;
     double eps_;
-    parameter_tensor weight_;
+    parameter_tensor weight_, weight_grad_;
 };
 
 } // namespace nf::nn
