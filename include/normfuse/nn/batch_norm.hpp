@@ -383,6 +383,7 @@ public:
     /// parameters' gradients to overwrite. Checks everything before writing anything.
     template <class Arch = xsimd::default_arch, Array X, Array DY, Array DX>
     auto backward(const X& x, const DY& dy, DX&& dx, const saved_statistics& saved, backward_options options = {}) {
+        static_assert(nf::nn::detail::backward_element_ok<T>, NF_BACKWARD_ELEMENT_RULE("nn::batch_norm::backward"));
         using XL = typename X::axes;
         static_assert(detail::batch_norm_axes_ok<Dims, XL>,
                       "normfuse: nn::batch_norm::backward: the input must have the axes (N, C) or (N, C, L) for "
@@ -395,7 +396,8 @@ public:
         static_assert(std::is_same_v<typename std::remove_cvref_t<DY>::value_type, T> &&
                           std::is_same_v<typename std::remove_cvref_t<DX>::value_type, T>,
                       "normfuse: nn::batch_norm::backward: x, dy and dx must have the layer's element type");
-        if constexpr (detail::batch_norm_axes_ok<Dims, XL> && detail::gradient_axes_ok<X, DY, DX> &&
+        if constexpr (nf::nn::detail::backward_element_ok<T> && detail::batch_norm_axes_ok<Dims, XL> &&
+                      detail::gradient_axes_ok<X, DY, DX> &&
                       detail::check_channels<detail::batch_norm_backward_call, Channels, XL>()) {
             check_parameters();
             using PL = axis_list<axes::C<>>;

@@ -267,13 +267,14 @@ public:
     /// to weight_grad() and bias_grad() (`options` switch either). Checks everything first.
     template <class Arch = xsimd::default_arch, Array X, Array DY, Array DX>
     auto backward(const X& x, const DY& dy, DX&& dx, const saved_statistics& saved, backward_options options = {}) {
+        static_assert(nf::nn::detail::backward_element_ok<T>, NF_BACKWARD_ELEMENT_RULE("nn::group_norm::backward"));
         using XL = typename X::axes;
         static_assert(contains<axes::N<>, XL> && contains<axes::C<>, XL>,
                       "normfuse: nn::group_norm::backward: the input must have the axes N and C (and any others)");
         static_assert(detail::gradient_axes_ok<X, std::remove_cvref_t<DY>, std::remove_cvref_t<DX>>,
                       "normfuse: nn::group_norm::backward: dy and dx must have the axes of x in the same order (a "
                       "gradient is laid out as the array it is the gradient of); fix: view or copy dy in x's layout");
-        if constexpr (contains<axes::N<>, XL> && contains<axes::C<>, XL> &&
+        if constexpr (nf::nn::detail::backward_element_ok<T> && contains<axes::N<>, XL> && contains<axes::C<>, XL> &&
                       detail::gradient_axes_ok<X, std::remove_cvref_t<DY>, std::remove_cvref_t<DX>> &&
                       detail::check_channels<detail::group_norm_call, Channels, XL>()) {
             using P = detail::param_ref<T>;

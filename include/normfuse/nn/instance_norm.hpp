@@ -269,6 +269,7 @@ public:
     /// through the instance statistics in `saved`, in eval mode through the running ones.
     template <class Arch = xsimd::default_arch, Array X, Array DY, Array DX>
     auto backward(const X& x, const DY& dy, DX&& dx, const saved_statistics& saved, backward_options options = {}) {
+        static_assert(nf::nn::detail::backward_element_ok<T>, NF_BACKWARD_ELEMENT_RULE("nn::instance_norm::backward"));
         using XL = typename X::axes;
         static_assert(detail::instance_axes_ok<Dims, XL>,
                       "normfuse: nn::instance_norm::backward: the input must have the axes (N, C, L) or (C, L) for "
@@ -278,7 +279,7 @@ public:
                       "normfuse: nn::instance_norm::backward: dy and dx must have the axes of x in the same order (a "
                       "gradient is laid out as the array it is the gradient of); fix: view or copy dy in x's "
                       "layout");
-        if constexpr (detail::instance_axes_ok<Dims, XL> &&
+        if constexpr (nf::nn::detail::backward_element_ok<T> && detail::instance_axes_ok<Dims, XL> &&
                       detail::gradient_axes_ok<X, std::remove_cvref_t<DY>, std::remove_cvref_t<DX>>) {
             check_state();
             using PL = axis_list<axes::C<>>;

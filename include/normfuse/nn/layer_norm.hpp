@@ -304,10 +304,11 @@ public:
     /// saved statistics are needed. Checks everything before writing anything.
     template <class Arch = xsimd::default_arch, Array X, Array DY, Array DX>
     auto backward(const X& x, const DY& dy, DX&& dx, backward_options options = {}) {
+        static_assert(nf::nn::detail::backward_element_ok<T>, NF_BACKWARD_ELEMENT_RULE("nn::layer_norm::backward"));
         constexpr bool ok =
             nf::nn::detail::row_backward_ok<norm_axes, X, std::remove_cvref_t<DY>, std::remove_cvref_t<DX>>;
         static_assert(ok, NF_ROW_BACKWARD_RULE("nn::layer_norm::backward"));
-        if constexpr (ok) {
+        if constexpr (nf::nn::detail::backward_element_ok<T> && ok) {
             using P = nf::nn::detail::param_ref<T>;
             P w, dw, db;
             if (options_.elementwise_affine) {

@@ -188,11 +188,13 @@ public:
     /// `options.input`: overwrite dx (the default) or add to it.
     template <class Arch = xsimd::default_arch, Array DY, Array DX>
     auto backward(const DY& dy, DX&& dx, backward_options options = {}) const {
+        static_assert(nf::nn::detail::backward_element_ok<T>, NF_BACKWARD_ELEMENT_RULE("nn::normalize::backward"));
         detail::check_normalize_rank<DY>();
         using CA = axis_id<Channel>;
         static_assert(contains<CA, typename DY::axes>,
                       "normfuse: nn::normalize::backward: dy lacks the channel axis of mean and std");
-        if constexpr (contains<CA, typename DY::axes> && DY::axes::size >= 3) {
+        if constexpr (nf::nn::detail::backward_element_ok<T> && contains<CA, typename DY::axes> &&
+                      DY::axes::size >= 3) {
             const auto g = detail::input_view(dy);
             const auto d = detail::output_view(dx);
             detail::check_output("nn::normalize::backward", g, d);

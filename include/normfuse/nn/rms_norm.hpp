@@ -171,10 +171,11 @@ public:
     /// row's mean square is recomputed while the row is in L1. Checks everything before writing.
     template <class Arch = xsimd::default_arch, Array X, Array DY, Array DX>
     auto backward(const X& x, const DY& dy, DX&& dx, backward_options options = {}) {
+        static_assert(nf::nn::detail::backward_element_ok<T>, NF_BACKWARD_ELEMENT_RULE("nn::rms_norm::backward"));
         constexpr bool ok =
             nf::nn::detail::row_backward_ok<norm_axes, X, std::remove_cvref_t<DY>, std::remove_cvref_t<DX>>;
         static_assert(ok, NF_ROW_BACKWARD_RULE("nn::rms_norm::backward"));
-        if constexpr (ok) {
+        if constexpr (nf::nn::detail::backward_element_ok<T> && ok) {
             using P = nf::nn::detail::param_ref<T>;
             P w, dw;
             if (options_.elementwise_affine) {

@@ -141,6 +141,8 @@ auto batch_norm_backward(const X& x, const DY& dy, DX&& dx, W&& weight, RM&& run
                          const saved_statistics& saved, bool training, double eps, DW&& dweight = std::nullopt,
                          DB&& dbias = std::nullopt, backward_options options = {}) {
     using T = typename X::value_type;
+    static_assert(nf::nn::detail::backward_element_ok<T>,
+                  NF_BACKWARD_ELEMENT_RULE("nn::functional::batch_norm_backward"));
     using PL = axis_list<axes::C<>>;
     static_assert(contains<axes::C<>, typename X::axes>,
                   "normfuse: nn::functional::batch_norm_backward: the input x has no axis C");
@@ -151,7 +153,8 @@ auto batch_norm_backward(const X& x, const DY& dy, DX&& dx, W&& weight, RM&& run
     static_assert(std::is_same_v<typename std::remove_cvref_t<DY>::value_type, T> &&
                       std::is_same_v<typename std::remove_cvref_t<DX>::value_type, T>,
                   "normfuse: nn::functional::batch_norm_backward: x, dy and dx must have the same element type");
-    if constexpr (contains<axes::C<>, typename X::axes> && nf::nn::detail::gradient_axes_ok<X, DY, DX>) {
+    if constexpr (nf::nn::detail::backward_element_ok<T> && contains<axes::C<>, typename X::axes> &&
+                  nf::nn::detail::gradient_axes_ok<X, DY, DX>) {
         nf::nn::detail::batch_norm_backward_views<Arch>(
             "nn::functional::batch_norm_backward", nf::nn::detail::input_view(x), nf::nn::detail::input_view(dy),
             nf::nn::detail::output_view(dx), nf::nn::detail::param_of<T, PL>(std::forward<W>(weight)),

@@ -106,10 +106,12 @@ auto layer_norm_backward(const X& x, const DY& dy, DX&& dx, const nf::extents<NS
                          W&& weight = std::nullopt, double eps = 1e-5, DW&& dweight = std::nullopt,
                          DB&& dbias = std::nullopt, backward_options options = {}) {
     using T = typename X::value_type;
+    static_assert(nf::nn::detail::backward_element_ok<T>,
+                  NF_BACKWARD_ELEMENT_RULE("nn::functional::layer_norm_backward"));
     using PL = typename NS::axes;
     constexpr bool ok = nf::nn::detail::row_backward_ok<PL, X, std::remove_cvref_t<DY>, std::remove_cvref_t<DX>>;
     static_assert(ok, NF_ROW_BACKWARD_RULE("nn::functional::layer_norm_backward"));
-    if constexpr (ok)
+    if constexpr (nf::nn::detail::backward_element_ok<T> && ok)
         nf::nn::detail::row_norm_backward_views<Arch, true>(
             "nn::functional::layer_norm_backward", nf::nn::detail::input_view(x), nf::nn::detail::input_view(dy),
             nf::nn::detail::output_view(dx), normalized_shape, nf::nn::detail::param_of<T, PL>(std::forward<W>(weight)),
@@ -126,10 +128,12 @@ auto rms_norm_backward(const X& x, const DY& dy, DX&& dx, const nf::extents<NS>&
                        W&& weight = std::nullopt, std::optional<double> eps = std::nullopt, DW&& dweight = std::nullopt,
                        backward_options options = {}) {
     using T = typename X::value_type;
+    static_assert(nf::nn::detail::backward_element_ok<T>,
+                  NF_BACKWARD_ELEMENT_RULE("nn::functional::rms_norm_backward"));
     using PL = typename NS::axes;
     constexpr bool ok = nf::nn::detail::row_backward_ok<PL, X, std::remove_cvref_t<DY>, std::remove_cvref_t<DX>>;
     static_assert(ok, NF_ROW_BACKWARD_RULE("nn::functional::rms_norm_backward"));
-    if constexpr (ok)
+    if constexpr (nf::nn::detail::backward_element_ok<T> && ok)
         nf::nn::detail::row_norm_backward_views<Arch, false>(
             "nn::functional::rms_norm_backward", nf::nn::detail::input_view(x), nf::nn::detail::input_view(dy),
             nf::nn::detail::output_view(dx), normalized_shape, nf::nn::detail::param_of<T, PL>(std::forward<W>(weight)),

@@ -1,6 +1,8 @@
 // normfuse/nn/backward/saved_statistics.hpp: what a training forward keeps for its backward (per-slot mean and 1 / sqrt(var + eps)).
 #pragma once
 
+#include <type_traits>
+
 #include <cstddef>
 #include <span>
 #include <string>
@@ -81,5 +83,17 @@ struct backward_options {
     grad_write input = grad_write::overwrite;
     grad_write parameters = grad_write::accumulate;
 };
+
+namespace detail {
+/// The element types the backward passes compute on: float and double. A layer on nf::bf16 /
+/// nf::fp16 data runs forward only (its training copy is float, as PyTorch's autocast keeps it).
+template <class T>
+constexpr bool backward_element_ok = std::is_same_v<T, float> || std::is_same_v<T, double>;
+} // namespace detail
+
+/// The message of a backward call on another element type, naming the call.
+#define NF_BACKWARD_ELEMENT_RULE(call)                                                                                 \
+    "normfuse: " call ": backward passes take float or double data, not bf16/fp16 or integers; fix: keep a float "     \
+    "copy of the activations and parameters for training (nf::cast<float>) and run the backward on it"
 
 } // namespace nf::nn
