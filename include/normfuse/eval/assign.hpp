@@ -26,6 +26,8 @@
 #include <normfuse/eval/row_local.hpp>
 #include <normfuse/eval/scratch.hpp>
 #include <normfuse/eval/settings.hpp>
+#include <normfuse/eval/stream.hpp>
+#include <normfuse/eval/transpose.hpp>
 #include <normfuse/expr/expression.hpp>
 #include <normfuse/expr/nodes.hpp>
 
@@ -323,47 +325,6 @@ NF_ALWAYS_INLINE void walk_run(std::size_t begin, std::size_t end, std::size_t c
     for (; i < length; ++i, ++phase) scalar(i, phase);
 }
 
-/// Stores a batch with a non-temporal (streaming) store; `p` must be aligned to the batch size.
-template <class T, class Arch>
-NF_ALWAYS_INLINE void stream_store(T* p, const xsimd::batch<T, Arch>& v) {
-#if defined(__AVX512F__)
-    if constexpr (std::is_base_of_v<xsimd::avx512f, Arch>) {
-        if constexpr (std::is_same_v<T, float>)
-            _mm512_stream_ps(p, v);
-        else
-            _mm512_stream_pd(p, v);
-        return;
-    }
-#endif
-#if defined(__AVX__)
-    if constexpr (std::is_base_of_v<xsimd::avx, Arch> && !std::is_base_of_v<xsimd::avx512f, Arch>) {
-        if constexpr (std::is_same_v<T, float>)
-            _mm256_stream_ps(p, v);
-        else
-            _mm256_stream_pd(p, v);
-        return;
-    }
-#endif
-#if defined(__SSE2__)
-    if constexpr (std::is_base_of_v<xsimd::sse2, Arch> && !std::is_base_of_v<xsimd::avx, Arch> &&
-                  !std::is_base_of_v<xsimd::avx512f, Arch>) {
-        if constexpr (std::is_same_v<T, float>)
-            _mm_stream_ps(p, v);
-        else
-            _mm_stream_pd(p, v);
-        return;
-    }
-#endif
-    v.store_aligned(p);
-}
-
-/// Orders streaming stores before whatever follows (they are weakly ordered).
-inline void store_fence() noexcept {
-#if defined(__SSE__)
-    _mm_sfence();
-#endif
-}
-
 /// Positions [begin, begin + n) of a run (n < batch size: the head before the first aligned
 /// batch, the tail after the last full one), `phase` being that of `begin`: evaluated as a batch
 /// whose other lanes are not stored, so that they round as the body does (an FMA contracted in
@@ -577,6 +538,62 @@ void evaluate_part_into(T* dst, const std::array<std::size_t, DL::size>& ext, co
     if (stream) store_fence();
 }
 
+/// `dst = e` over `DL` as a blocked transpose (eval/transpose.hpp): `e` bound in the order of its
+/// operand that changes the innermost axis, evaluated tile by tile and written transposed. With
+/// nf::set_num_threads(n > 1), the tiles are shared among pieces, each with its own copy of the
+/// bound expression and its own buffers, all prepared on the calling thread.
+template <class Arch, class T, class DL, class E>
+void evaluate_transposed(T* dst, const std::array<std::size_t, DL::size>& ext, const E& e, store_kind store) {
+    using SL = transposed_source_t<E, DL>;
+    using V = typename E::value_type;
+    using P = plan<V, Arch, SL, E>;
+    constexpr std::size_t R = DL::size, KS = P::outer;
+    constexpr auto source_pos = positions_in<SL, DL>::value;
+    std::size_t total = 1;
+    for (std::size_t v : ext) total *= v;
+    if (total == 0) return;
+
+    std::array<std::size_t, R> ext_s{}, spos{};
+    for (std::size_t j = 0; j < R; ++j) {
+        spos[j] = source_pos[j];
+        ext_s[j] = ext[source_pos[j]];
+    }
+    const auto g = make_transpose_geometry<V, Arch, KS>(ext, spos);
+
+    scratch_arena arena;
+    bind_context<P> ctx{ext_s, chunk_length<P>(ext_s, typename P::layouts{}), arena};
+    const auto root = bind(e, ctx);
+    using Bound = std::remove_cvref_t<decltype(root)>;
+    executor ex(total);
+    const bool by_size = store == store_kind::automatic && total * sizeof(T) >= streaming_threshold();
+    const bool stream = std::is_same_v<T, V> && (by_size || store == store_kind::streaming) &&
+                        reinterpret_cast<std::uintptr_t>(dst) % sizeof(T) == 0;
+    const std::size_t units = g.units(), pieces = ex.pieces();
+    if (pieces > 1) {
+        std::unique_ptr<scratch_arena[]> arenas(new scratch_arena[pieces]);
+        std::vector<Bound> roots(pieces, root);
+        std::vector<V*> buffers(2 * pieces);
+        for (std::size_t k = 0; k < pieces; ++k) {
+            roots[k].own_tiles(arenas[k], k);
+            buffers[2 * k] = arenas[k].template allocate<V>(g.tb * g.ta);
+            buffers[2 * k + 1] = arenas[k].template allocate<V>(g.tb * g.ld);
+        }
+        ex.run([&](std::size_t k) {
+            const std::size_t ub = units * k / pieces, ue = units * (k + 1) / pieces;
+            if (ub < ue)
+                transpose_tiles<P::periodic, V, Arch, KS>(dst, g, roots[k], ctx.chunk, stream, ub, ue, buffers[2 * k],
+                                                          buffers[2 * k + 1]);
+            if (stream) store_fence();
+        });
+        return;
+    }
+    Bound r = root;
+    V* src = arena.template allocate<V>(g.tb * g.ta);
+    V* tile = arena.template allocate<V>(g.tb * g.ld);
+    transpose_tiles<P::periodic, V, Arch, KS>(dst, g, r, ctx.chunk, stream, 0, units, src, tile);
+    if (stream) store_fence();
+}
+
 } // namespace detail
 
 namespace detail {
@@ -624,7 +641,9 @@ template <class Arch, class T, class DL, class E>
 void assign_checked(T* dst, const std::array<std::size_t, DL::size>& ext, const E& e, store_kind store) {
     // Boxes only when a reduction is not computed row by row in the loop itself.
     constexpr std::size_t p = all_row_local<E, plan<typename E::value_type, Arch, DL, E>>() ? 0 : block_prefix<DL, E>();
-    if constexpr (p > 0) {
+    if constexpr (transposable<E, DL>()) {
+        evaluate_transposed<Arch, T, DL>(dst, ext, e, store);
+    } else if constexpr (p > 0) {
         evaluate_blocked<p, Arch, T, DL>(dst, ext, e, store);
     } else {
         scratch_arena arena;
