@@ -215,6 +215,23 @@ auto bind_memory(const S* data, const std::array<std::size_t, LA::size>& ext, bi
     return leaf;
 }
 
+/// Binds an nf::strided_view's memory (elements `S`, axes `LA`, strides `strides`) to the loop
+/// nest of `Plan`, whose run is the destination's innermost axis (plan.hpp).
+template <class Plan, class LA, class S>
+auto bind_strided(const S* data, const std::array<std::ptrdiff_t, LA::size>& strides) {
+    constexpr std::size_t K = Plan::outer;
+    static_assert(K + 1 >= Plan::rank, "normfuse: internal: a strided leaf in a run of several axes");
+    constexpr auto pos = positions_in<LA, typename Plan::dest_axes>::value;
+    bound_strided_leaf<typename Plan::value_type, typename Plan::arch, K, S> leaf;
+    leaf.base = data;
+    for (std::size_t j = 0; j < LA::size; ++j) {
+        if (pos[j] < K) leaf.outer_stride[pos[j]] = strides[j];
+        if constexpr (Plan::rank > 0)
+            if (pos[j] == Plan::rank - 1) leaf.inner_stride = strides[j];
+    }
+    return leaf;
+}
+
 template <class Arch, class T, class DL, class E>
 void evaluate_into(T* dst, const std::array<std::size_t, DL::size>& ext, const E& e, scratch_arena& arena,
                    store_kind store);
@@ -233,6 +250,15 @@ constexpr bool converting_cast() {
     } else {
         return false;
     }
+}
+
+/// True for a converting nf::cast of an nf::strided_view.
+template <class E>
+constexpr bool strided_converting_cast() {
+    if constexpr (converting_cast<E>())
+        return is_strided_terminal<operand_t<E>>();
+    else
+        return false;
 }
 
 /// Binds the expression `e` to the loop nest of `Plan`. With `Inside`, `e` is part of a row-local
@@ -292,8 +318,12 @@ auto bind(const E& e, bind_context<Plan>& ctx) {
             evaluate_into<typename Plan::arch, T, LA>(buffer, ext, e, ctx.arena, store_kind::regular);
         }
         return bind_memory<Plan, LA>(buffer, ext, ctx);
+    } else if constexpr (is_strided_terminal<E>()) {
+        return bind_strided<Plan, typename E::axes>(e.data(), e.holder.strides());
     } else if constexpr (E::kind == node_kind::terminal) {
         return bind_memory<Plan, typename E::axes>(e.data(), e.extents().values(), ctx);
+    } else if constexpr (strided_converting_cast<E>()) {
+        return bind_strided<Plan, typename E::axes>(e.arg.data(), e.arg.holder.strides());
     } else if constexpr (converting_cast<E>()) {
         // nf::cast between float and double of a tensor or view (expr/cast.hpp): converted as loaded.
         return bind_memory<Plan, typename E::axes>(e.arg.data(), e.arg.extents().values(), ctx);
@@ -618,7 +648,23 @@ constexpr bool same_layout() {
 /// threads.
 template <class DL, class T, class E>
 bool overlaps_partially(const T* dst, std::size_t count, const E& e) {
-    if constexpr (E::kind == node_kind::terminal) {
+    if constexpr (is_strided_terminal<E>()) {
+        // The bytes the view can reach, from its lowest to its highest element: an overlap with
+        // them is taken as one (the assignment then goes through a temporary).
+        const auto& ext = e.extents().values();
+        const auto& st = e.holder.strides();
+        std::ptrdiff_t lo = 0, hi = 0;
+        for (std::size_t j = 0; j < ext.size(); ++j) {
+            if (ext[j] == 0 || count == 0) return false;
+            const std::ptrdiff_t reach = static_cast<std::ptrdiff_t>(ext[j] - 1) * st[j];
+            (reach < 0 ? lo : hi) += reach;
+        }
+        using S = std::remove_cvref_t<decltype(*e.data())>;
+        const auto a = reinterpret_cast<std::uintptr_t>(e.data() + lo),
+                   a_end = reinterpret_cast<std::uintptr_t>(e.data() + hi) + sizeof(S),
+                   b = reinterpret_cast<std::uintptr_t>(dst);
+        return !(a_end <= b || b + count * sizeof(T) <= a);
+    } else if constexpr (E::kind == node_kind::terminal) {
         std::size_t size = 1;
         for (std::size_t v : e.extents().values()) size *= v;
         if (size == 0 || count == 0) return false;
@@ -662,6 +708,9 @@ void assign_checked(T* dst, const std::array<std::size_t, DL::size>& ext, const 
 template <class Arch = xsimd::default_arch, class T, class DL, class E>
 void assign_expression(T* dst, const std::array<std::size_t, DL::size>& ext, const E& e, DL = {},
                        store_kind store = store_kind::automatic) {
+    static_assert(!(detail::has_strided_leaf<E>() && detail::has_reduction<E>()),
+                  "normfuse: assignment: a reduction over an nf::strided_view is not supported in this version; "
+                  "copy the view into a tensor first (tensor = strided_view) and reduce over that");
     if constexpr (detail::assignable<T, DL, E>) {
         detail::check_extents<DL>(e, ext, "assignment");
         std::size_t total = 1;
