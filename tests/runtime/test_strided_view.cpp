@@ -17,6 +17,8 @@
 #include <normfuse/expr/cast.hpp>
 #include <normfuse/expr/operators.hpp>
 
+#include "support/reference_file.hpp"
+
 using namespace nf::axes;
 
 namespace {
@@ -66,6 +68,33 @@ TEST_CASE("strided view: BGR read as RGB (a reversed channel axis) into NCHW and
                     wrong += interleaved(a, y, x, c) != expected;
                 }
     CHECK(wrong == 0);
+}
+
+TEST_CASE("strided view: BGR ROI read as RGB into NCHW, as PyTorch 1.13", "[strided][reference]") {
+    for (const char* name : {"uint8_bgr_roi_2x6x41_at_1_3_4x35", "uint8_bgr_roi_1x3x20_at_0_0_3x20"}) {
+        CAPTURE(name);
+        const auto ref = nf_test::load_reference_case(name);
+        const auto& in = ref.tensor("input");
+        const auto& out = ref.tensor("output");
+        const std::size_t n = in.shape[0], H0 = in.shape[1], W0 = in.shape[2];
+        const auto y0 = static_cast<std::size_t>(ref.param_double("y0")),
+                   x0 = static_cast<std::size_t>(ref.param_double("x0")),
+                   h = static_cast<std::size_t>(ref.param_double("h")),
+                   w = static_cast<std::size_t>(ref.param_double("w"));
+        std::vector<std::uint8_t> bgr(in.numel());
+        for (std::size_t i = 0; i < in.numel(); ++i) bgr[i] = static_cast<std::uint8_t>(in.values[i]);
+        // The ROI's first pixel, its last channel (R of BGR) first; rows of the whole image apart.
+        const nf::strided_view<const std::uint8_t, nhwc3> rgb(
+            bgr.data() + (y0 * W0 + x0) * 3 + 2, nf::extents<nhwc3>({n, h, w}),
+            {static_cast<std::ptrdiff_t>(H0 * W0 * 3), static_cast<std::ptrdiff_t>(W0 * 3), 3, -1});
+        const nf::tensor<float, nf::shape<C<3>>> m{0.485f, 0.456f, 0.406f}, s{0.229f, 0.224f, 0.225f};
+        nf::tensor<float, nchw3> y({n, h, w});
+        y = (nf::cast<float>(rgb) / 255.f - m) / s;
+        REQUIRE(out.numel() == y.size());
+        std::size_t differ = 0;
+        for (std::size_t i = 0; i < out.numel(); ++i) differ += y.data()[i] != static_cast<float>(out.values[i]);
+        CHECK(differ == 0);
+    }
 }
 
 TEST_CASE("strided view: an ROI with a row pitch, a horizontal flip, every other column", "[strided]") {
