@@ -17,10 +17,13 @@ public:
         for (std::size_t i = 0; i < s.n; ++i) // headers over the caller's pixels: no copy
             images_.emplace_back(h, w, CV_8UC3, const_cast<std::uint8_t*>(s.pixels + i * s.h * s.w * 3));
     }
-    std::string name() const override { return "opencv_blobFromImages"; }
+    std::string name() const override {
+        return spec_.bgr ? "opencv_blobFromImages BGR swapRB" : "opencv_blobFromImages";
+    }
     void run() override {
         const cv::Scalar mean(spec_.mean[0] * 255.0, spec_.mean[1] * 255.0, spec_.mean[2] * 255.0);
-        cv::dnn::blobFromImages(images_, blob_, 1.0 / 255.0, cv::Size(), mean, false, false, CV_32F);
+        cv::dnn::blobFromImages(images_, blob_, 1.0 / 255.0, cv::Size(), mean, spec_.bgr, false, CV_32F);
+        // With swapRB the mean is given in R, G, B order and the planes come out R, G, B.
         // blobFromImages has no std: each (image, channel) plane is scaled by 1 / std in place.
         const int h = static_cast<int>(spec_.h), w = static_cast<int>(spec_.w);
         float* data = blob_.ptr<float>();

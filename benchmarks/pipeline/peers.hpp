@@ -16,6 +16,7 @@ struct batch_spec {
     std::size_t n, h, w;
     const float* mean;
     const float* std;
+    bool bgr = false; // pixels in BGR order: the output channels are R, G, B (swapRB)
 };
 
 /// One implementation of uint8 (N, H, W, 3) -> float (N, 3, H, W), (x / 255 - mean) / std.
@@ -28,7 +29,7 @@ public:
 };
 
 #if defined(NF_PIPELINE_HAVE_OPENCV)
-/// cv::dnn::blobFromImages (scale 1/255, mean * 255, swapRB false, CV_32F), then each channel
+/// cv::dnn::blobFromImages (scale 1/255, mean * 255, swapRB = spec.bgr, CV_32F), then each channel
 /// plane multiplied by 1 / std with cv::Mat arithmetic.
 std::unique_ptr<peer> make_opencv(const batch_spec& spec);
 #endif

@@ -209,9 +209,22 @@ int main(int argc, char** argv) {
         {"normfuse", [&] { y = (nf::cast<float>(x) / 255.f - m) / s; }, [&] { return y.data(); }, {}, {}});
     entries.push_back({"floor_store", [&] { floor_store(pixels.data(), floor_out.data(), count); }, nullptr, {}, {}});
     entries.push_back({"floor_stream", [&] { floor_stream(pixels.data(), floor_out.data(), count); }, nullptr, {}, {}});
+    // The same pixels taken as BGR and read as RGB through a strided view (reversed channel axis).
+    const nf::strided_view<const std::uint8_t, nf::shape<N<>, H<>, W<>, C<3>>> bgr_as_rgb(
+        pixels.data() + 2, nf::extents<nf::shape<N<>, H<>, W<>, C<3>>>({n, h, w}),
+        {static_cast<std::ptrdiff_t>(h * w * 3), static_cast<std::ptrdiff_t>(w * 3), 3, -1});
+    nf::tensor<float, nf::shape<N<>, C<3>, H<>, W<>>> y_bgr({n, h, w});
+    entries.push_back({"normfuse BGR (strided view)",
+                       [&] { y_bgr = (nf::cast<float>(bgr_as_rgb) / 255.f - m) / s; },
+                       [&] { return y_bgr.data(); },
+                       {},
+                       {}});
     std::vector<std::unique_ptr<pipeline_bench::peer>> peers;
 #if defined(NF_PIPELINE_HAVE_OPENCV)
     peers.push_back(pipeline_bench::make_opencv(spec));
+    pipeline_bench::batch_spec bgr_spec = spec;
+    bgr_spec.bgr = true;
+    peers.push_back(pipeline_bench::make_opencv(bgr_spec));
 #endif
 #if defined(NF_PIPELINE_HAVE_TORCH)
     peers.push_back(pipeline_bench::make_libtorch(spec));
@@ -245,13 +258,22 @@ int main(int argc, char** argv) {
                 const float v = static_cast<float>(pixels[(i * h * w + p) * 3 + c]);
                 differ += y.data()[(i * 3 + c) * h * w + p] != (v / 255.f - mean[c]) / stdv[c];
             }
-    std::printf("normfuse against the float reference: %zu of %zu elements differ\n", differ, count);
+    std::size_t differ_bgr = 0;
+    for (std::size_t i = 0; i < n; ++i)
+        for (std::size_t c = 0; c < 3; ++c)
+            for (std::size_t p = 0; p < h * w; ++p) {
+                const float v = static_cast<float>(pixels[(i * h * w + p) * 3 + 2 - c]);
+                differ_bgr += y_bgr.data()[(i * 3 + c) * h * w + p] != (v / 255.f - mean[c]) / stdv[c];
+            }
+    differ += differ_bgr;
+    std::printf("normfuse against the float reference: %zu of %zu elements differ (RGB), %zu (BGR)\n",
+                differ - differ_bgr, count, differ_bgr);
     for (const auto& e : entries) {
-        if (!e.output || e.name == "normfuse") continue;
+        if (!e.output || e.name.rfind("normfuse", 0) == 0) continue;
         const float* o = e.output();
+        const float* own = e.name.find("BGR") != std::string::npos ? y_bgr.data() : y.data();
         double worst = 0;
-        for (std::size_t i = 0; i < count; ++i)
-            worst = std::max(worst, static_cast<double>(std::fabs(o[i] - y.data()[i])));
+        for (std::size_t i = 0; i < count; ++i) worst = std::max(worst, static_cast<double>(std::fabs(o[i] - own[i])));
         std::printf("%s: largest difference from normfuse %.3g\n", e.name.c_str(), worst);
         peer_err = std::max(peer_err, worst);
     }

@@ -63,10 +63,13 @@ struct none_strided<layout_list<Ls...>, SL, K> {
 
 /// True when `dst = e` over `DL` is evaluated as a blocked transpose: an operand changes the
 /// innermost axis, and in that operand's order every leaf is read without a gather. Expressions
-/// with reductions keep the plain loop nest (their row-local sums follow its order).
+/// with reductions keep the plain loop nest (their row-local sums follow its order), and so do
+/// expressions over strided views.
 template <class E, class DL>
 constexpr bool transposable() {
-    if constexpr (has_reduction<E>()) {
+    if constexpr (has_reduction<E>() || has_strided_leaf<E>()) {
+        // A strided view's loop runs along one axis (plan.hpp): in the source's order that is
+        // its innermost axis, often the 3 channels; along the destination's, lanes are gathered.
         return false;
     } else {
         using SL = transposed_source_t<E, DL>;
