@@ -55,7 +55,7 @@ while (($#)); do
 done
 
 bench_packages=(g++ clang cmake ninja-build libboost1.81-dev libxsimd-dev xtl-dev libbenchmark-dev
-                libeigen3-dev xtensor-dev libdnnl-dev python3-torch libtorch-dev time python3)
+                libeigen3-dev xtensor-dev libdnnl-dev python3-torch libtorch-dev libopencv-dev time python3)
 if ((install)); then
     if [[ -f scripts/deps.sh ]] && grep -q 'bench)' scripts/deps.sh; then
         bash scripts/deps.sh bench
@@ -141,6 +141,17 @@ with open(path, "w") as f:
 EOF
     cp "$json" "$out/results.json"
     python3 scripts/plot_bench.py "$out/results.json" --out "$out"
+
+    # The image pipeline and the layout change (benchmarks/pipeline): its own executable and table.
+    cmake --build "$build" --target normfuse_bench_pipeline --parallel "$(nproc)"
+    {
+        echo "# Image preprocessing pipeline and layout change"
+        echo
+        echo "Written by scripts/bench.sh from one run of normfuse_bench_pipeline (benchmarks/pipeline/pipeline.cpp)"
+        echo "on $machine, normfuse $revision, built with ${arch/#native/-march=native}; one thread."
+        echo
+        "$build/benchmarks/pipeline/normfuse_bench_pipeline"
+    } >"$out/pipeline.md"
 fi
 
 if ((run_compile_time)); then

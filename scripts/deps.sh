@@ -20,8 +20,9 @@ test_packages=("${demo_packages[@]}" clang catch2 libclang-rt-14-dev libomp-14-d
                openmpi-bin)
 # ocl-icd-opencl-dev: Debian's dnnl CMake package needs OpenCL, which libdnnl-dev only recommends.
 # libtorch-dev: libtorch's headers and CMake package (python3-torch only recommends it).
+# libopencv-dev: cv::dnn::blobFromImages, the image pipeline's peer (benchmarks/pipeline).
 bench_packages=("${test_packages[@]}" libbenchmark-dev libeigen3-dev xtensor-dev libdnnl-dev ocl-icd-opencl-dev
-                python3-torch libtorch-dev)
+                python3-torch libtorch-dev libopencv-dev)
 
 case "${1:-}" in
     demo) wanted=("${demo_packages[@]}") ;;

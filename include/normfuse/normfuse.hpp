@@ -10,6 +10,7 @@
 #include <normfuse/core/half.hpp>
 #include <normfuse/core/io.hpp>
 #include <normfuse/core/shape.hpp>
+#include <normfuse/core/strided_view.hpp>
 #include <normfuse/core/tensor.hpp>
 #include <normfuse/core/view.hpp>
 #include <normfuse/dispatch.hpp>

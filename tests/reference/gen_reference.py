@@ -749,6 +749,37 @@ def gen_uint8_normalize():
     return out
 
 
+def gen_uint8_bgr_roi():
+    """A decoded BGR uint8 image batch (N, H0, W0, 3) and a region of interest (y0, x0, h, w) of
+    it, read as RGB: x[:, y0:y0+h, x0:x0+w, :].flip(-1), then ToTensor's permute + float().div(255)
+    and torchvision's Normalize in float32 (what an nf::strided_view with a row pitch and a reversed
+    channel axis feeds the same expression)."""
+    out = []
+    for n, h0, w0, y0, x0, h, w_ in ((2, 6, 41, 1, 3, 4, 35), (1, 3, 20, 0, 0, 3, 20)):
+        name = "uint8_bgr_roi_%dx%dx%d_at_%d_%d_%dx%d" % (n, h0, w0, y0, x0, h, w_)
+        seed_for(name)
+        x = torch.randint(0, 256, (n, h0, w0, 3), dtype=torch.uint8)
+        x[0, y0, x0, :] = 0
+        x[0, y0, x0 + 1, :] = 255
+        mean, std = [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]
+        rgb = x[:, y0:y0 + h, x0:x0 + w_, :].flip(-1)
+        y = tv_normalize(rgb.permute(0, 3, 1, 2).float().div(255), mean, std)
+        w = RefWriter(name, "BGR uint8 image (N,H0,W0,3), ROI rows y0..y0+h, columns x0..x0+w, channels reversed\n"
+                            "(flip(-1)) -> permute(0,3,1,2).float().div(255) -> Normalize (ImageNet mean/std) in\n"
+                            "float32: output (N,3,h,w). input holds the whole image's uint8 values.")
+        w.param("layer", "Normalize")
+        w.param("dtype", "float32")
+        w.param("y0", y0)
+        w.param("x0", x0)
+        w.param("h", h)
+        w.param("w", w_)
+        w.param("mean", mean)
+        w.param("std", std)
+        w.tensor("input", x.to(F32))
+        w.tensor("output", y)
+        out.append(w.write())
+    return out
+
 
 # ---------------------------------------------------------------------------
 # 9. Backward passes (PyTorch autograd)
@@ -1189,7 +1220,8 @@ def gen_gradient():
 # ---------------------------------------------------------------------------
 
 GENERATORS = (gen_normalize, gen_batchnorm, gen_instancenorm, gen_layernorm, gen_groupnorm, gen_rmsnorm, gen_offset,
-              gen_conversions, gen_uint8_normalize, gen_half, gen_gradient, gen_backward)
+              gen_conversions, gen_uint8_normalize, gen_uint8_bgr_roi, gen_half, gen_gradient,
+              gen_backward)
 
 
 def main():

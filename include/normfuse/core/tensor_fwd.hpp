@@ -1,4 +1,4 @@
-// normfuse/core/tensor_fwd.hpp: forward declarations of nf::tensor and nf::view and traits recognising them.
+// normfuse/core/tensor_fwd.hpp: forward declarations of nf::tensor, nf::view and nf::strided_view and traits recognising them.
 #pragma once
 
 #include <type_traits>
@@ -13,6 +13,9 @@ class tensor;
 template <class T, class Shape>
 class view;
 
+template <class T, class Shape>
+class strided_view;
+
 template <class X>
 inline constexpr bool is_tensor_v = false;
 template <class T, class S>
@@ -22,5 +25,10 @@ template <class X>
 inline constexpr bool is_view_v = false;
 template <class T, class S>
 inline constexpr bool is_view_v<view<T, S>> = true;
+
+template <class X>
+inline constexpr bool is_strided_view_v = false;
+template <class T, class S>
+inline constexpr bool is_strided_view_v<strided_view<T, S>> = true;
 
 } // namespace nf

@@ -26,6 +26,8 @@
 #include <normfuse/eval/row_local.hpp>
 #include <normfuse/eval/scratch.hpp>
 #include <normfuse/eval/settings.hpp>
+#include <normfuse/eval/stream.hpp>
+#include <normfuse/eval/transpose.hpp>
 #include <normfuse/expr/expression.hpp>
 #include <normfuse/expr/nodes.hpp>
 
@@ -213,6 +215,23 @@ auto bind_memory(const S* data, const std::array<std::size_t, LA::size>& ext, bi
     return leaf;
 }
 
+/// Binds an nf::strided_view's memory (elements `S`, axes `LA`, strides `strides`) to the loop
+/// nest of `Plan`, whose run is the destination's innermost axis (plan.hpp).
+template <class Plan, class LA, class S>
+auto bind_strided(const S* data, const std::array<std::ptrdiff_t, LA::size>& strides) {
+    constexpr std::size_t K = Plan::outer;
+    static_assert(K + 1 >= Plan::rank, "normfuse: internal: a strided leaf in a run of several axes");
+    constexpr auto pos = positions_in<LA, typename Plan::dest_axes>::value;
+    bound_strided_leaf<typename Plan::value_type, typename Plan::arch, K, S> leaf;
+    leaf.base = data;
+    for (std::size_t j = 0; j < LA::size; ++j) {
+        if (pos[j] < K) leaf.outer_stride[pos[j]] = strides[j];
+        if constexpr (Plan::rank > 0)
+            if (pos[j] == Plan::rank - 1) leaf.inner_stride = strides[j];
+    }
+    return leaf;
+}
+
 template <class Arch, class T, class DL, class E>
 void evaluate_into(T* dst, const std::array<std::size_t, DL::size>& ext, const E& e, scratch_arena& arena,
                    store_kind store);
@@ -231,6 +250,15 @@ constexpr bool converting_cast() {
     } else {
         return false;
     }
+}
+
+/// True for a converting nf::cast of an nf::strided_view.
+template <class E>
+constexpr bool strided_converting_cast() {
+    if constexpr (converting_cast<E>())
+        return is_strided_terminal<operand_t<E>>();
+    else
+        return false;
 }
 
 /// Binds the expression `e` to the loop nest of `Plan`. With `Inside`, `e` is part of a row-local
@@ -290,8 +318,12 @@ auto bind(const E& e, bind_context<Plan>& ctx) {
             evaluate_into<typename Plan::arch, T, LA>(buffer, ext, e, ctx.arena, store_kind::regular);
         }
         return bind_memory<Plan, LA>(buffer, ext, ctx);
+    } else if constexpr (is_strided_terminal<E>()) {
+        return bind_strided<Plan, typename E::axes>(e.data(), e.holder.strides());
     } else if constexpr (E::kind == node_kind::terminal) {
         return bind_memory<Plan, typename E::axes>(e.data(), e.extents().values(), ctx);
+    } else if constexpr (strided_converting_cast<E>()) {
+        return bind_strided<Plan, typename E::axes>(e.arg.data(), e.arg.holder.strides());
     } else if constexpr (converting_cast<E>()) {
         // nf::cast between float and double of a tensor or view (expr/cast.hpp): converted as loaded.
         return bind_memory<Plan, typename E::axes>(e.arg.data(), e.arg.extents().values(), ctx);
@@ -321,47 +353,6 @@ NF_ALWAYS_INLINE void walk_run(std::size_t begin, std::size_t end, std::size_t c
     }
     for (; i + B <= length; i += B, phase += B) batch(i, phase);
     for (; i < length; ++i, ++phase) scalar(i, phase);
-}
-
-/// Stores a batch with a non-temporal (streaming) store; `p` must be aligned to the batch size.
-template <class T, class Arch>
-NF_ALWAYS_INLINE void stream_store(T* p, const xsimd::batch<T, Arch>& v) {
-#if defined(__AVX512F__)
-    if constexpr (std::is_base_of_v<xsimd::avx512f, Arch>) {
-        if constexpr (std::is_same_v<T, float>)
-            _mm512_stream_ps(p, v);
-        else
-            _mm512_stream_pd(p, v);
-        return;
-    }
-#endif
-#if defined(__AVX__)
-    if constexpr (std::is_base_of_v<xsimd::avx, Arch> && !std::is_base_of_v<xsimd::avx512f, Arch>) {
-        if constexpr (std::is_same_v<T, float>)
-            _mm256_stream_ps(p, v);
-        else
-            _mm256_stream_pd(p, v);
-        return;
-    }
-#endif
-#if defined(__SSE2__)
-    if constexpr (std::is_base_of_v<xsimd::sse2, Arch> && !std::is_base_of_v<xsimd::avx, Arch> &&
-                  !std::is_base_of_v<xsimd::avx512f, Arch>) {
-        if constexpr (std::is_same_v<T, float>)
-            _mm_stream_ps(p, v);
-        else
-            _mm_stream_pd(p, v);
-        return;
-    }
-#endif
-    v.store_aligned(p);
-}
-
-/// Orders streaming stores before whatever follows (they are weakly ordered).
-inline void store_fence() noexcept {
-#if defined(__SSE__)
-    _mm_sfence();
-#endif
 }
 
 /// Positions [begin, begin + n) of a run (n < batch size: the head before the first aligned
@@ -577,6 +568,62 @@ void evaluate_part_into(T* dst, const std::array<std::size_t, DL::size>& ext, co
     if (stream) store_fence();
 }
 
+/// `dst = e` over `DL` as a blocked transpose (eval/transpose.hpp): `e` bound in the order of its
+/// operand that changes the innermost axis, evaluated tile by tile and written transposed. With
+/// nf::set_num_threads(n > 1), the tiles are shared among pieces, each with its own copy of the
+/// bound expression and its own buffers, all prepared on the calling thread.
+template <class Arch, class T, class DL, class E>
+void evaluate_transposed(T* dst, const std::array<std::size_t, DL::size>& ext, const E& e, store_kind store) {
+    using SL = transposed_source_t<E, DL>;
+    using V = typename E::value_type;
+    using P = plan<V, Arch, SL, E>;
+    constexpr std::size_t R = DL::size, KS = P::outer;
+    constexpr auto source_pos = positions_in<SL, DL>::value;
+    std::size_t total = 1;
+    for (std::size_t v : ext) total *= v;
+    if (total == 0) return;
+
+    std::array<std::size_t, R> ext_s{}, spos{};
+    for (std::size_t j = 0; j < R; ++j) {
+        spos[j] = source_pos[j];
+        ext_s[j] = ext[source_pos[j]];
+    }
+    const auto g = make_transpose_geometry<V, Arch, KS>(ext, spos);
+
+    scratch_arena arena;
+    bind_context<P> ctx{ext_s, chunk_length<P>(ext_s, typename P::layouts{}), arena};
+    const auto root = bind(e, ctx);
+    using Bound = std::remove_cvref_t<decltype(root)>;
+    executor ex(total);
+    const bool by_size = store == store_kind::automatic && total * sizeof(T) >= streaming_threshold();
+    const bool stream = std::is_same_v<T, V> && (by_size || store == store_kind::streaming) &&
+                        reinterpret_cast<std::uintptr_t>(dst) % sizeof(T) == 0;
+    const std::size_t units = g.units(), pieces = ex.pieces();
+    if (pieces > 1) {
+        std::unique_ptr<scratch_arena[]> arenas(new scratch_arena[pieces]);
+        std::vector<Bound> roots(pieces, root);
+        std::vector<V*> buffers(2 * pieces);
+        for (std::size_t k = 0; k < pieces; ++k) {
+            roots[k].own_tiles(arenas[k], k);
+            buffers[2 * k] = arenas[k].template allocate<V>(g.tb * g.ta);
+            buffers[2 * k + 1] = arenas[k].template allocate<V>(g.tb * g.ld);
+        }
+        ex.run([&](std::size_t k) {
+            const std::size_t ub = units * k / pieces, ue = units * (k + 1) / pieces;
+            if (ub < ue)
+                transpose_tiles<P::periodic, V, Arch, KS>(dst, g, roots[k], ctx.chunk, stream, ub, ue, buffers[2 * k],
+                                                          buffers[2 * k + 1]);
+            if (stream) store_fence();
+        });
+        return;
+    }
+    Bound r = root;
+    V* src = arena.template allocate<V>(g.tb * g.ta);
+    V* tile = arena.template allocate<V>(g.tb * g.ld);
+    transpose_tiles<P::periodic, V, Arch, KS>(dst, g, r, ctx.chunk, stream, 0, units, src, tile);
+    if (stream) store_fence();
+}
+
 } // namespace detail
 
 namespace detail {
@@ -601,7 +648,23 @@ constexpr bool same_layout() {
 /// threads.
 template <class DL, class T, class E>
 bool overlaps_partially(const T* dst, std::size_t count, const E& e) {
-    if constexpr (E::kind == node_kind::terminal) {
+    if constexpr (is_strided_terminal<E>()) {
+        // The bytes the view can reach, from its lowest to its highest element: an overlap with
+        // them is taken as one (the assignment then goes through a temporary).
+        const auto& ext = e.extents().values();
+        const auto& st = e.holder.strides();
+        std::ptrdiff_t lo = 0, hi = 0;
+        for (std::size_t j = 0; j < ext.size(); ++j) {
+            if (ext[j] == 0 || count == 0) return false;
+            const std::ptrdiff_t reach = static_cast<std::ptrdiff_t>(ext[j] - 1) * st[j];
+            (reach < 0 ? lo : hi) += reach;
+        }
+        using S = std::remove_cvref_t<decltype(*e.data())>;
+        const auto a = reinterpret_cast<std::uintptr_t>(e.data() + lo),
+                   a_end = reinterpret_cast<std::uintptr_t>(e.data() + hi) + sizeof(S),
+                   b = reinterpret_cast<std::uintptr_t>(dst);
+        return !(a_end <= b || b + count * sizeof(T) <= a);
+    } else if constexpr (E::kind == node_kind::terminal) {
         std::size_t size = 1;
         for (std::size_t v : e.extents().values()) size *= v;
         if (size == 0 || count == 0) return false;
@@ -624,7 +687,9 @@ template <class Arch, class T, class DL, class E>
 void assign_checked(T* dst, const std::array<std::size_t, DL::size>& ext, const E& e, store_kind store) {
     // Boxes only when a reduction is not computed row by row in the loop itself.
     constexpr std::size_t p = all_row_local<E, plan<typename E::value_type, Arch, DL, E>>() ? 0 : block_prefix<DL, E>();
-    if constexpr (p > 0) {
+    if constexpr (transposable<E, DL>()) {
+        evaluate_transposed<Arch, T, DL>(dst, ext, e, store);
+    } else if constexpr (p > 0) {
         evaluate_blocked<p, Arch, T, DL>(dst, ext, e, store);
     } else {
         scratch_arena arena;
@@ -643,6 +708,9 @@ void assign_checked(T* dst, const std::array<std::size_t, DL::size>& ext, const 
 template <class Arch = xsimd::default_arch, class T, class DL, class E>
 void assign_expression(T* dst, const std::array<std::size_t, DL::size>& ext, const E& e, DL = {},
                        store_kind store = store_kind::automatic) {
+    static_assert(!(detail::has_strided_leaf<E>() && detail::has_reduction<E>()),
+                  "normfuse: assignment: a reduction over an nf::strided_view is not supported in this version; "
+                  "copy the view into a tensor first (tensor = strided_view) and reduce over that");
     if constexpr (detail::assignable<T, DL, E>) {
         detail::check_extents<DL>(e, ext, "assignment");
         std::size_t total = 1;

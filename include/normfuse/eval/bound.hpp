@@ -113,6 +113,42 @@ struct bound_leaf {
     }
 };
 
+/// A leaf over an nf::strided_view (elements of `S`, loaded converted to `T`): the run is the
+/// destination's innermost axis, along which the view has the stride `inner_stride` (0 when it
+/// lacks that axis: one value, broadcast). Stride 1 loads batches; any other reads lanes.
+template <class T, class Arch, std::size_t K, class S = T>
+struct bound_strided_leaf {
+    using batch = xsimd::batch<T, Arch>;
+    const S* base = nullptr;
+    std::array<std::ptrdiff_t, K> outer_stride{};
+    std::ptrdiff_t inner_stride = 0;
+    const S* current = nullptr;
+
+    void own_tiles(scratch_arena&, std::size_t = 0) {}
+    NF_ALWAYS_INLINE void seek(const outer_index<K>& index) {
+        std::ptrdiff_t offset = 0;
+        for (std::size_t d = 0; d < K; ++d) offset += static_cast<std::ptrdiff_t>(index[d]) * outer_stride[d];
+        current = base + offset;
+    }
+    NF_ALWAYS_INLINE batch load(std::size_t i, std::size_t) const {
+        if (inner_stride == 1) return load_converted<T, Arch>(current + i);
+        alignas(64) T lanes[batch::size];
+        for (std::size_t l = 0; l < batch::size; ++l)
+            lanes[l] = to_compute<T>(current[static_cast<std::ptrdiff_t>(i + l) * inner_stride]);
+        return batch::load_aligned(lanes);
+    }
+    NF_ALWAYS_INLINE batch load_partial(std::size_t i, std::size_t, std::size_t n) const {
+        alignas(64) T lanes[batch::size] = {};
+        for (std::size_t l = 0; l < n; ++l)
+            lanes[l] = to_compute<T>(current[static_cast<std::ptrdiff_t>(i + l) * inner_stride]);
+        for (std::size_t l = n; l < batch::size; ++l) lanes[l] = lanes[0];
+        return batch::load_aligned(lanes);
+    }
+    NF_ALWAYS_INLINE T load_scalar(std::size_t i, std::size_t) const {
+        return to_compute<T>(current[static_cast<std::ptrdiff_t>(i) * inner_stride]);
+    }
+};
+
 /// A number, broadcast.
 template <class T, class Arch, std::size_t K>
 struct bound_constant {

@@ -138,7 +138,11 @@ struct plan {
     using expression = Root; // the whole expression E is part of (E itself unless E is hoisted from one)
     using layouts = typename concat_layouts<typename effective_layouts<E, DL>::type, Extra>::type;
     static constexpr std::size_t rank = DL::size;
-    static constexpr std::size_t outer = outer_depth<layouts, DL>();
+    // An nf::strided_view's strides are known at run time only: the run is then the innermost
+    // axis alone, whose stride the leaf checks (core/strided_view.hpp).
+    static constexpr std::size_t natural_outer = outer_depth<layouts, DL>();
+    static constexpr std::size_t outer =
+        has_strided_leaf<E>() && rank > 0 && natural_outer + 1 < rank ? rank - 1 : natural_outer;
     static constexpr bool periodic = all_eligible<layouts, DL, outer>::any_periodic;
 };
 

@@ -5,6 +5,7 @@
 // extents): so an expression stored with `auto e = ...` never dangles.
 #pragma once
 
+#include <array>
 #include <cstddef>
 #include <string_view>
 #include <type_traits>
@@ -35,6 +36,16 @@ struct by_value {
     Tensor target;
     const auto* data() const { return target.data(); }
     const auto& extents() const { return target.extents(); }
+};
+/// Refers to the memory of an nf::strided_view: per-axis element strides, any sign.
+template <class T, class Shape>
+struct by_strides {
+    const T* base;
+    nf::extents<Shape> ext;
+    std::array<std::ptrdiff_t, Shape::rank> step;
+    const T* data() const { return base; }
+    const nf::extents<Shape>& extents() const { return ext; }
+    const std::array<std::ptrdiff_t, Shape::rank>& strides() const { return step; }
 };
 } // namespace detail
 
@@ -86,7 +97,8 @@ template <class X>
 inline constexpr bool is_arithmetic_operand = std::is_arithmetic_v<std::remove_cvref_t<X>>;
 
 template <class X>
-inline constexpr bool is_array_operand = is_tensor_v<std::remove_cvref_t<X>> || is_view_v<std::remove_cvref_t<X>>;
+inline constexpr bool is_array_operand = is_tensor_v<std::remove_cvref_t<X>> || is_view_v<std::remove_cvref_t<X>> ||
+                                         is_strided_view_v<std::remove_cvref_t<X>>;
 
 } // namespace detail
 
@@ -111,6 +123,10 @@ constexpr auto as_expression(X&& x) {
             return terminal<T, S, detail::by_reference<D>>{{}, {&x}};
         else
             return terminal<T, S, detail::by_value<D>>{{}, {std::move(x)}};
+    } else if constexpr (is_strided_view_v<D>) {
+        using T = typename D::value_type;
+        using S = typename D::shape_type;
+        return terminal<T, S, detail::by_strides<T, S>>{{}, {x.data(), x.extents(), x.strides()}};
     } else if constexpr (is_view_v<D>) {
         using T = typename D::value_type;
         using S = typename D::shape_type;
@@ -122,6 +138,31 @@ constexpr auto as_expression(X&& x) {
         return scalar<T>{{}, static_cast<compute_t<T>>(x)};
     }
 }
+
+namespace detail {
+/// True for a terminal over an nf::strided_view.
+template <class E>
+constexpr bool is_strided_terminal() {
+    if constexpr (E::kind == node_kind::terminal) return requires(const E& e) {
+            e.holder.strides();
+        };
+    else
+        return false;
+}
+/// True when a leaf of `E` is an nf::strided_view.
+template <class E>
+constexpr bool has_strided_leaf() {
+    if constexpr (E::kind == node_kind::terminal)
+        return is_strided_terminal<E>();
+    else if constexpr (E::kind == node_kind::unary || E::kind == node_kind::reduction)
+        return has_strided_leaf<std::remove_cvref_t<decltype(std::declval<E>().arg)>>();
+    else if constexpr (E::kind == node_kind::binary)
+        return has_strided_leaf<std::remove_cvref_t<decltype(std::declval<E>().left)>>() ||
+               has_strided_leaf<std::remove_cvref_t<decltype(std::declval<E>().right)>>();
+    else
+        return false;
+}
+} // namespace detail
 
 /// The expression node type an operand becomes.
 template <class X, class Hint = void>

@@ -252,6 +252,8 @@ template <reduction_kind R, class... Rs, class X>
 auto make_reduction(X&& x, double param) {
     auto a = as_expression(std::forward<X>(x));
     using AE = decltype(a);
+    static_assert(!has_strided_leaf<AE>(), "normfuse: reductions over an nf::strided_view are not supported in this "
+                                           "version; copy the view into a tensor first and reduce over that");
     using OA = typename AE::axes;
     if constexpr (std::is_same_v<AE, invalid_expression>) {
         return invalid_expression{};

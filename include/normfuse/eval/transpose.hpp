@@ -1,0 +1,398 @@
+// normfuse/eval/transpose.hpp: layout-changing assignments (NHWC into NCHW, any permutation) as a cache-blocked transpose.
+//
+// When the destination's innermost axis `a` is not the innermost axis `b` of a full-rank operand
+// (x over (N, H, W, C) assigned into (N, C, H, W)), the plain loop nest runs along `a` and reads
+// that operand with a stride: one element per cache line, gathered. Here the expression is
+// evaluated in the operand's own order instead (its loads contiguous, its batches full), one tile
+// of (b, a) at a time into a buffer that stays in L1; the tile is transposed in registers and its
+// rows are written along `a`, contiguously (streamed when the destination is large). Every
+// element goes through the same batch arithmetic as in the plain loop, so the values are the
+// same bits, whatever the tiles and the threads.
+#pragma once
+
+#include <algorithm>
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <type_traits>
+#include <utility>
+
+#include <normfuse/core/simd.hpp>
+
+#include <normfuse/core/axis_list.hpp>
+#include <normfuse/core/config.hpp>
+#include <normfuse/core/convert.hpp>
+#include <normfuse/eval/blocked.hpp>
+#include <normfuse/eval/bound.hpp>
+#include <normfuse/eval/plan.hpp>
+#include <normfuse/eval/stream.hpp>
+
+namespace nf::detail {
+
+/// True when the leaf layout `L` has every axis of `DL` and another innermost axis.
+template <class DL, class L>
+constexpr bool changes_innermost() {
+    if constexpr (L::size != DL::size || DL::size < 2)
+        return false;
+    else
+        return !std::is_same_v<axis_at_t<L::size - 1, L>, axis_at_t<DL::size - 1, DL>>;
+}
+
+/// The first leaf layout in `Layouts` that changes the innermost axis (void: none).
+template <class DL, class Layouts>
+struct transposed_source {
+    using type = void;
+};
+template <class DL, class L0, class... Ls>
+struct transposed_source<DL, layout_list<L0, Ls...>> {
+    using type = typename std::conditional_t<changes_innermost<DL, L0>(), std::type_identity<L0>,
+                                             transposed_source<DL, layout_list<Ls...>>>::type;
+};
+
+/// The order in which `dst = e` over `DL` is evaluated tile by tile (void: the plain loop nest).
+template <class E, class DL>
+using transposed_source_t = typename transposed_source<DL, typename effective_layouts<E, DL>::type>::type;
+
+template <class Layouts, class SL, std::size_t K>
+struct none_strided;
+template <class... Ls, class SL, std::size_t K>
+struct none_strided<layout_list<Ls...>, SL, K> {
+    static constexpr bool value = ((mode_of<Ls, SL, K>() != leaf_mode::strided) && ...);
+};
+
+/// True when `dst = e` over `DL` is evaluated as a blocked transpose: an operand changes the
+/// innermost axis, and in that operand's order every leaf is read without a gather. Expressions
+/// with reductions keep the plain loop nest (their row-local sums follow its order), and so do
+/// expressions over strided views.
+template <class E, class DL>
+constexpr bool transposable() {
+    if constexpr (has_reduction<E>() || has_strided_leaf<E>()) {
+        // A strided view's loop runs along one axis (plan.hpp): in the source's order that is
+        // its innermost axis, often the 3 channels; along the destination's, lanes are gathered.
+        return false;
+    } else {
+        using SL = transposed_source_t<E, DL>;
+        if constexpr (std::is_void_v<SL>) {
+            return false;
+        } else {
+            using Ls = typename effective_layouts<E, SL>::type;
+            return none_strided<Ls, SL, outer_depth<Ls, SL>()>::value;
+        }
+    }
+}
+
+/// Where the tiles of a blocked transpose lie. The expression is bound in the source's order
+/// `SL` with KS outer axes; positions along its run have the strides `run_stride`. The tile's
+/// axis `a` is the destination's innermost axis together with the axes before it that are also
+/// consecutive, in the same order, in the source (H and W of (N, H, W, C) into (N, C, H, W): one
+/// axis of H * W values); the axis `b` likewise ends the source's order. The other axes are looped.
+template <std::size_t R>
+struct transpose_geometry {
+    std::size_t ea = 1, eb = 1;             // extents of the (merged) axes a and b
+    std::ptrdiff_t b_dstride = 0;           // destination stride of b (that of a is 1)
+    std::size_t a_run_stride = 0;           // run-position stride of a when it lies in the run
+    std::size_t pa = 0;                     // source position of a when it is an outer axis of the loop
+    bool a_outer = false;                   // a is an outer axis (KS > its position): one seek per row
+    std::size_t others = 0;                 // number of other axes
+    std::array<std::size_t, R> other_ext{}; // their extents, destination stride, source position
+    std::array<std::ptrdiff_t, R> other_dstride{};
+    std::array<std::size_t, R> other_source_pos{};
+    std::array<std::size_t, R> run_stride{}; // run-position stride of the source's axis j (j >= KS)
+    std::size_t tb = 0, ta = 0;              // tile extents along b and a
+    std::size_t ld = 0;                      // row stride of the transposed tile (ta rounded up)
+    std::size_t tiles_b = 0, tiles_a = 0, other_count = 0;
+
+    std::size_t units() const noexcept { return other_count * tiles_b * tiles_a; }
+};
+
+/// Positions [begin, end) of the source-ordered run into `out`, through the batch arithmetic.
+template <bool Periodic, class V, class Arch, class Bound>
+NF_ALWAYS_INLINE void fill_span(V* NF_RESTRICT out, std::size_t begin, std::size_t end, const Bound& root,
+                                std::size_t chunk) {
+    using batch = xsimd::batch<V, Arch>;
+    constexpr std::size_t B = batch::size;
+    std::size_t phase = Periodic ? begin % chunk : 0;
+    std::size_t i = begin;
+    for (; i + B <= end; i += B, out += B) {
+        root.load(i, phase).store_unaligned(out);
+        if constexpr (Periodic) {
+            phase += B;
+            if (phase >= chunk) phase -= chunk;
+        }
+    }
+    if (i < end) {
+        alignas(64) V lanes[B];
+        root.load_partial(i, phase, end - i).store_aligned(lanes);
+        for (std::size_t l = 0; l < end - i; ++l) out[l] = lanes[l];
+    }
+}
+
+/// Stores the 128-bit lane `J` of `v` to `p` (any alignment).
+template <std::size_t J, class V, class Arch>
+NF_ALWAYS_INLINE void store_lane(V* p, const xsimd::batch<V, Arch>& v) {
+    constexpr std::size_t bytes = sizeof(xsimd::batch<V, Arch>);
+    if constexpr (bytes == 16) {
+        v.store_unaligned(p);
+        return;
+    }
+#if defined(__AVX512F__)
+    if constexpr (bytes == 64) {
+        if constexpr (std::is_same_v<V, float>)
+            _mm_storeu_ps(reinterpret_cast<float*>(p), _mm512_extractf32x4_ps(v, J));
+        else
+            _mm_storeu_ps(reinterpret_cast<float*>(p), _mm512_extractf32x4_ps(_mm512_castpd_ps(v), J));
+        return;
+    }
+#endif
+#if defined(__AVX__)
+    if constexpr (bytes == 32) {
+        if constexpr (std::is_same_v<V, float>)
+            _mm_storeu_ps(reinterpret_cast<float*>(p), _mm256_extractf128_ps(v, J));
+        else
+            _mm_storeu_ps(reinterpret_cast<float*>(p), _mm256_extractf128_ps(_mm256_castpd_ps(v), J));
+        return;
+    }
+#endif
+    if constexpr (bytes != 16) {
+        alignas(64) V lanes[xsimd::batch<V, Arch>::size];
+        v.store_aligned(lanes);
+        std::memcpy(p, lanes + J * (16 / sizeof(V)), 16);
+    }
+}
+
+/// Transposes the B x B block of `in` (row stride `ldi`) into `out` (row stride `ldo`). xsimd's
+/// zip_lo / zip_hi interleave within each 128-bit lane (on AVX and AVX-512 as on SSE2), so the
+/// block is taken as L x L sub-blocks, L the values of a 128-bit lane: for each group of L rows,
+/// log2(L) rounds of interleaving rows k and k + L/2 transpose every lane's sub-block (each round
+/// rotates the bits of (row, position in lane) by one), and lane j of row k of the group is then
+/// row L j + k of the output, from column L times the group on.
+template <class V, class Arch>
+NF_ALWAYS_INLINE void transpose_block(const V* in, std::size_t ldi, V* out, std::size_t ldo) {
+    using batch = xsimd::batch<V, Arch>;
+    constexpr std::size_t B = batch::size, L = 16 / sizeof(V);
+    static_assert(B % L == 0);
+    for (std::size_t g = 0; g < B; g += L) {
+        batch r[L], t[L];
+        for (std::size_t k = 0; k < L; ++k) r[k] = batch::load_unaligned(in + (g + k) * ldi);
+        for (std::size_t round = 1; round < L; round *= 2) {
+            for (std::size_t k = 0; k < L / 2; ++k) {
+                t[2 * k] = xsimd::zip_lo(r[k], r[k + L / 2]);
+                t[2 * k + 1] = xsimd::zip_hi(r[k], r[k + L / 2]);
+            }
+            for (std::size_t k = 0; k < L; ++k) r[k] = t[k];
+        }
+        for (std::size_t k = 0; k < L; ++k) [&]<std::size_t... J>(std::index_sequence<J...>) {
+                (store_lane<J>(out + (L * J + k) * ldo + g, r[k]), ...);
+            }
+        (std::make_index_sequence<B / L>{});
+    }
+}
+
+/// Lane l of channel `Ch` of B interleaved rows of `Cols` values is value Cols l + Ch, which lies
+/// at position (Cols l + Ch) % B of input batch (Cols l + Ch) / B.
+template <std::size_t Cols, std::size_t Ch>
+struct deinterleave_index {
+    static constexpr unsigned get(unsigned l, unsigned size) { return (Cols * l + Ch) % size; }
+};
+template <std::size_t Cols, std::size_t Ch, std::size_t K>
+struct deinterleave_from {
+    static constexpr bool get(unsigned l, unsigned size) { return (Cols * l + Ch) / size == K; }
+};
+
+/// `in`'s columns (a rows x Cols array, Cols known) as the rows of `out` (row stride `ldo`): B
+/// rows at a time, every channel gathered from the Cols input batches by constant permutations.
+template <std::size_t Cols, class V, class Arch>
+NF_ALWAYS_INLINE void transpose_narrow(const V* NF_RESTRICT in, std::size_t rows, V* NF_RESTRICT out, std::size_t ldo) {
+    using batch = xsimd::batch<V, Arch>;
+    using index_batch = xsimd::batch<std::conditional_t<sizeof(V) == 4, std::uint32_t, std::uint64_t>, Arch>;
+    constexpr std::size_t B = batch::size;
+    std::size_t r = 0;
+    for (; r + B <= rows; r += B) {
+        batch v[Cols];
+        for (std::size_t k = 0; k < Cols; ++k) v[k] = batch::load_unaligned(in + r * Cols + k * B);
+        [&]<std::size_t... Ch>(std::index_sequence<Ch...>) {
+            auto channel = [&]<std::size_t C>(std::integral_constant<std::size_t, C>) {
+                constexpr auto mask = xsimd::make_batch_constant<index_batch, deinterleave_index<Cols, C>>();
+                batch x = xsimd::swizzle(v[0], mask);
+                [&]<std::size_t... K>(std::index_sequence<K...>) {
+                    ((x = xsimd::select(xsimd::make_batch_bool_constant<batch, deinterleave_from<Cols, C, K + 1>>(),
+                                        xsimd::swizzle(v[K + 1], mask), x)),
+                     ...);
+                }
+                (std::make_index_sequence<Cols - 1>{});
+                x.store_unaligned(out + C * ldo + r);
+            };
+            (channel(std::integral_constant<std::size_t, Ch>{}), ...);
+        }
+        (std::make_index_sequence<Cols>{});
+    }
+    for (std::size_t c = 0; c < Cols; ++c)
+        for (std::size_t q = r; q < rows; ++q) out[c * ldo + q] = in[q * Cols + c];
+}
+
+/// `in` (rows x cols, row stride cols) transposed into `out` (cols x rows, row stride ldo).
+template <class V, class Arch>
+void transpose_tile(const V* NF_RESTRICT in, std::size_t rows, std::size_t cols, V* NF_RESTRICT out, std::size_t ldo) {
+    constexpr std::size_t B = xsimd::batch<V, Arch>::size;
+    switch (cols) { // the channels of images: loops the compiler vectorizes with shuffles
+    case 1:
+        std::copy_n(in, rows, out);
+        return;
+    case 2:
+        transpose_narrow<2, V, Arch>(in, rows, out, ldo);
+        return;
+    case 3:
+        transpose_narrow<3, V, Arch>(in, rows, out, ldo);
+        return;
+    case 4:
+        transpose_narrow<4, V, Arch>(in, rows, out, ldo);
+        return;
+    default:
+        break;
+    }
+    const std::size_t rows_b = rows / B * B, cols_b = cols / B * B;
+    for (std::size_t r = 0; r < rows_b; r += B)
+        for (std::size_t c = 0; c < cols_b; c += B)
+            transpose_block<V, Arch>(in + r * cols + c, cols, out + c * ldo + r, ldo);
+    for (std::size_t c = cols_b; c < cols; ++c)
+        for (std::size_t r = 0; r < rows; ++r) out[c * ldo + r] = in[r * cols + c];
+    for (std::size_t c = 0; c < cols_b; ++c)
+        for (std::size_t r = rows_b; r < rows; ++r) out[c * ldo + r] = in[r * cols + c];
+}
+
+/// One row of a transposed tile into the destination: converted when `D` is not the compute type,
+/// streamed (after a head up to the first aligned batch) when asked.
+template <class V, class Arch, class D>
+NF_ALWAYS_INLINE void write_row(D* NF_RESTRICT out, const V* NF_RESTRICT in, std::size_t n, bool stream) {
+    using batch = xsimd::batch<V, Arch>;
+    constexpr std::size_t B = batch::size;
+    std::size_t i = 0;
+    if constexpr (std::is_same_v<D, V>) {
+        if (stream) {
+            const std::size_t misalign = reinterpret_cast<std::uintptr_t>(out) % sizeof(batch);
+            const std::size_t peel = std::min(n, misalign ? (sizeof(batch) - misalign) / sizeof(V) : 0);
+            for (; i < peel; ++i) out[i] = in[i];
+            for (; i + B <= n; i += B) stream_store<V, Arch>(out + i, batch::load_unaligned(in + i));
+        } else {
+            for (; i + B <= n; i += B) batch::load_unaligned(in + i).store_unaligned(out + i);
+        }
+        for (; i < n; ++i) out[i] = in[i];
+    } else {
+        (void)stream;
+        for (; i + B <= n; i += B) store_converted<Arch>(out + i, batch::load_unaligned(in + i));
+        for (; i < n; ++i) out[i] = from_compute<D>(in[i]);
+    }
+}
+
+/// The tiles [u_begin, u_end) of a blocked transpose: `root` is the expression bound in the
+/// source's order (KS outer axes), `src` and `tile` buffers of tb * ta and tb * ld values.
+template <bool Periodic, class V, class Arch, std::size_t KS, class D, class Bound, std::size_t R>
+void transpose_tiles(D* dst, const transpose_geometry<R>& g, Bound& root, std::size_t chunk, bool stream,
+                     std::size_t u_begin, std::size_t u_end, V* NF_RESTRICT src, V* NF_RESTRICT tile) {
+    for (std::size_t u = u_begin; u < u_end; ++u) {
+        // b fastest: the tiles of one stretch of a read the source's rows whole, one after another.
+        const std::size_t ib = u % g.tiles_b, ia = u / g.tiles_b % g.tiles_a;
+        std::size_t o = u / g.tiles_b / g.tiles_a;
+        const std::size_t b0 = ib * g.tb, a0 = ia * g.ta;
+        const std::size_t nb = std::min(g.tb, g.eb - b0), na = std::min(g.ta, g.ea - a0);
+        outer_index<KS> outer{};
+        std::size_t p0 = b0;
+        std::ptrdiff_t base = static_cast<std::ptrdiff_t>(b0) * g.b_dstride + static_cast<std::ptrdiff_t>(a0);
+        for (std::size_t k = g.others; k-- > 0;) { // the other axes, the last one fastest
+            const std::size_t v = o % g.other_ext[k];
+            o /= g.other_ext[k];
+            base += static_cast<std::ptrdiff_t>(v) * g.other_dstride[k];
+            const std::size_t j = g.other_source_pos[k];
+            if (j < KS)
+                outer[j] = v;
+            else
+                p0 += v * g.run_stride[j];
+        }
+        // Evaluate the tile in the source's order: row ai holds b0 .. b0 + nb at a0 + ai.
+        if (!g.a_outer) {
+            root.seek(outer);
+            const std::size_t step = g.a_run_stride;
+            p0 += a0 * step;
+            if (step == nb) {
+                fill_span<Periodic, V, Arch>(src, p0, p0 + na * nb, root, chunk);
+            } else {
+                for (std::size_t ai = 0; ai < na; ++ai)
+                    fill_span<Periodic, V, Arch>(src + ai * nb, p0 + ai * step, p0 + ai * step + nb, root, chunk);
+            }
+        } else {
+            for (std::size_t ai = 0; ai < na; ++ai) {
+                if constexpr (KS > 0) outer[g.pa] = a0 + ai;
+                root.seek(outer);
+                fill_span<Periodic, V, Arch>(src + ai * nb, p0, p0 + nb, root, chunk);
+            }
+        }
+        transpose_tile<V, Arch>(src, na, nb, tile, g.ld);
+        for (std::size_t bi = 0; bi < nb; ++bi)
+            write_row<V, Arch>(dst + base + static_cast<std::ptrdiff_t>(bi) * g.b_dstride, tile + bi * g.ld, na,
+                               stream);
+    }
+}
+
+/// The geometry of `dst = e` with destination extents `ext` (row-major) and the source order's
+/// positions: `source_pos[j]` is the destination position of the source's axis j, `KS` the
+/// number of outer axes of the loop in the source's order. Tile extents: `tb` along b (at most
+/// 32) and `ta` along a (a multiple of the batch size) so that a tile holds about 1024 values
+/// (4 KiB of float): the source tile and its transpose stay in L1 (the best of 1024, 2048 and
+/// 4096 in a measurement on a loaded machine: docs/bench/pipeline.md).
+template <class V, class Arch, std::size_t KS, std::size_t R>
+transpose_geometry<R> make_transpose_geometry(const std::array<std::size_t, R>& ext,
+                                              const std::array<std::size_t, R>& source_pos) {
+    constexpr std::size_t B = xsimd::batch<V, Arch>::size, budget = 1024;
+    transpose_geometry<R> g;
+    std::array<std::size_t, R> dest_to_source{};
+    for (std::size_t j = 0; j < R; ++j) dest_to_source[source_pos[j]] = j;
+    std::array<std::ptrdiff_t, R> dstride{};
+    std::ptrdiff_t s = 1;
+    for (std::size_t d = R; d-- > 0;) {
+        dstride[d] = s;
+        s *= static_cast<std::ptrdiff_t>(ext[d]);
+    }
+    std::size_t rs = 1;
+    for (std::size_t j = R; j-- > KS;) {
+        g.run_stride[j] = rs;
+        rs *= ext[source_pos[j]];
+    }
+    std::array<bool, R> merged{}; // by destination position
+    const std::size_t pa = dest_to_source[R - 1], pb = source_pos[R - 1];
+    g.pa = pa;
+    g.a_outer = pa < KS;
+    g.a_run_stride = g.a_outer ? 0 : g.run_stride[pa];
+    merged[R - 1] = true;
+    g.ea = ext[R - 1];
+    if (!g.a_outer) // a with the destination axes before it that precede it in the source too
+        for (std::size_t m = 1; m < R && m <= pa && pa - m >= KS && dest_to_source[R - 1 - m] == pa - m; ++m) {
+            merged[R - 1 - m] = true;
+            g.ea *= ext[R - 1 - m];
+        }
+    merged[pb] = true;
+    g.eb = ext[pb];
+    g.b_dstride = dstride[pb];
+    for (std::size_t m = 1; m <= pb && R - 1 - m >= KS && source_pos[R - 1 - m] == pb - m && !merged[pb - m]; ++m) {
+        merged[pb - m] = true;
+        g.eb *= ext[pb - m];
+    }
+    g.others = 0;
+    g.other_count = 1;
+    for (std::size_t d = 0; d < R; ++d) {
+        if (merged[d]) continue;
+        g.other_ext[g.others] = ext[d];
+        g.other_dstride[g.others] = dstride[d];
+        g.other_source_pos[g.others] = dest_to_source[d];
+        g.other_count *= ext[d];
+        ++g.others;
+    }
+    g.tb = std::max<std::size_t>(1, std::min<std::size_t>(g.eb, 32));
+    g.ta = std::max<std::size_t>(1, std::min(g.ea, std::max(B, budget / g.tb / B * B)));
+    g.ld = (g.ta + B - 1) / B * B;
+    g.tiles_b = (g.eb + g.tb - 1) / g.tb;
+    g.tiles_a = (g.ea + g.ta - 1) / g.ta;
+    return g;
+}
+
+} // namespace nf::detail

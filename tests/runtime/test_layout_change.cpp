@@ -1,0 +1,214 @@
+// Runtime tests of layout-changing assignments (eval/transpose.hpp): every permutation of a 3-D
+// and a 4-D operand into every destination order, against a scalar double reference (within the
+// two roundings of (x - m) / s in float) and bitwise against the same expression evaluated in the
+// operand's own layout (the blocked transpose is an exact permutation of those values); tile and
+// register-block edges (extents that are not multiples of the batch size or of the tile),
+// unaligned views, a destination axis that is an outer axis of the operand's loop, uint8, bf16 and
+// integer stores, and 1 vs 2 threads bitwise.
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <utility>
+#include <vector>
+
+#include <normfuse/core/half.hpp>
+#include <normfuse/core/tensor.hpp>
+#include <normfuse/core/view.hpp>
+#include <normfuse/eval/parallel.hpp>
+#include <normfuse/expr/cast.hpp>
+#include <normfuse/expr/operators.hpp>
+
+using namespace nf::axes;
+
+namespace {
+
+std::uint32_t lcg(std::uint32_t& s) {
+    s = s * 1664525u + 1013904223u;
+    return s >> 8;
+}
+
+/// The P-th permutation of 0 .. R-1 in lexicographic order.
+template <std::size_t R, std::size_t P>
+constexpr std::array<std::size_t, R> nth_permutation() {
+    std::array<std::size_t, R> a{};
+    for (std::size_t i = 0; i < R; ++i) a[i] = i;
+    for (std::size_t k = 0; k < P; ++k) std::next_permutation(a.begin(), a.end());
+    return a;
+}
+
+template <class Axes, std::size_t R, std::size_t P, class = std::make_index_sequence<R>>
+struct permuted_shape;
+template <class Axes, std::size_t R, std::size_t P, std::size_t... I>
+struct permuted_shape<Axes, R, P, std::index_sequence<I...>> {
+    static constexpr auto perm = nth_permutation<R, P>();
+    using type = nf::shape<nf::axis_at_t<perm[I], Axes>...>;
+};
+
+/// Row-major offset of the source multi-index `src` in the destination order `perm` with the
+/// source extents `ext`.
+template <std::size_t R>
+std::size_t permuted_offset(const std::array<std::size_t, R>& src, const std::array<std::size_t, R>& ext,
+                            const std::array<std::size_t, R>& perm) {
+    std::size_t o = 0;
+    for (std::size_t d = 0; d < R; ++d) o = o * ext[perm[d]] + src[perm[d]];
+    return o;
+}
+
+/// `y = (x - m) / s` with x over the source axes `SA` (the last one the channel axis of m and s)
+/// into the P-th permutation of them, on views one element off their allocation's alignment.
+template <class SA, std::size_t P>
+void check_permutation(const std::array<std::size_t, SA::size>& ext) {
+    constexpr std::size_t R = SA::size;
+    using source_shape = nf::shape_from<SA>;
+    using dest_shape = typename permuted_shape<SA, R, P>::type;
+    constexpr auto perm = permuted_shape<SA, R, P>::perm;
+    using channel = nf::axis_at_t<R - 1, SA>;
+    std::size_t count = 1;
+    for (std::size_t v : ext) count *= v;
+    const std::size_t c = ext[R - 1];
+    std::vector<float> input(count + 1), mean(c), stdv(c);
+    std::uint32_t seed = 7 + P;
+    for (auto& v : input) v = static_cast<float>(lcg(seed) % 20001) / 1000.f - 10.f;
+    for (std::size_t k = 0; k < c; ++k) {
+        mean[k] = 0.3f + 0.07f * static_cast<float>(k);
+        stdv[k] = 0.9f + 0.013f * static_cast<float>(k);
+    }
+    const nf::view<const float, source_shape> x(input.data() + 1, nf::extents<source_shape>::from_all(ext));
+    const nf::view<const float, nf::shape<channel>> m(mean.data(), {c}), s(stdv.data(), {c});
+    std::array<std::size_t, R> dext{};
+    for (std::size_t d = 0; d < R; ++d) dext[d] = ext[perm[d]];
+    std::vector<float> out(count + 2, -1.f), plain(count);
+    const nf::view<float, dest_shape> y(out.data() + 1, nf::extents<dest_shape>::from_all(dext));
+    const nf::view<float, source_shape> yp(plain.data(), nf::extents<source_shape>::from_all(ext));
+    y = (x - m) / s;
+    yp = (x - m) / s; // the same layout: the plain loop nest
+    std::size_t wrong = 0, differ = 0;
+    std::array<std::size_t, R> idx{};
+    for (std::size_t i = 0; i < count; ++i) {
+        std::size_t rest = i;
+        for (std::size_t d = R; d-- > 0;) {
+            idx[d] = rest % ext[d];
+            rest /= ext[d];
+        }
+        const float got = out[1 + permuted_offset<R>(idx, ext, perm)];
+        const std::size_t k = idx[R - 1];
+        const double ref = (static_cast<double>(input[1 + i]) - mean[k]) / stdv[k];
+        // Two roundings in float (the difference, the quotient): at most 2^-24 of |x - m| over s
+        // plus 2^-24 of the quotient, and the quotient's own error: 2.01 * 2^-24 * |ref|.
+        wrong += !(std::fabs(got - ref) <= 2.01 * std::ldexp(std::fabs(ref), -24));
+        differ += std::memcmp(&got, &plain[i], sizeof(float)) != 0;
+    }
+    CAPTURE(P, perm);
+    CHECK(wrong == 0);
+    CHECK(differ == 0);
+    CHECK(out[0] == -1.f); // nothing written outside the view
+    CHECK(out[count + 1] == -1.f);
+}
+
+template <class SA, std::size_t... P>
+void check_permutations(const std::array<std::size_t, SA::size>& ext, std::index_sequence<P...>) {
+    (check_permutation<SA, P>(ext), ...);
+}
+
+} // namespace
+
+TEST_CASE("layout change: every permutation of a 3-D operand, against double and the plain loop", "[layout]") {
+    using hwc = nf::axis_list<H<>, W<>, C<>>;
+    // 37 channels: a 16 x 16 register block plus edges; 150 columns: three tiles along W.
+    const auto ext = GENERATE(std::array<std::size_t, 3>{3, 150, 37}, std::array<std::size_t, 3>{2, 5, 3},
+                              std::array<std::size_t, 3>{1, 1, 1});
+    CAPTURE(ext);
+    check_permutations<hwc>(ext, std::make_index_sequence<6>{});
+}
+
+TEST_CASE("layout change: every permutation of a 4-D operand, against double and the plain loop", "[layout]") {
+    using nhwc = nf::axis_list<N<>, H<>, W<>, C<>>;
+    const auto ext = GENERATE(std::array<std::size_t, 4>{2, 3, 21, 19}, std::array<std::size_t, 4>{1, 2, 700, 3});
+    CAPTURE(ext);
+    check_permutations<nhwc>(ext, std::make_index_sequence<24>{});
+}
+
+TEST_CASE("layout change: the destination's innermost axis is an outer axis of the operand's loop", "[layout]") {
+    // z over (N, H, C) makes H an outer axis of the loop in x's order (N, H, W, C); the tile's
+    // rows along H are then read one seek at a time.
+    const std::size_t n = 2, h = 19, w = 6, c = 5;
+    std::vector<double> xs(n * h * w * c), zs(n * h * c);
+    std::uint32_t seed = 3;
+    for (auto& v : xs) v = static_cast<double>(lcg(seed) % 1000) - 500.0;
+    for (auto& v : zs) v = static_cast<double>(lcg(seed) % 1000) / 16.0;
+    const nf::view<const double, nf::shape<N<>, H<>, W<>, C<>>> x(xs.data(), {n, h, w, c});
+    const nf::view<const double, nf::shape<N<>, H<>, C<>>> z(zs.data(), {n, h, c});
+    nf::tensor<double, nf::shape<N<>, C<>, W<>, H<>>> y({n, c, w, h});
+    y = x * z + 1.0;
+    std::size_t wrong = 0;
+    for (std::size_t a = 0; a < n; ++a)
+        for (std::size_t b = 0; b < h; ++b)
+            for (std::size_t d = 0; d < w; ++d)
+                for (std::size_t k = 0; k < c; ++k) // exact: integers times multiples of 1/16
+                    wrong += y(a, k, d, b) != xs[((a * h + b) * w + d) * c + k] * zs[(a * h + b) * c + k] + 1.0;
+    CHECK(wrong == 0);
+}
+
+TEST_CASE("layout change: uint8 copies, bf16 stores and static channels, unaligned", "[layout]") {
+    const std::size_t n = 2, h = 3, w = GENERATE(1, 17, 67);
+    CAPTURE(w);
+    const std::size_t count = n * h * w * 3;
+    std::vector<std::uint8_t> pixels(count + 1);
+    std::uint32_t seed = 11;
+    for (auto& p : pixels) p = static_cast<std::uint8_t>(lcg(seed));
+    const nf::view<const std::uint8_t, nf::shape<N<>, H<>, W<>, C<3>>> x(pixels.data() + 1, {n, h, w});
+    std::vector<std::uint8_t> planar(count + 1);
+    const nf::view<std::uint8_t, nf::shape<N<>, C<3>, H<>, W<>>> yu(planar.data() + 1, {n, h, w});
+    yu = x; // a copy into another layout
+    std::vector<nf::bf16> halves(count + 1);
+    const nf::view<nf::bf16, nf::shape<N<>, C<3>, H<>, W<>>> yb(halves.data() + 1, {n, h, w});
+    yb = nf::cast<float>(x) / 255.f; // one rounding, on the store
+    std::size_t wrong = 0;
+    for (std::size_t a = 0; a < n; ++a)
+        for (std::size_t b = 0; b < h; ++b)
+            for (std::size_t d = 0; d < w; ++d)
+                for (std::size_t k = 0; k < 3; ++k) {
+                    const std::uint8_t v = pixels[1 + ((a * h + b) * w + d) * 3 + k];
+                    wrong += yu(a, k, b, d) != v;
+                    wrong += static_cast<float>(yb(a, k, b, d)) !=
+                             static_cast<float>(nf::bf16(static_cast<float>(v) / 255.f));
+                }
+    CHECK(wrong == 0);
+}
+
+TEST_CASE("layout change: 1 and 2 threads give the same bits", "[layout][threads]") {
+    const std::size_t n = 2, h = 23, w = 41, c = GENERATE(3, 24);
+    CAPTURE(c);
+    const std::size_t count = n * h * w * c; // above parallel_min_work (32768)
+    std::vector<float> input(count), mean(c), stdv(c);
+    std::uint32_t seed = 5;
+    for (auto& v : input) v = static_cast<float>(lcg(seed) % 256);
+    for (std::size_t k = 0; k < c; ++k) {
+        mean[k] = 0.485f + 0.01f * static_cast<float>(k);
+        stdv[k] = 0.229f + 0.002f * static_cast<float>(k);
+    }
+    const nf::view<const float, nf::shape<N<>, H<>, W<>, C<>>> x(input.data(), {n, h, w, c});
+    const nf::view<const float, nf::shape<C<>>> m(mean.data(), {c}), s(stdv.data(), {c});
+    nf::tensor<float, nf::shape<N<>, C<>, H<>, W<>>> one({n, c, h, w}), two({n, c, h, w});
+    const int before = nf::num_threads();
+    nf::set_num_threads(1);
+    one = (x / 255.f - m) / s;
+    nf::set_num_threads(2);
+    two = (x / 255.f - m) / s;
+    nf::set_num_threads(before);
+    CHECK(std::memcmp(one.data(), two.data(), count * sizeof(float)) == 0);
+    std::size_t wrong = 0;
+    for (std::size_t a = 0; a < n; ++a)
+        for (std::size_t b = 0; b < h; ++b)
+            for (std::size_t d = 0; d < w; ++d)
+                for (std::size_t k = 0; k < c; ++k) {
+                    const float v = input[((a * h + b) * w + d) * c + k];
+                    wrong += one(a, k, b, d) != (v / 255.f - mean[k]) / stdv[k]; // the same operations in float
+                }
+    CHECK(wrong == 0);
+}
