@@ -162,3 +162,27 @@ TEST_CASE("the derived RMSNorm gradient reads a row once per distinct sum", "[sh
         // rsqrt (transcendental), its cube, the products and the difference: 16 steps of float.
         16 + nf_test::transcendental_steps));
 }
+
+TEST_CASE("the derived LayerNorm gradient reads a row once per distinct sum", "[shared_reductions]") {
+    // Its values are checked in test_gradient.cpp; here, how often a row is read.
+    using nlc = nf::shape<N<>, L<>, C<>>;
+    constexpr std::size_t rows = 2 * 30;
+    const auto e = nf::extents<nlc>::from_all({2, 30, c});
+    nf::tensor<float, nlc> x(e), dy(e), dx(e);
+    nf::tensor<float, vec_c> w(nf::extents<vec_c>::from_all({c})), b(nf::extents<vec_c>::from_all({c}));
+    nf_test::fill_signed(x, 91, 0.5, 2.0);
+    nf_test::fill_signed(dy, 92, 0.5, 1.0);
+    nf_test::fill_signed(w, 93, 0.5, 1.5);
+    nf_test::fill_signed(b, 94, 0.5, 1.5);
+    const float eps = 1e-5f;
+    const auto y = (x - nf::mean<C>(x)) * nf::rsqrt(nf::var<C>(x) + eps) * w + b;
+    auto [gx] = nf::gradient(y, dy, nf::wrt(x));
+    threads_guard guard;
+    nf::set_num_threads(1);
+    nf::detail::evaluations = {};
+    dx = gx;
+    // The moments of x (its means and variances share one read), sum(w dy) (twice in the
+    // expression) and sum(w dy x): three reads of each row, nothing hoisted.
+    CHECK(nf::detail::evaluations.slot_reads == 3 * rows);
+    CHECK(nf::detail::evaluations.hoisted_parts == 0);
+}
