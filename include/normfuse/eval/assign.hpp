@@ -288,13 +288,25 @@ auto bind(const E& e, bind_context<Plan>& ctx) {
             node.shared = find_slot_sums<KR>(sums_registry(ctx), e, ctx.arena);
             node.shared_threads = node.shared != nullptr ? ctx.sums->threads : 0;
         }
+        if constexpr (repeated<E, Plan>()) {
+            // The same reduction elsewhere in the expression: a slot is computed once for all.
+            node.same = find_slot_value<KR>(sums_registry(ctx), e, ctx.arena);
+            node.same_threads = node.same != nullptr ? ctx.sums->threads : 0;
+        }
         return node;
     } else if constexpr (!Inside && is_hoisted<E, DL>) {
         using LA = hoisted_layout<E, DL>;
+        using twin_tag = hoisted_value_type<E, LA, T>;
         const auto ext = restrict_extents<LA, DL>(ctx.extents);
+        if constexpr (repeated<E, Plan>()) {
+            // An identical part computed already (the same arrays and constants): its buffer.
+            if (void* twin = find_registered<twin_tag>(sums_registry(ctx), e))
+                return bind_memory<Plan, LA>(static_cast<const T*>(twin), ext, ctx);
+        }
         std::size_t n = 1;
         for (auto v : ext) n *= v;
         T* buffer = ctx.arena.template allocate<T>(n);
+        ++evaluations.hoisted_parts;
         if constexpr (shares_sums<E, Plan>()) {
             // A mean and a variance (say) of the same operand: one pass of shifted sums for both.
             hoisted_slot_sums* hs = find_hoisted_sums<LA>(sums_registry(ctx), e, ctx.arena);
@@ -317,7 +329,8 @@ auto bind(const E& e, bind_context<Plan>& ctx) {
         } else {
             evaluate_into<typename Plan::arch, T, LA>(buffer, ext, e, ctx.arena, store_kind::regular);
         }
-        return bind_memory<Plan, LA>(buffer, ext, ctx);
+        if constexpr (repeated<E, Plan>()) register_shared<twin_tag>(sums_registry(ctx), e, buffer);
+        return bind_memory<Plan, LA>(static_cast<const T*>(buffer), ext, ctx);
     } else if constexpr (is_strided_terminal<E>()) {
         return bind_strided<Plan, typename E::axes>(e.data(), e.holder.strides());
     } else if constexpr (E::kind == node_kind::terminal) {

@@ -17,7 +17,10 @@
 // The arithmetic is that of the hoisted reduction: sums in double, the variance in one read of the
 // slot, shifted by the slot's first value. A mean and a variance of the same operand over the same
 // axes (LayerNorm, GroupNorm written out), or LayerNorm's three coefficients, take all from that
-// one read: the mean is k + sum (v - k) / n (has_moments_partner, find_slot_sums).
+// one read: the mean is k + sum (v - k) / n (has_moments_partner, find_slot_sums). Two identical
+// reductions (the same type, and the same operand arrays, extents and constants: `mean<C>(square(x))`
+// twice, as derived gradients have them) compute a slot once: the second takes the first's value
+// (repeated, find_slot_value). The hoisted path shares identical hoisted parts alike (eval/assign.hpp).
 #pragma once
 
 #include <array>
@@ -132,6 +135,25 @@ constexpr bool shares_sums() {
         return has_moments_partner<typename Plan::expression, E>();
 }
 
+/// How many times the expression type X occurs in the expression E.
+template <class X, class E>
+constexpr std::size_t occurrences() {
+    constexpr std::size_t here = std::is_same_v<X, E> ? 1 : 0;
+    if constexpr (E::kind == node_kind::reduction || E::kind == node_kind::unary)
+        return here + occurrences<X, operand_t<E>>();
+    else if constexpr (E::kind == node_kind::binary)
+        return here + occurrences<X, left_t<E>>() + occurrences<X, right_t<E>>();
+    else
+        return here;
+}
+
+/// True when the expression type E occurs more than once in the expression Plan evaluates: its
+/// occurrences with the same values (same_values) are evaluated once.
+template <class E, class Plan>
+constexpr bool repeated() {
+    return occurrences<E, typename Plan::expression>() > 1;
+}
+
 /// True when two expressions of the same type have the same values: the same arrays (data and
 /// extents), the same constants.
 template <class E>
@@ -165,11 +187,28 @@ struct slot_sums_registry {
         const void* operand = nullptr; // the operand of the first one bound
         void* sums = nullptr;          // shared_slot_sums<KR>[threads]
     };
-    static constexpr std::size_t capacity = 8;
+    static constexpr std::size_t capacity = 16;
     entry entries[capacity];
     std::size_t used = 0;
     std::size_t threads = 1; // entries per shared_slot_sums array: one per piece of a parallel loop
 };
+
+/// The value of the slot a thread computed last, shared by the identical reductions (repeated).
+template <std::size_t KR, class V>
+struct shared_slot_value {
+    outer_index<KR> slot{};
+    bool valid = false;
+    V value{};
+};
+
+/// Evaluations the row-local and hoisted paths made on the calling thread (a diagnostic: the tests
+/// check with it that identical reductions are computed once). Per slot or per hoisted part, so
+/// counting costs nothing measurable.
+struct evaluation_counts {
+    std::size_t slot_reads = 0;    // reads of one slot by row-local reductions (not taken from a twin or partner)
+    std::size_t hoisted_parts = 0; // hoisted parts computed into a buffer (not taken from a twin)
+};
+inline thread_local evaluation_counts evaluations{};
 
 template <class Reduced, class Operand>
 struct slot_sums_type {
@@ -186,21 +225,59 @@ struct hoisted_slot_sums {
     bool ready = false;
 };
 
+/// The registry's entry of tag type Tag whose key (an expression of type Key) has the values of
+/// `key`, or null.
+template <class Tag, class Key>
+void* find_registered(const slot_sums_registry& reg, const Key& key) {
+    const void* type = &Tag::id;
+    for (std::size_t i = 0; i < reg.used; ++i)
+        if (reg.entries[i].type == type && same_values(*static_cast<const Key*>(reg.entries[i].operand), key))
+            return reg.entries[i].sums;
+    return nullptr;
+}
+
+/// Registers `object` under the tag type Tag and the key `key` (an expression that outlives the
+/// registry); false when the registry is full.
+template <class Tag, class Key>
+bool register_shared(slot_sums_registry& reg, const Key& key, void* object) {
+    if (reg.used == slot_sums_registry::capacity) return false;
+    reg.entries[reg.used++] = {&Tag::id, &key, object};
+    return true;
+}
+
+/// The registry's `count` objects Sums (tag type Tag) for the key `key`: those registered by an
+/// earlier one with the same values, else new ones (registered); null when the registry is full,
+/// and the caller then works alone.
+template <class Sums, class Tag, class Key>
+Sums* find_shared(slot_sums_registry& reg, const Key& key, scratch_arena& arena, std::size_t count) {
+    if (void* found = find_registered<Tag>(reg, key)) return static_cast<Sums*>(found);
+    if (reg.used == slot_sums_registry::capacity) return nullptr;
+    auto* sums = arena.allocate<Sums>(count);
+    for (std::size_t t = 0; t < count; ++t) new (sums + t) Sums{};
+    reg.entries[reg.used++] = {&Tag::id, &key, sums};
+    return sums;
+}
+
 /// The registry's sums of kind Sums (tag type Tag) for the reduction `e`: those registered by a
 /// partner with the same operand, else `count` new ones (registered); null when the registry is
 /// full, and the reduction then sums alone.
 template <class Sums, class Tag, class E>
 Sums* find_shared_sums(slot_sums_registry& reg, const E& e, scratch_arena& arena, std::size_t count) {
-    using O = operand_t<E>;
-    const void* type = &Tag::id;
-    for (std::size_t i = 0; i < reg.used; ++i)
-        if (reg.entries[i].type == type && same_values(*static_cast<const O*>(reg.entries[i].operand), e.arg))
-            return static_cast<Sums*>(reg.entries[i].sums);
-    if (reg.used == slot_sums_registry::capacity) return nullptr;
-    auto* sums = arena.allocate<Sums>(count);
-    for (std::size_t t = 0; t < count; ++t) new (sums + t) Sums{};
-    reg.entries[reg.used++] = {type, &e.arg, sums};
-    return sums;
+    return find_shared<Sums, Tag>(reg, e.arg, arena, count);
+}
+
+template <class R>
+struct slot_value_type {
+    static constexpr char id = 0;
+};
+
+/// The per-thread value of one slot the row-local reduction `e` shares with its identical twins
+/// (repeated): the first to reach a slot computes it, the others read it.
+template <std::size_t KR, class E>
+shared_slot_value<KR, typename E::value_type>* find_slot_value(slot_sums_registry& reg, const E& e,
+                                                               scratch_arena& arena) {
+    using V = shared_slot_value<KR, typename E::value_type>;
+    return find_shared<V, slot_value_type<E>>(reg, e, arena, reg.threads);
 }
 
 /// The per-thread sums of one slot a row-local reduction `e` shares (see find_shared_sums).
@@ -212,6 +289,11 @@ shared_slot_sums<KR>* find_slot_sums(slot_sums_registry& reg, const E& e, scratc
 
 template <class Reduced, class Operand, class LA>
 struct hoisted_sums_type {
+    static constexpr char id = 0;
+};
+
+template <class E, class LA, class T>
+struct hoisted_value_type {
     static constexpr char id = 0;
 };
 
@@ -263,6 +345,8 @@ struct bound_slot_reduction {
     batch value{};
     shared_slot_sums<KR>* shared = nullptr; // per piece, with the partner (see find_slot_sums)
     std::size_t shared_threads = 0;
+    shared_slot_value<KR, value_type>* same = nullptr; // per piece, with the identical twins (find_slot_value)
+    std::size_t same_threads = 0;
     std::size_t worker = 0; // the piece of a parallel loop this copy belongs to
 
     /// A copy for the piece `worker`: tiles of its own; the slot computed last stays valid.
@@ -275,13 +359,22 @@ struct bound_slot_reduction {
         outer_index<KR> slot;
         for (std::size_t j = 0; j < KR; ++j) slot[j] = index[dest_pos[j]];
         if (!computed || slot != current) {
-            if constexpr (R::moments_role != 0) {
-                if (shared != nullptr)
-                    scalar = from_shared(slot);
-                else
-                    scalar = R::template slot_value<PR>(operand, slot, length, chunk, param);
+            shared_slot_value<KR, value_type>* twin = worker < same_threads ? same + worker : nullptr;
+            if (twin != nullptr && twin->valid && twin->slot == slot) {
+                scalar = twin->value; // an identical reduction computed this slot
             } else {
-                scalar = R::template slot_value<PR>(operand, slot, length, chunk, param);
+                if constexpr (R::moments_role != 0) {
+                    if (shared != nullptr) {
+                        scalar = from_shared(slot);
+                    } else {
+                        ++evaluations.slot_reads;
+                        scalar = R::template slot_value<PR>(operand, slot, length, chunk, param);
+                    }
+                } else {
+                    ++evaluations.slot_reads;
+                    scalar = R::template slot_value<PR>(operand, slot, length, chunk, param);
+                }
+                if (twin != nullptr) *twin = {slot, true, scalar};
             }
             value = batch(scalar);
             current = slot;
@@ -298,6 +391,7 @@ private:
         shared_slot_sums<KR>* s = worker < shared_threads ? shared + worker : nullptr;
         if (s == nullptr || !s->valid || s->slot != slot) {
             double k = 0, c1 = 0, c2 = 0;
+            ++evaluations.slot_reads;
             R::template slot_sums<PR>(operand, slot, length, chunk, k, c1, c2);
             if (s == nullptr) return R::from_sums(k, c1, c2, length, param);
             *s = {slot, true, k, c1, c2};
