@@ -272,6 +272,21 @@ NF_ALWAYS_INLINE void store_converted(D* p, const xsimd::batch<T, Arch>& v) {
         for (std::size_t l = 0; l < xsimd::batch<T, Arch>::size; ++l) p[l] = static_cast<D>(lanes[l]);
     } else if constexpr (std::is_same_v<D, bf16>) {
         static_assert(std::is_same_v<T, float>);
+#if defined(__AVX512BF16__) && defined(__AVX512DQ__)
+        // Where the compiler may use AVX-512 BF16: vcvtneps2bf16 rounds to nearest even as c10
+        // does, but reads subnormal floats as zero and keeps a NaN's sign and payload; a batch
+        // holding either (vfpclassps: quiet or signaling NaN 0x81, subnormal 0x20) takes the
+        // integer rounding below instead, so the bits are those of nf::bf16's conversion.
+        if constexpr (is_avx512_arch<Arch>) {
+            if (_mm512_fpclass_ps_mask(v, 0xA1) == 0) {
+                const __m256bh h = _mm512_cvtneps_pbh(v);
+                __m256i bits;
+                std::memcpy(&bits, &h, sizeof bits);
+                _mm256_storeu_si256(reinterpret_cast<__m256i*>(p), bits);
+                return;
+            }
+        }
+#endif
         store_narrowed_u16<Arch>(p, bf16_bits_from(v));
     } else {
         static_assert(std::is_same_v<D, fp16> && std::is_same_v<T, float>);
