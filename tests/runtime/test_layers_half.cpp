@@ -201,6 +201,26 @@ TEMPLATE_TEST_CASE("half layers: RMSNorm and LayerNorm over the hidden axis of [
             CHECK(c.bad == 0);
         }
     }
+    SECTION("rms_norm and layer_norm with streaming stores (AVX-512, AVX2): the bits of ordinary stores") {
+        // An output one element off alignment: a scalar head, streamed batches, a tail.
+        std::vector<H> o1(d.x.size() + 1), o2(d.x.size() + 1);
+        const nf::view<H, tokens_hidden> v1(o1.data() + 1, {tokens, row}), v2(o2.data() + 1, {tokens, row});
+        nf::nn::rms_norm<H, hidden> rn({row});
+        nf::nn::layer_norm<H, hidden> ln({row});
+        std::copy(d.w.begin(), d.w.end(), rn.weight().data());
+        std::copy(d.b.begin(), d.b.end(), ln.bias().data());
+        const std::size_t threshold = nf::streaming_threshold();
+        for (int layer = 0; layer < 2; ++layer) {
+            nf::set_streaming_threshold(std::size_t(-1));
+            layer == 0 ? rn.forward(x, v1) : ln.forward(x, v1);
+            nf::set_streaming_threshold(0);
+            layer == 0 ? rn.forward(x, v2) : ln.forward(x, v2);
+            nf::set_streaming_threshold(threshold);
+            bool same = true;
+            for (std::size_t i = 0; i < o1.size(); ++i) same = same && o1[i].bits == o2[i].bits;
+            CHECK(same);
+        }
+    }
     SECTION("rms_norm and layer_norm with two threads: the same bits as with one") {
         // Enough rows that the loop is cut into pieces (eval/parallel.hpp: parallel_min_work).
         const std::size_t many = (std::size_t{1} << 16) / row + 3;
