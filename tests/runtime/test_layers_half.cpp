@@ -179,6 +179,48 @@ TEMPLATE_TEST_CASE("half layers: RMSNorm and LayerNorm over the hidden axis of [
         CHECK(c.bad == 0);
         CHECK(c.mostly_nearest());
     }
+    SECTION("rms_norm of bf16 rows whose squares leave float's range (no eps): as exact as the others") {
+        // The sums of squares are taken in float blocks (reduce/accumulate.hpp, half_squares_run)
+        // unless a square or a block overflows float (|x| >= 2^64) or squares may have underflowed
+        // (|x| < 2^-63): such rows are summed in double. Rows scaled by 2^70, by 2^-70, and tiny
+        // but for one value scaled by 2^40; eps = 0, so that the sum alone sets the output.
+        if constexpr (std::is_same_v<H, nf::bf16>) {
+            row_data<H> e(4, row, static_cast<std::uint32_t>(row * 13 + tokens));
+            for (std::size_t j = 0; j < row; ++j) {
+                e.x[j] = H(std::ldexp(static_cast<float>(e.x[j]), 70));
+                e.x[row + j] = H(std::ldexp(static_cast<float>(e.x[row + j]), -70));
+                e.x[2 * row + j] = H(std::ldexp(static_cast<float>(e.x[2 * row + j]), j == row / 2 ? 40 : -70));
+            }
+            const nf::view<const H, tokens_hidden> ex(e.x.data(), {4, row});
+            nf::tensor<H, tokens_hidden> eout({4, row});
+            nf::nn::rms_norm<H, hidden> rn({row}, {0.0});
+            std::copy(e.w.begin(), e.w.end(), rn.weight().data());
+            rn.forward(ex, eout);
+            rms_reference(e, 0.0, true, y, slack);
+            const auto c = check_rows(eout.data(), y, slack, 4, row, at);
+            CHECK(c.bad == 0);
+        }
+    }
+    SECTION("rms_norm and layer_norm with streaming stores (AVX-512, AVX2): the bits of ordinary stores") {
+        // An output one element off alignment: a scalar head, streamed batches, a tail.
+        std::vector<H> o1(d.x.size() + 1), o2(d.x.size() + 1);
+        const nf::view<H, tokens_hidden> v1(o1.data() + 1, {tokens, row}), v2(o2.data() + 1, {tokens, row});
+        nf::nn::rms_norm<H, hidden> rn({row});
+        nf::nn::layer_norm<H, hidden> ln({row});
+        std::copy(d.w.begin(), d.w.end(), rn.weight().data());
+        std::copy(d.b.begin(), d.b.end(), ln.bias().data());
+        const std::size_t threshold = nf::streaming_threshold();
+        for (int layer = 0; layer < 2; ++layer) {
+            nf::set_streaming_threshold(std::size_t(-1));
+            layer == 0 ? rn.forward(x, v1) : ln.forward(x, v1);
+            nf::set_streaming_threshold(0);
+            layer == 0 ? rn.forward(x, v2) : ln.forward(x, v2);
+            nf::set_streaming_threshold(threshold);
+            bool same = true;
+            for (std::size_t i = 0; i < o1.size(); ++i) same = same && o1[i].bits == o2[i].bits;
+            CHECK(same);
+        }
+    }
     SECTION("rms_norm and layer_norm with two threads: the same bits as with one") {
         // Enough rows that the loop is cut into pieces (eval/parallel.hpp: parallel_min_work).
         const std::size_t many = (std::size_t{1} << 16) / row + 3;

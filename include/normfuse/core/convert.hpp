@@ -94,13 +94,35 @@ NF_ALWAYS_INLINE int_batch<Arch> load_widened_u16(const void* p) {
     }
 }
 
-/// Stores the low 16 bits of every 32-bit lane to `p` (any alignment).
-template <class Arch>
+#if defined(__AVX__)
+/// 32 bytes to `p`: any alignment, or (Stream) a non-temporal store to a 32-byte aligned `p`.
+template <bool Stream>
+NF_ALWAYS_INLINE void put_256(void* p, __m256i v) {
+    if constexpr (Stream)
+        _mm256_stream_si256(static_cast<__m256i*>(p), v);
+    else
+        _mm256_storeu_si256(static_cast<__m256i*>(p), v);
+}
+#endif
+#if defined(__SSE2__)
+/// 16 bytes to `p`: any alignment, or (Stream) a non-temporal store to a 16-byte aligned `p`.
+template <bool Stream>
+NF_ALWAYS_INLINE void put_128(void* p, __m128i v) {
+    if constexpr (Stream)
+        _mm_stream_si128(static_cast<__m128i*>(p), v);
+    else
+        _mm_storeu_si128(static_cast<__m128i*>(p), v);
+}
+#endif
+
+/// Stores the low 16 bits of every 32-bit lane to `p` (any alignment; with Stream, a
+/// non-temporal store to `p` aligned to the bytes stored, on AVX-512 and AVX2 only).
+template <class Arch, bool Stream = false>
 NF_ALWAYS_INLINE void store_narrowed_u16(void* p, const int_batch<Arch>& v) {
     using I = int_batch<Arch>;
 #if defined(__AVX512F__)
     if constexpr (is_avx512_arch<Arch>) {
-        _mm256_storeu_si256(static_cast<__m256i*>(p), _mm512_cvtepi32_epi16(v));
+        put_256<Stream>(p, _mm512_cvtepi32_epi16(v));
     } else
 #endif
 #if defined(__AVX2__)
@@ -108,7 +130,7 @@ NF_ALWAYS_INLINE void store_narrowed_u16(void* p, const int_batch<Arch>& v) {
         // Sign-extended from 16 bits, the signed saturating pack keeps the low halves as they are.
         const __m256i t = _mm256_srai_epi32(_mm256_slli_epi32(v, 16), 16);
         const __m256i packed = _mm256_permute4x64_epi64(_mm256_packs_epi32(t, t), 0x08);
-        _mm_storeu_si128(static_cast<__m128i*>(p), _mm256_castsi256_si128(packed));
+        put_128<Stream>(p, _mm256_castsi256_si128(packed));
     } else
 #endif
 #if defined(__SSE2__)
@@ -259,11 +281,19 @@ NF_ALWAYS_INLINE xsimd::batch<T, Arch> load_converted(const S* p) {
     }
 }
 
+/// True when store_converted<Arch, true> can stream a batch of T into D: a 16-bit floating D on
+/// AVX-512 or AVX2 (32 or 16 bytes per batch); SSE2 stores 8 bytes, which no vector store streams.
+template <class Arch, class D>
+inline constexpr bool streams_narrowed = (std::is_same_v<D, bf16> || std::is_same_v<D, fp16>)&&(is_avx512_arch<Arch> ||
+                                                                                                is_avx2_arch<Arch>);
+
 /// Stores the `size` lanes of `v` to `p` (any alignment) as `D`: the compute type itself, a 16-bit
 /// floating type (float lanes rounded to nearest even), or an integer type whose values the lanes
-/// hold exactly (a copy).
-template <class Arch, class D, class T>
+/// hold exactly (a copy). With Stream (streams_narrowed), a non-temporal store to `p` aligned to
+/// the bytes stored.
+template <class Arch, bool Stream = false, class D, class T>
 NF_ALWAYS_INLINE void store_converted(D* p, const xsimd::batch<T, Arch>& v) {
+    static_assert(!Stream || streams_narrowed<Arch, D>);
     if constexpr (std::is_same_v<D, T>) {
         v.store_unaligned(p);
     } else if constexpr (is_integer_element_v<D>) { // a copy of integers (values exact): lane by lane
@@ -272,7 +302,22 @@ NF_ALWAYS_INLINE void store_converted(D* p, const xsimd::batch<T, Arch>& v) {
         for (std::size_t l = 0; l < xsimd::batch<T, Arch>::size; ++l) p[l] = static_cast<D>(lanes[l]);
     } else if constexpr (std::is_same_v<D, bf16>) {
         static_assert(std::is_same_v<T, float>);
-        store_narrowed_u16<Arch>(p, bf16_bits_from(v));
+#if defined(__AVX512BF16__) && defined(__AVX512DQ__)
+        // Where the compiler may use AVX-512 BF16: vcvtneps2bf16 rounds to nearest even as c10
+        // does, but reads subnormal floats as zero and keeps a NaN's sign and payload; a batch
+        // holding either (vfpclassps: quiet or signaling NaN 0x81, subnormal 0x20) takes the
+        // integer rounding below instead, so the bits are those of nf::bf16's conversion.
+        if constexpr (is_avx512_arch<Arch>) {
+            if (_mm512_fpclass_ps_mask(v, 0xA1) == 0) {
+                const __m256bh h = _mm512_cvtneps_pbh(v);
+                __m256i bits;
+                std::memcpy(&bits, &h, sizeof bits);
+                put_256<Stream>(p, bits);
+                return;
+            }
+        }
+#endif
+        store_narrowed_u16<Arch, Stream>(p, bf16_bits_from(v));
     } else {
         static_assert(std::is_same_v<D, fp16> && std::is_same_v<T, float>);
 #if defined(__AVX512F__) && defined(__AVX2__)
@@ -282,14 +327,13 @@ NF_ALWAYS_INLINE void store_converted(D* p, const xsimd::batch<T, Arch>& v) {
                 _mm256_cmpgt_epi16(_mm256_and_si256(h, _mm256_set1_epi16(0x7FFF)), _mm256_set1_epi16(0x7C00));
             const __m256i canonical = _mm256_or_si256(
                 _mm256_and_si256(h, _mm256_set1_epi16(static_cast<short>(0x8000))), _mm256_set1_epi16(0x7E00));
-            _mm256_storeu_si256(reinterpret_cast<__m256i*>(p), _mm256_blendv_epi8(h, canonical, nan));
+            put_256<Stream>(p, _mm256_blendv_epi8(h, canonical, nan));
             return;
         }
 #endif
 #if defined(__F16C__)
         if constexpr (is_avx_arch<Arch>) {
-            _mm_storeu_si128(reinterpret_cast<__m128i*>(p),
-                             canonical_fp16_nan<Arch>(_mm256_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT)));
+            put_128<Stream>(p, canonical_fp16_nan<Arch>(_mm256_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT)));
             return;
         } else if constexpr (is_sse_arch<Arch>) {
             _mm_storel_epi64(reinterpret_cast<__m128i*>(p),
@@ -297,7 +341,7 @@ NF_ALWAYS_INLINE void store_converted(D* p, const xsimd::batch<T, Arch>& v) {
             return;
         }
 #endif
-        store_narrowed_u16<Arch>(p, fp16_bits_from(v));
+        store_narrowed_u16<Arch, Stream>(p, fp16_bits_from(v));
     }
 }
 

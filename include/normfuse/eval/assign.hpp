@@ -384,7 +384,8 @@ NF_NOINLINE void run_partial(D* NF_RESTRICT out, std::size_t begin, std::size_t 
 /// position modulo `chunk` (the tile length of periodic leaves; tiles hold one extra batch, so a
 /// batch may start at any phase below `chunk`). With `stream`, full batches are written with
 /// aligned non-temporal stores after a partial head up to the first aligned address. Elements of
-/// `D` other than the compute type `T` are stored converted (core/convert.hpp), never streamed.
+/// `D` other than the compute type `T` are stored converted (core/convert.hpp), streamed only when
+/// 16-bit floating on AVX-512 or AVX2 (streams_narrowed).
 template <bool Periodic, class T, class Arch, class D, class Bound>
 NF_ALWAYS_INLINE void run(D* NF_RESTRICT out, std::size_t begin, std::size_t end, const Bound& root, std::size_t chunk,
                           bool stream) {
@@ -400,6 +401,18 @@ NF_ALWAYS_INLINE void run(D* NF_RESTRICT out, std::size_t begin, std::size_t end
     };
     if constexpr (!std::is_same_v<D, T>) {
         (void)stream;
+        if constexpr (streams_narrowed<Arch, D>) {
+            if (stream) { // as below, aligned to the B * sizeof(D) bytes of one converted batch
+                const std::size_t misalign = reinterpret_cast<std::uintptr_t>(out + i) % (B * sizeof(D));
+                const std::size_t peel = std::min(end - i, misalign ? (B * sizeof(D) - misalign) / sizeof(D) : 0);
+                if (peel > 0) {
+                    run_partial<T, Arch>(out, i, peel, root, phase);
+                    i += peel;
+                    advance(peel);
+                }
+                for (; i + B <= end; i += B, advance(B)) store_converted<Arch, true>(out + i, root.load(i, phase));
+            }
+        }
         for (; i + B <= end; i += B, advance(B)) store_converted<Arch>(out + i, root.load(i, phase));
     } else if (stream) {
         const std::size_t misalign = reinterpret_cast<std::uintptr_t>(out + i) % sizeof(batch);
@@ -555,7 +568,8 @@ void evaluate_part_into(T* dst, const std::array<std::size_t, DL::size>& ext, co
     const auto root = bind(e, ctx);
     executor ex(total); // after bind: hoisted parts (reductions) take the threads first
     const bool by_size = store == store_kind::automatic && total * sizeof(T) >= streaming_threshold();
-    const bool stream = std::is_same_v<T, typename E::value_type> && (by_size || store == store_kind::streaming) &&
+    constexpr bool streamable = std::is_same_v<T, typename E::value_type> || streams_narrowed<Arch, T>;
+    const bool stream = streamable && (by_size || store == store_kind::streaming) &&
                         reinterpret_cast<std::uintptr_t>(dst) % sizeof(T) == 0;
     if (ex.pieces() > 1) {
         using Bound = std::remove_cvref_t<decltype(root)>;

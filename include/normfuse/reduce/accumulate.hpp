@@ -93,6 +93,57 @@ NF_ALWAYS_INLINE DB first_sum_plus(const DB& acc, const DB& dv, const DB& one) {
     }
 }
 
+/// A contiguous leaf of 16-bit floating values (nf::bf16, nf::fp16) loaded as float: the operand
+/// whose sum of squares half_squares_run takes in float.
+template <class Node>
+inline constexpr bool half_float_leaf = false;
+template <class Arch, std::size_t K, class S>
+inline constexpr bool half_float_leaf<bound_leaf<float, Arch, leaf_mode::contiguous, K, S>> =
+    std::is_same_v<S, bf16> || std::is_same_v<S, fp16>;
+
+/// sum v^2 over the positions [i_begin, i_end) of a 16-bit leaf (half_float_leaf), in float blocks
+/// added into double; false (r2 untouched) when the float sums cannot be vouched for, and the
+/// caller sums in double. The square of a 16-bit value (8 or 11 significant bits) is exact in
+/// float while it is a normal number, so each lane of a block is a float sum of at most M + 2
+/// nonnegative exact terms (M fused multiply-adds into each of U accumulators, then the U added
+/// pairwise): relative error at most (M + 2) * 2^-24 = 10 * 2^-24 of the block's sum, which
+/// carries over to the whole sum (all terms >= 0), about 5 float units on RMSNorm's
+/// 1 / sqrt(mean + eps). The exceptions: a square or a block sum beyond float's range (the total
+/// is then not finite), and squares below 2^-126 (|v| < 2^-63), each off by at most 2^-150: the
+/// total is vouched for only when it is at least n * 2^-100 (n values), where those errors are
+/// below 2^-50 of it. NaN inputs give a NaN total, summed again in double (the same NaN result).
+template <class Arch, class Bound>
+NF_ALWAYS_INLINE bool half_squares_run(const Bound& root, std::size_t i_begin, std::size_t i_end, double& r2) {
+    using FB = xsimd::batch<float, Arch>;
+    using DB = xsimd::batch<double, Arch>;
+    constexpr std::size_t B = FB::size;
+    constexpr std::size_t U = 4; // independent accumulators (the latency of an add)
+    constexpr std::size_t M = 8; // batches into each before the block goes into double
+    DB wide_sum(0.0);
+    std::size_t i = i_begin;
+    while (i + U * B <= i_end) {
+        FB a[U];
+        for (std::size_t u = 0; u < U; ++u) a[u] = FB(0.0f);
+        const std::size_t stop = i_end - i >= M * U * B ? i + M * U * B : i_end;
+        for (; i + U * B <= stop; i += U * B)
+            for (std::size_t u = 0; u < U; ++u) {
+                const FB v = root.load(i + u * B, 0);
+                a[u] = xsimd::fma(v, v, a[u]);
+            }
+        const auto [lo, hi] = widen((a[0] + a[1]) + (a[2] + a[3]));
+        wide_sum += lo + hi;
+    }
+    double total = lane_sum(wide_sum);
+    for (; i < i_end; ++i) {
+        const double v = static_cast<double>(root.load_scalar(i, 0));
+        total += v * v;
+    }
+    if (!(total >= static_cast<double>(i_end - i_begin) * 0x1p-100) || !std::isfinite(total))
+        return i_end == i_begin; // (nothing to add: the empty sum is exact)
+    r2 += total;
+    return true;
+}
+
 /// The sums of the positions [i_begin, i_end) of the run `root` is at (seeked), all of one slot
 /// whose shift is k: r1 += sum (v - k) and r2 += sum (v - k)^2, as far as What asks for them.
 /// U independent sets of lane-wise partial sums: one set would make every batch wait for the
@@ -101,6 +152,8 @@ template <class Arch, sums What, class P, class Bound>
 NF_ALWAYS_INLINE void sum_run(const Bound& root, std::size_t i_begin, std::size_t i_end, std::size_t chunk, double k,
                               double& r1, double& r2) {
     using T = typename P::value_type;
+    if constexpr (What == sums::squares && half_float_leaf<Bound>)
+        if (half_squares_run<Arch>(root, i_begin, i_end, r2)) return;
     using DB = xsimd::batch<double, Arch>;
     constexpr std::size_t B = xsimd::batch<T, Arch>::size;
     constexpr std::size_t halves = B / DB::size;
