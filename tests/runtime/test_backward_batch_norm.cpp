@@ -11,6 +11,7 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <normfuse/nn/batch_norm.hpp>
@@ -464,9 +465,17 @@ void run_instance(const reference_file& r) {
             fill(in.running_mean(), r.tensor("running_mean_init"));
             fill(in.running_var(), r.tensor("running_var_init"));
         }
-        nf::nn::saved_statistics saved;
+        nf::nn::saved_statistics saved, fsaved;
         std::vector<double> dw_sum(c, 0.0), db_sum(c, 0.0), dw_tol(c, 0.0), db_tol(c, 0.0);
         std::vector<double> rm = values_or_empty(r, "running_mean_init"), rv = values_or_empty(r, "running_var_init");
+        // the functional forms on caller-owned buffers, run beside the layer in the channels-last layout
+        using CV = nf::tensor<T, nf::shape<C<>>>;
+        std::optional<CV> fw, fdw, fdb;
+        if (affine) {
+            fw.emplace(in.weight());
+            fdw.emplace(CV({c}, T(0)));
+            fdb.emplace(CV({c}, T(0)));
+        }
         for (std::size_t k = 1; k <= steps; ++k) {
             INFO("step " << k);
             const std::string s = "_" + std::to_string(k);
@@ -505,10 +514,31 @@ void run_instance(const reference_file& r) {
             } else {
                 const auto xl = relayout<Last>(x);
                 auto dyl = relayout<Last>(dy);
-                nf::tensor<T, Last> y(xl.extents());
+                nf::tensor<T, Last> y(xl.extents()), fdx(xl.extents(), std::numeric_limits<T>::quiet_NaN());
+                const bool stats = train || !track;
+                std::optional<CV> rmc, rvc; // eval: the layer's running statistics, read-only
+                if (!stats) {
+                    rmc.emplace(in.running_mean());
+                    rvc.emplace(in.running_var());
+                }
+                nf::nn::functional::instance_norm(xl, y, std::as_const(rmc), std::as_const(rvc), std::as_const(fw),
+                                                  std::nullopt, stats, 0.1, eps, fsaved);
+                nf::nn::functional::instance_norm_backward(xl, dyl, fdx, std::as_const(fw), std::as_const(rmc),
+                                                           std::as_const(rvc), fsaved, stats, eps, fdw, fdb);
                 in.forward(xl, y, saved);
                 in.backward(xl, dyl, dyl, saved);
                 got = to_logical(dyl, logical);
+                // the same body: the bits of the layer (which is checked against the references below)
+                CHECK(to_logical(fdx, logical) == got);
+                REQUIRE(fsaved.size() == saved.size());
+                for (std::size_t i = 0; i < saved.size(); ++i) {
+                    CHECK(fsaved.mean_data()[i] == saved.mean_data()[i]);
+                    CHECK(fsaved.invstd_data()[i] == saved.invstd_data()[i]);
+                }
+                if (affine) {
+                    CHECK(to_logical(*fdw, {"C"}) == to_logical(in.weight_grad(), {"C"}));
+                    CHECK(to_logical(*fdb, {"C"}) == to_logical(in.bias_grad(), {"C"}));
+                }
             }
             CHECK(saved.size() == ((train || !track) ? n * c : 0));
             const auto& tdx = r.tensor("dx" + s).values;
@@ -543,6 +573,92 @@ void run_instance(const reference_file& r) {
 }
 
 } // namespace
+
+TEST_CASE("batch_norm and instance_norm backward: the same bits on one thread and cut into pieces",
+          "[backward][threads]") {
+    using nchw = nf::shape<N<>, C<>, H<>, W<>>;
+    using CV = nf::tensor<float, nf::shape<C<>>>;
+    nf::tensor<float, nchw> x({4, 6, 32, 32}), y(x.extents()), dy(x.extents());
+    for (std::size_t i = 0; i < x.size(); ++i) {
+        x.data()[i] = 3.0f + std::sin(0.37f * static_cast<float>(i));
+        dy.data()[i] = std::cos(0.11f * static_cast<float>(i * i % 1013));
+    }
+    const CV w({6}, 1.5f);
+    nf::nn::saved_statistics bs, is;
+    nf::nn::functional::batch_norm(x, y, std::nullopt, std::nullopt, w, std::nullopt, true, 0.1, 1e-5, bs);
+    nf::nn::functional::instance_norm(x, y, std::nullopt, std::nullopt, w, std::nullopt, true, 0.1, 1e-5, is);
+    struct result {
+        std::vector<float> bdx, idx, bdw, bdb, idw, idb;
+    };
+    auto run = [&] {
+        nf::tensor<float, nchw> bdx(x.extents()), idx(x.extents());
+        CV bdw({6}, 0.0f), bdb({6}, 0.0f), idw({6}, 0.0f), idb({6}, 0.0f);
+        nf::nn::functional::batch_norm_backward(x, dy, bdx, w, std::nullopt, std::nullopt, bs, true, 1e-5, bdw, bdb);
+        nf::nn::functional::instance_norm_backward(x, dy, idx, w, std::nullopt, std::nullopt, is, true, 1e-5, idw, idb);
+        auto v = [](const auto& t) { return std::vector<float>(t.data(), t.data() + t.size()); };
+        return result{v(bdx), v(idx), v(bdw), v(bdb), v(idw), v(idb)};
+    };
+    result one;
+    {
+        nf::scoped_parallel_for serial({}, 1);
+        one = run();
+    }
+    // two pieces, run by the caller's parallel-for in reverse order: the per-slot sums must not
+    // depend on how the slots are split or in which order the pieces run
+    std::size_t calls = 0;
+    nf::scoped_parallel_for pool(
+        [&](std::size_t begin, std::size_t end, const nf::parallel_body& body) {
+            ++calls;
+            for (std::size_t k = end; k > begin; --k) body(k - 1, k);
+        },
+        2);
+    const result two = run();
+    CHECK(calls >= 2); // at least the two passes of per-slot sums were cut (the dx writes may be too)
+    CHECK(two.bdx == one.bdx);
+    CHECK(two.idx == one.idx);
+    CHECK(two.bdw == one.bdw);
+    CHECK(two.bdb == one.bdb);
+    CHECK(two.idw == one.idw);
+    CHECK(two.idb == one.idb);
+}
+
+TEST_CASE("functional::instance_norm_backward checks everything before writing", "[backward][instance_norm]") {
+    using nchw = nf::shape<N<>, C<>, H<>, W<>>;
+    using CV = nf::tensor<float, nf::shape<C<>>>;
+    const float nan = std::numeric_limits<float>::quiet_NaN();
+    nf::tensor<float, nchw> x({2, 3, 4, 5}), y(x.extents()), dy(x.extents(), 1.0f), dx(x.extents(), nan);
+    for (std::size_t i = 0; i < x.size(); ++i) x.data()[i] = std::cos(0.7f * static_cast<float>(i));
+    const CV w({3}, 2.0f);
+    CV dw({3}, 0.0f), db({3}, 0.0f), dw4({4}, 0.0f);
+    nf::nn::saved_statistics saved;
+    nf::nn::functional::instance_norm(x, y, std::nullopt, std::nullopt, w, std::nullopt, true, 0.1, 1e-5, saved);
+    CHECK(saved.size() == 6);
+    auto untouched = [&] {
+        for (std::size_t i = 0; i < dx.size(); ++i)
+            if (!std::isnan(dx.data()[i])) return false;
+        for (std::size_t i = 0; i < 3; ++i)
+            if (dw.data()[i] != 0.0f || db.data()[i] != 0.0f) return false;
+        return true;
+    };
+    nf::nn::saved_statistics wrong;
+    CHECK_THROWS_WITH(
+        nf::nn::functional::instance_norm_backward(x, dy, dx, w, std::nullopt, std::nullopt, wrong, true, 1e-5, dw, db),
+        Catch::Contains("nn::functional::instance_norm_backward") &&
+            Catch::Contains("saved statistics hold 0 instances, not 6"));
+    CHECK(untouched());
+    CHECK_THROWS_WITH(nf::nn::functional::instance_norm_backward(x, dy, dx, w, std::nullopt, std::nullopt, saved, true,
+                                                                 1e-5, dw4, db),
+                      Catch::Contains("dweight"));
+    CHECK(untouched());
+    CHECK_THROWS_WITH(nf::nn::functional::instance_norm_backward(x, dy, dx, w, std::nullopt, std::nullopt, saved, false,
+                                                                 1e-5, dw, db),
+                      Catch::Contains("running_mean and running_var must be given"));
+    CHECK(untouched());
+    // a constant dy: every instance's dx is zero up to rounding, dbias = the count per channel
+    nf::nn::functional::instance_norm_backward(x, dy, dx, w, std::nullopt, std::nullopt, saved, true, 1e-5, dw, db);
+    for (std::size_t i = 0; i < dx.size(); ++i) CHECK(std::abs(dx.data()[i]) < 1e-5f);
+    for (std::size_t i = 0; i < 3; ++i) CHECK(db.data()[i] == 40.0f);
+}
 
 TEST_CASE("instance_norm backward matches PyTorch autograd over train/eval sequences", "[backward][instance_norm]") {
     const auto names = case_names("backward_instancenorm");

@@ -300,6 +300,27 @@ TEST_CASE("normalize backward: dx = dy / std, bit for bit, in any layout, overwr
     nf::tensor<float, nhwc> bad({2, 5, 6, 3}, 1.0f);
     CHECK_THROWS_AS(norm.backward(dy, bad), nf::extent_error);
     CHECK(bad.data()[0] == 1.0f);
+    // the functional form over a caller's std: per channel, then one value for all
+    using CV = nf::tensor<float, nf::shape<C<>>>;
+    const CV sdv{sd[0], sd[1], sd[2]};
+    nf::tensor<float, nhwc> fdx({2, 5, 7, 3}, std::numeric_limits<float>::quiet_NaN());
+    nf::nn::functional::normalize_backward(dy, fdx, sdv);
+    CHECK(to_logical(fdx, {"N", "C", "H", "W"}) == want);
+    nf::nn::functional::normalize_backward(dy, fdx, sdv, {.input = nf::nn::grad_write::accumulate});
+    CHECK(to_logical(fdx, {"N", "C", "H", "W"}) == twice);
+    const CV one({1}, 0.25f);
+    nf::nn::functional::normalize_backward(dy, fdx, one);
+    std::vector<double> quarter(dy.size());
+    for (std::size_t i = 0; i < dy.size(); ++i) quarter[i] = static_cast<double>(dy.data()[i] / 0.25f);
+    CHECK(to_logical(fdx, {"N", "C", "H", "W"}) == quarter);
+    const CV two({2}, 1.0f), zero({3}, 0.0f);
+    CHECK_THROWS_WITH(nf::nn::functional::normalize_backward(dy, bad, sdv),
+                      Catch::Contains("nn::functional::normalize_backward"));
+    CHECK_THROWS_WITH(nf::nn::functional::normalize_backward(dy, fdx, two),
+                      Catch::Contains("std has 2 values but dy has 3 channels"));
+    CHECK_THROWS_WITH(nf::nn::functional::normalize_backward(dy, fdx, zero), Catch::Contains("std is zero"));
+    CHECK(bad.data()[0] == 1.0f);
+    CHECK(to_logical(fdx, {"N", "C", "H", "W"}) == quarter);
 }
 
 namespace {
@@ -362,8 +383,12 @@ void run_group(const reference_file& r) {
         nf::nn::group_norm<T> gn(groups, c, {.eps = eps});
         fill(gn.weight(), r.tensor("weight"));
         fill(gn.bias(), r.tensor("bias"));
-        nf::nn::saved_statistics saved;
+        nf::nn::saved_statistics saved, fsaved;
         std::vector<double> dw_sum(c, 0), db_sum(c, 0), dw_tol(c, 0), db_tol(c, 0);
+        // the functional forms on caller-owned buffers, run beside the layer in the channels-last layout
+        using CV = nf::tensor<T, nf::shape<C<>>>;
+        const CV fw = gn.weight();
+        CV fdw({c}, T(0)), fdb({c}, T(0));
         for (std::size_t k = 1; k <= count_param(r, "steps"); ++k) {
             INFO("step " << k);
             const std::string s = "_" + std::to_string(k);
@@ -386,6 +411,13 @@ void run_group(const reference_file& r) {
                 gn.forward(xl, y, saved);
                 gn.backward(xl, dyl, dx, saved);
                 got = to_logical(dx, logical);
+                // the same body: the bits of the layer (which is checked against the references below)
+                nf::tensor<T, Last> fdx(xl.extents(), std::numeric_limits<T>::quiet_NaN());
+                nf::nn::functional::group_norm(xl, y, groups, fw, std::nullopt, eps, fsaved);
+                nf::nn::functional::group_norm_backward(xl, dyl, fdx, groups, fsaved, fw, fdw, fdb);
+                CHECK(to_logical(fdx, logical) == got);
+                CHECK(flat(fdw) == flat(gn.weight_grad()));
+                CHECK(flat(fdb) == flat(gn.bias_grad()));
             }
             CHECK(saved.size() == in.shape[0] * groups);
             const auto& tdx = r.tensor("dx" + s).values;
@@ -408,6 +440,41 @@ void run_group(const reference_file& r) {
 }
 
 } // namespace
+
+TEST_CASE("functional::group_norm_backward checks everything before writing", "[backward][group_norm]") {
+    using nchw = nf::shape<N<>, C<>, H<>, W<>>;
+    using CV = nf::tensor<double, nf::shape<C<>>>;
+    const double nan = std::numeric_limits<double>::quiet_NaN();
+    nf::tensor<double, nchw> x({2, 4, 3, 3}), y(x.extents()), dy(x.extents(), 1.0), dx(x.extents(), nan);
+    for (std::size_t i = 0; i < x.size(); ++i) x.data()[i] = std::cos(0.7 * static_cast<double>(i));
+    CV w({4}, 0.5), dw({4}, 0.0), db({4}, 0.0);
+    nf::nn::saved_statistics saved;
+    nf::nn::functional::group_norm(x, y, 2, w, std::nullopt, 1e-5, saved);
+    CHECK(saved.size() == 4);
+    auto untouched = [&] {
+        for (std::size_t i = 0; i < dx.size(); ++i)
+            if (!std::isnan(dx.data()[i])) return false;
+        for (std::size_t i = 0; i < 4; ++i)
+            if (dw.data()[i] != 0.0 || db.data()[i] != 0.0) return false;
+        return true;
+    };
+    CHECK_THROWS_WITH(nf::nn::functional::group_norm_backward(x, dy, dx, 4, saved, w, dw, db),
+                      Catch::Contains("nn::functional::group_norm_backward") &&
+                          Catch::Contains("the saved statistics hold 4 groups, not 8"));
+    CHECK(untouched());
+    nf::tensor<double, nchw> dy_bad({2, 4, 3, 2}, 1.0);
+    CHECK_THROWS_AS(nf::nn::functional::group_norm_backward(x, dy_bad, dx, 2, saved, w, dw, db), nf::extent_error);
+    CHECK(untouched());
+    const CV w3({3}, 0.5);
+    CHECK_THROWS_WITH(nf::nn::functional::group_norm_backward(x, dy, dx, 2, saved, w3, dw, db),
+                      Catch::Contains("weight should contain 4 elements not 3"));
+    CHECK(untouched());
+    // a constant dy: dx is zero up to rounding, dbias = the count per channel (overwritten)
+    nf::nn::functional::group_norm_backward(x, dy, dx, 2, saved, w, dw, db,
+                                            {.parameters = nf::nn::grad_write::overwrite});
+    for (std::size_t i = 0; i < dx.size(); ++i) CHECK(std::abs(dx.data()[i]) < 1e-12);
+    for (std::size_t i = 0; i < 4; ++i) CHECK(db.data()[i] == 18.0);
+}
 
 TEST_CASE("group_norm backward matches PyTorch autograd", "[backward][group_norm]") {
     using nchw = nf::shape<N<>, C<>, H<>, W<>>;

@@ -3,6 +3,7 @@
 
 #include <cmath>
 #include <cstddef>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <type_traits>
@@ -189,6 +190,56 @@ void group_norm(const X& x, Out&& out, std::size_t num_groups, W&& weight = std:
         "nn::functional::group_norm", nf::nn::detail::input_view(x), nf::nn::detail::output_view(out), num_groups,
         nf::nn::detail::param_of<T, PL>(std::forward<W>(weight)),
         nf::nn::detail::param_of<T, PL>(std::forward<B>(bias)), eps);
+}
+
+/// functional::group_norm that also keeps the mean and 1 / sqrt(var + eps) of every (n, group) in
+/// `saved` (in x's order of N and C) for functional::group_norm_backward. No extra pass; no
+/// allocation when `saved` is over caller storage.
+template <class Arch = xsimd::default_arch, Array X, Array Out, class W, class B>
+void group_norm(const X& x, Out&& out, std::size_t num_groups, W&& weight, B&& bias, double eps,
+                saved_statistics& saved) {
+    using T = typename std::remove_cvref_t<X>::value_type;
+    using PL = axis_list<axes::C<>>;
+    nf::nn::detail::group_norm_views<Arch, axes::G<>, axes::K<>>(
+        "nn::functional::group_norm", nf::nn::detail::input_view(x), nf::nn::detail::output_view(out), num_groups,
+        nf::nn::detail::param_of<T, PL>(std::forward<W>(weight)),
+        nf::nn::detail::param_of<T, PL>(std::forward<B>(bias)), eps, &saved);
+}
+
+/// The backward of `functional::group_norm` over caller-owned memory (the body the layer's
+/// backward runs): from x, dy, num_groups, the forward's weight (or std::nullopt) and the group
+/// statistics `saved` (filled by the forward above on this x), writes dx and, if given, adds (or
+/// writes, `options.parameters`) the gradients of weight and bias into dweight and dbias (arrays
+/// over C, or std::nullopt). dy and dx have the axes of x in the same order and its extents; every
+/// check runs before anything is written; dx may be dy.
+template <class Arch = xsimd::default_arch, Array X, Array DY, Array DX, class W = const std::nullopt_t&,
+          class DW = const std::nullopt_t&, class DB = const std::nullopt_t&>
+auto group_norm_backward(const X& x, const DY& dy, DX&& dx, std::size_t num_groups, const saved_statistics& saved,
+                         W&& weight = std::nullopt, DW&& dweight = std::nullopt, DB&& dbias = std::nullopt,
+                         backward_options options = {}) {
+    using T = typename X::value_type;
+    static_assert(nf::nn::detail::backward_element_ok<T>,
+                  NF_BACKWARD_ELEMENT_RULE("nn::functional::group_norm_backward"));
+    using PL = axis_list<axes::C<>>;
+    using XL = typename X::axes;
+    static_assert(contains<axes::N<>, XL> && contains<axes::C<>, XL>,
+                  "normfuse: nn::functional::group_norm_backward: the input must have the axes N and C (and any "
+                  "others)");
+    static_assert(nf::nn::detail::gradient_axes_ok<X, std::remove_cvref_t<DY>, std::remove_cvref_t<DX>>,
+                  "normfuse: nn::functional::group_norm_backward: dy and dx must have the axes of x in the same "
+                  "order (a gradient is laid out as the array it is the gradient of); fix: view or copy dy in x's "
+                  "layout");
+    static_assert(std::is_same_v<typename std::remove_cvref_t<DY>::value_type, T> &&
+                      std::is_same_v<typename std::remove_cvref_t<DX>::value_type, T>,
+                  "normfuse: nn::functional::group_norm_backward: x, dy and dx must have the same element type");
+    if constexpr (nf::nn::detail::backward_element_ok<T> && contains<axes::N<>, XL> && contains<axes::C<>, XL> &&
+                  nf::nn::detail::gradient_axes_ok<X, std::remove_cvref_t<DY>, std::remove_cvref_t<DX>>) {
+        nf::nn::detail::group_norm_backward_views<Arch>(
+            "nn::functional::group_norm_backward", nf::nn::detail::input_view(x), nf::nn::detail::input_view(dy),
+            nf::nn::detail::output_view(dx), num_groups, nf::nn::detail::param_of<T, PL>(std::forward<W>(weight)),
+            saved, nf::nn::detail::param_of<T, PL>(std::forward<DW>(dweight)),
+            nf::nn::detail::param_of<T, PL>(std::forward<DB>(dbias)), options);
+    }
 }
 
 } // namespace functional

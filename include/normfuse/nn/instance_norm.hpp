@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstddef>
 #include <limits>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <type_traits>
@@ -183,6 +184,65 @@ void instance_norm(const X& x, Out&& out, RM&& running_mean = std::nullopt, RV&&
         nf::nn::detail::param_of<T, PL>(std::forward<RV>(running_var)),
         nf::nn::detail::param_of<T, PL>(std::forward<W>(weight)),
         nf::nn::detail::param_of<T, PL>(std::forward<B>(bias)), use_input_stats, momentum, eps);
+}
+
+/// functional::instance_norm that also keeps, when it normalizes with the instances' own
+/// statistics (`use_input_stats`), the mean and 1 / sqrt(var + eps) of every instance (n, c) in
+/// `saved` (in x's order of N and C) for functional::instance_norm_backward; otherwise clears it.
+/// No extra pass; no allocation when `saved` is over caller storage.
+template <class Arch = xsimd::default_arch, Array X, Array Out, class RM, class RV, class W, class B>
+void instance_norm(const X& x, Out&& out, RM&& running_mean, RV&& running_var, W&& weight, B&& bias,
+                   bool use_input_stats, double momentum, double eps, saved_statistics& saved) {
+    using T = typename std::remove_cvref_t<X>::value_type;
+    using PL = axis_list<axes::C<>>;
+    nf::nn::detail::instance_norm_views<Arch>(
+        "nn::functional::instance_norm", nf::nn::detail::input_view(x), nf::nn::detail::output_view(out),
+        nf::nn::detail::param_of<T, PL>(std::forward<RM>(running_mean)),
+        nf::nn::detail::param_of<T, PL>(std::forward<RV>(running_var)),
+        nf::nn::detail::param_of<T, PL>(std::forward<W>(weight)),
+        nf::nn::detail::param_of<T, PL>(std::forward<B>(bias)), use_input_stats, momentum, eps, &saved);
+}
+
+/// The backward of `functional::instance_norm` over caller-owned memory (the body the layer's
+/// backward runs): writes dx and, if given, adds (or writes, `options.parameters`) the gradients of
+/// weight and bias into dweight and dbias (arrays over C, or std::nullopt).
+///
+/// * `use_input_stats = true`: the forward normalized with each instance's statistics, which
+///   `saved` holds (filled by the forward above on this x); dx goes through them.
+/// * `use_input_stats = false`: the forward normalized with running_mean and running_var (given);
+///   dx = dy * weight / sqrt(running_var + eps). `saved` is not read.
+///
+/// dy and dx have the axes of x in the same order and its extents; every check runs before
+/// anything is written; dx may be dy.
+template <class Arch = xsimd::default_arch, Array X, Array DY, Array DX, class W, class RM, class RV,
+          class DW = const std::nullopt_t&, class DB = const std::nullopt_t&>
+auto instance_norm_backward(const X& x, const DY& dy, DX&& dx, W&& weight, RM&& running_mean, RV&& running_var,
+                            const saved_statistics& saved, bool use_input_stats, double eps,
+                            DW&& dweight = std::nullopt, DB&& dbias = std::nullopt, backward_options options = {}) {
+    using T = typename X::value_type;
+    static_assert(nf::nn::detail::backward_element_ok<T>,
+                  NF_BACKWARD_ELEMENT_RULE("nn::functional::instance_norm_backward"));
+    using PL = axis_list<axes::C<>>;
+    using XL = typename X::axes;
+    static_assert(contains<axes::C<>, XL>,
+                  "normfuse: nn::functional::instance_norm_backward: the input x has no axis C");
+    static_assert(nf::nn::detail::gradient_axes_ok<X, std::remove_cvref_t<DY>, std::remove_cvref_t<DX>>,
+                  "normfuse: nn::functional::instance_norm_backward: dy and dx must have the axes of x in the same "
+                  "order (a gradient is laid out as the array it is the gradient of); fix: view or copy dy in x's "
+                  "layout");
+    static_assert(std::is_same_v<typename std::remove_cvref_t<DY>::value_type, T> &&
+                      std::is_same_v<typename std::remove_cvref_t<DX>::value_type, T>,
+                  "normfuse: nn::functional::instance_norm_backward: x, dy and dx must have the same element type");
+    if constexpr (nf::nn::detail::backward_element_ok<T> && contains<axes::C<>, XL> &&
+                  nf::nn::detail::gradient_axes_ok<X, std::remove_cvref_t<DY>, std::remove_cvref_t<DX>>) {
+        nf::nn::detail::instance_norm_backward_views<Arch>(
+            "nn::functional::instance_norm_backward", nf::nn::detail::input_view(x), nf::nn::detail::input_view(dy),
+            nf::nn::detail::output_view(dx), nf::nn::detail::param_of<T, PL>(std::forward<W>(weight)),
+            nf::nn::detail::param_of<T, PL>(std::forward<RM>(running_mean)),
+            nf::nn::detail::param_of<T, PL>(std::forward<RV>(running_var)), &saved, use_input_stats, eps,
+            nf::nn::detail::param_of<T, PL>(std::forward<DW>(dweight)),
+            nf::nn::detail::param_of<T, PL>(std::forward<DB>(dbias)), options);
+    }
 }
 
 } // namespace functional

@@ -91,6 +91,42 @@ void normalize_views(std::string_view call, const X& x, const Out& out, param_re
         }
     }
 }
+
+/// The body of nf::nn::functional::normalize_backward and of the layer's backward, on views:
+/// dx = dy / std over the channel axis CA (std of one value per channel or one for all), written
+/// or added (`mode`). Every check runs before dx is written.
+template <class Arch, class CA, class DY, class DX, class T>
+void normalize_backward_views(std::string_view call, const DY& dy, const DX& dx, param_ref<T> sd, grad_write mode) {
+    using GL = typename DY::axes;
+    check_normalize_rank<DY>();
+    static_assert(contains<CA, GL>, "normfuse: nn::normalize::backward: dy lacks the channel axis of mean and std");
+    if constexpr (contains<CA, GL> && GL::size >= 3) {
+        const std::size_t c = dy.template extent<CA>();
+        if (!sd.present) nf::detail::raise_invalid(std::string(call) + ": std must be given");
+        if (sd.size != 1 && sd.size != c)
+            nf::detail::raise_extent(std::string(call) + ": std has " + std::to_string(sd.size) +
+                                     " values but dy has " + std::to_string(c) + " channels (axis " +
+                                     std::string(CA::name) +
+                                     "); give one value per channel or one for all; nothing was written");
+        for (std::size_t i = 0; i < sd.size; ++i)
+            if (to_double(sd[i]) == 0)
+                nf::detail::raise_invalid(std::string(call) + ": std is zero (channel " + std::to_string(i) +
+                                          "): the gradient is a division by zero; nothing was written");
+        check_output(call, dy, dx);
+        using PV = view<const T, shape<axis_id<CA>>>;
+        const bool acc = mode == grad_write::accumulate;
+        if (sd.size == 1 && c != 1) {
+            if (acc)
+                write<Arch>(dx, dx + dy / sd[0], store_kind::automatic);
+            else
+                write<Arch>(dx, dy / sd[0], store_kind::automatic);
+        } else if (acc) {
+            write<Arch>(dx, dx + dy / PV(sd.data, {c}), store_kind::automatic);
+        } else {
+            write<Arch>(dx, dy / PV(sd.data, {c}), store_kind::automatic);
+        }
+    }
+}
 } // namespace detail
 
 namespace functional {
@@ -110,6 +146,32 @@ void normalize(const X& x, Out&& out, const M& mean, const S& std) {
     nf::nn::detail::normalize_views<Arch, CA, true>(
         "nn::functional::normalize", nf::nn::detail::input_view(x), nf::nn::detail::output_view(out),
         nf::nn::detail::param_of<T, PL>(mean), nf::nn::detail::param_of<T, PL>(std));
+}
+
+/// The backward of `functional::normalize` over caller-owned memory: dx = dy / std[c], a true
+/// division as PyTorch's autograd of `div` (the mean does not enter, so it is not asked for). std
+/// as to the forward (one axis, the channel axis of dy; one value per channel or one for all). dx
+/// has the axes of dy (any order) and its extents, checked before anything is written; it may be
+/// dy. `options.input`: overwrite dx (the default) or add to it.
+template <class Arch = xsimd::default_arch, Array DY, Array DX, Array S>
+auto normalize_backward(const DY& dy, DX&& dx, const S& std, backward_options options = {}) {
+    using T = typename DY::value_type;
+    static_assert(nf::nn::detail::backward_element_ok<T>,
+                  NF_BACKWARD_ELEMENT_RULE("nn::functional::normalize_backward"));
+    static_assert(S::rank == 1, "normfuse: nn::functional::normalize_backward: std has one axis, the channel axis");
+    static_assert(std::is_same_v<typename std::remove_cvref_t<DX>::value_type, T>,
+                  "normfuse: nn::functional::normalize_backward: dy and dx must have the same element type");
+    using CA = axis_at_t<0, typename S::axes>;
+    nf::nn::detail::check_normalize_rank<DY>();
+    static_assert(contains<CA, typename DY::axes>,
+                  "normfuse: nn::functional::normalize_backward: dy lacks the channel axis of std");
+    if constexpr (nf::nn::detail::backward_element_ok<T> && S::rank == 1 &&
+                  std::is_same_v<typename std::remove_cvref_t<DX>::value_type, T> && contains<CA, typename DY::axes> &&
+                  DY::axes::size >= 3) {
+        nf::nn::detail::normalize_backward_views<Arch, CA>(
+            "nn::functional::normalize_backward", nf::nn::detail::input_view(dy), nf::nn::detail::output_view(dx),
+            nf::nn::detail::param_of<T, axis_list<CA>>(std), options.input);
+    }
 }
 
 } // namespace functional
@@ -190,25 +252,13 @@ public:
     auto backward(const DY& dy, DX&& dx, backward_options options = {}) const {
         static_assert(nf::nn::detail::backward_element_ok<T>, NF_BACKWARD_ELEMENT_RULE("nn::normalize::backward"));
         detail::check_normalize_rank<DY>();
-        using CA = axis_id<Channel>;
-        static_assert(contains<CA, typename DY::axes>,
+        static_assert(contains<axis_id<Channel>, typename DY::axes>,
                       "normfuse: nn::normalize::backward: dy lacks the channel axis of mean and std");
-        if constexpr (nf::nn::detail::backward_element_ok<T> && contains<CA, typename DY::axes> &&
-                      DY::axes::size >= 3) {
-            const auto g = detail::input_view(dy);
-            const auto d = detail::output_view(dx);
-            detail::check_output("nn::normalize::backward", g, d);
-            const std::size_t c = g.template extent<CA>();
-            if (std_.size() != c)
-                nf::detail::raise_extent("nn::normalize::backward: std has " + std::to_string(std_.size()) +
-                                         " values but dy has " + std::to_string(c) + " channels (axis " +
-                                         std::string(CA::name) + "); nothing was written");
-            const view<const T, shape<CA>> sv(std_.data(), {c});
-            if (options.input == grad_write::accumulate)
-                detail::write<Arch>(d, d + g / sv, store_kind::automatic);
-            else
-                detail::write<Arch>(d, g / sv, store_kind::automatic);
-        }
+        if constexpr (nf::nn::detail::backward_element_ok<T> && contains<axis_id<Channel>, typename DY::axes> &&
+                      DY::axes::size >= 3)
+            detail::normalize_backward_views<Arch, axis_id<Channel>>(
+                "nn::normalize::backward", detail::input_view(dy), detail::output_view(dx),
+                detail::param_of<T, axis_list<axis_id<Channel>>>(std_), options.input);
     }
 
     template <class Arch = xsimd::default_arch, class U, class S>

@@ -28,6 +28,7 @@
 #include <normfuse/core/axis_list.hpp>
 #include <normfuse/core/slot_layout.hpp>
 #include <normfuse/core/view.hpp>
+#include <normfuse/eval/parallel.hpp>
 #include <normfuse/nn/backward/saved_statistics.hpp>
 #include <normfuse/nn/common.hpp>
 #include <normfuse/reduce/widen.hpp>
@@ -205,15 +206,30 @@ void slot_gradient_sums(const XC& xc, const DYC& dyc, const double* mean, double
     const T* dy = dyc.data();
     if constexpr (std::is_same_v<CA, nf::detail::slot_ends_reduced>) {
         // (slot_outer, reduced_outer, slot_inner, reduced_inner): runs of reduced_inner per slot.
-        const std::size_t so = e[0], ro = e[1], si = e[2], ri = e[3];
-        std::fill_n(s1, so * si, 0.0);
-        std::fill_n(s2, so * si, 0.0);
-        for (std::size_t a = 0; a < so; ++a)
-            for (std::size_t b = 0; b < ro; ++b)
-                for (std::size_t c = 0; c < si; ++c) {
-                    const std::size_t s = a * si + c, off = ((a * ro + b) * si + c) * ri;
-                    run_gradient_sums<Arch>(x + off, dy + off, ri, mean[s], s1[s], s2[s]);
-                }
+        // Each slot is summed whole by one thread, its runs in order: the same bits for any number
+        // of threads (nf::set_num_threads, the caller's parallel-for).
+        const std::size_t so = e[0], ro = e[1], si = e[2], ri = e[3], slots = so * si;
+        auto some = [&](std::size_t first, std::size_t end) { // the slots [first, end), in memory order
+            std::fill(s1 + first, s1 + end, 0.0);
+            std::fill(s2 + first, s2 + end, 0.0);
+            for (std::size_t a = first / si; a * si < end; ++a) {
+                const std::size_t c0 = std::max(first, a * si) - a * si, c1 = std::min(end, (a + 1) * si) - a * si;
+                for (std::size_t b = 0; b < ro; ++b)
+                    for (std::size_t c = c0; c < c1; ++c) {
+                        const std::size_t s = a * si + c, off = ((a * ro + b) * si + c) * ri;
+                        run_gradient_sums<Arch>(x + off, dy + off, ri, mean[s], s1[s], s2[s]);
+                    }
+            }
+        };
+        nf::detail::executor ex(slots > 1 ? 2 * xc.size() : 0); // two arrays read
+        const std::size_t pieces = std::min(ex.pieces(), slots);
+        if (slots == 0) return;
+        if (pieces <= 1)
+            some(0, slots);
+        else
+            ex.run([&](std::size_t p) {
+                if (p < pieces) some(slots * p / pieces, slots * (p + 1) / pieces);
+            });
     } else {
         // (reduced_outer, slot_outer, reduced_inner, slot_inner): for each (reduced_outer,
         // slot_outer) a contiguous block of reduced_inner rows of slot_inner slots. A short row is
