@@ -43,24 +43,9 @@ void batch_norm_backward_views(std::string_view call, const X& x, const DY& dy, 
     using CA = find_axis_t<axes::C<>, XL>;
     using KL = axis_list<CA>;
     const std::size_t c = x.template extent<axes::C<>>();
-    check_gradient_extents(call, "dy", x, dy);
-    check_gradient_extents(call, "dx", x, dx);
-    check_length(call, "weight", w, c);
-    check_length(call, "running_mean", rm, c);
-    check_length(call, "running_var", rv, c);
-    check_parameter_gradient(call, "dweight", dw, c);
-    check_parameter_gradient(call, "dbias", db, c);
-    if (batch_stats) {
-        if (saved == nullptr || saved->size() != c)
-            nf::detail::raise_invalid(std::string(call) +
-                                      ": the backward goes through the batch statistics (training, or no running "
-                                      "statistics), but the saved statistics hold " +
-                                      std::to_string(saved ? saved->size() : 0) + " channels, not " +
-                                      std::to_string(c) +
-                                      "; pass the nf::nn::saved_statistics that the forward on this x filled");
-    } else if (!rm.present || !rv.present) {
-        nf::detail::raise_invalid(std::string(call) + ": running_mean and running_var must be given when not training");
-    }
+    check_backward_operands(call, x, dy, dx, w, dw, db, c);
+    check_statistics_source(call, rm, rv, c, saved, batch_stats, c,
+                            "the batch statistics (training, or no running statistics)", "channels");
     const std::size_t m = c ? x.size() / c : 0; // values per channel
     const bool params = dw.present || db.present;
     // doubles: mean, invstd, s1, s2; values: k, A, B, C0 (per channel)

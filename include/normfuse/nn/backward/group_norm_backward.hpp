@@ -35,11 +35,7 @@ void group_norm_backward_views(std::string_view call, const X& x, const DY& dy, 
                   "(N and C separated by other axes on both sides); fix: relayout x and dy");
     const std::size_t c = x.template extent<axes::C<>>();
     const std::size_t n = x.template extent<axes::N<>>();
-    check_gradient_extents(call, "dy", x, dy);
-    check_gradient_extents(call, "dx", x, dx);
-    check_length(call, "weight", w, c);
-    check_parameter_gradient(call, "dweight", dw, c);
-    check_parameter_gradient(call, "dbias", db, c);
+    check_backward_operands(call, x, dy, dx, w, dw, db, c);
     if (groups == 0 || c % groups != 0 || saved.size() != n * groups)
         nf::detail::raise_invalid(std::string(call) + ": the saved statistics hold " + std::to_string(saved.size()) +
                                   " groups, not " + std::to_string(n * groups) +

@@ -40,24 +40,8 @@ void instance_norm_backward_views(std::string_view call, const X& x, const DY& d
     std::size_t n = 1;
     if constexpr (contains<axes::N<>, XL>) n = x.template extent<axes::N<>>();
     const std::size_t slots = n * c;
-    check_gradient_extents(call, "dy", x, dy);
-    check_gradient_extents(call, "dx", x, dx);
-    check_length(call, "weight", w, c);
-    check_length(call, "running_mean", rm, c);
-    check_length(call, "running_var", rv, c);
-    check_parameter_gradient(call, "dweight", dw, c);
-    check_parameter_gradient(call, "dbias", db, c);
-    if (input_stats) {
-        if (saved == nullptr || saved->size() != slots)
-            nf::detail::raise_invalid(std::string(call) +
-                                      ": the backward goes through the instance statistics, but the saved statistics "
-                                      "hold " +
-                                      std::to_string(saved ? saved->size() : 0) + " instances, not " +
-                                      std::to_string(slots) +
-                                      "; pass the nf::nn::saved_statistics that the forward on this x filled");
-    } else if (!rm.present || !rv.present) {
-        nf::detail::raise_invalid(std::string(call) + ": running_mean and running_var must be given when not training");
-    }
+    check_backward_operands(call, x, dy, dx, w, dw, db, c);
+    check_statistics_source(call, rm, rv, c, saved, input_stats, slots, "the instance statistics", "instances");
     const std::size_t m = slots ? x.size() / slots : 0; // values per instance
     constexpr bool c_last = index_of<axes::C<>, SL> + 1 == SL::size;
     auto channel_of = [&](std::size_t s) { return c_last ? s % c : s / n; };

@@ -60,6 +60,38 @@ void check_parameter_gradient(std::string_view call, const char* name, const par
                                   " is read-only (a view of const elements); pass a writable one, or std::nullopt");
 }
 
+/// The checks every backward through per-slot statistics makes before it writes: dy and dx with
+/// the extents of x, and the weight and the parameters' gradients (those given) of C elements.
+template <class T, class X, class DY, class DX>
+void check_backward_operands(std::string_view call, const X& x, const DY& dy, const DX& dx, const param_ref<T>& w,
+                             const param_ref<T>& dw, const param_ref<T>& db, std::size_t c) {
+    check_gradient_extents(call, "dy", x, dy);
+    check_gradient_extents(call, "dx", x, dx);
+    check_length(call, "weight", w, c);
+    check_parameter_gradient(call, "dweight", dw, c);
+    check_parameter_gradient(call, "dbias", db, c);
+}
+
+/// Where the statistics of a BatchNorm or InstanceNorm backward come from: through the statistics
+/// of this batch (`through` names them), `saved` must hold one entry per slot (`slots`, counted in
+/// `unit`); through the running statistics, both must be given, of C elements.
+template <class T>
+void check_statistics_source(std::string_view call, const param_ref<T>& rm, const param_ref<T>& rv, std::size_t c,
+                             const saved_statistics* saved, bool batch_stats, std::size_t slots,
+                             std::string_view through, std::string_view unit) {
+    check_length(call, "running_mean", rm, c);
+    check_length(call, "running_var", rv, c);
+    if (batch_stats) {
+        if (saved == nullptr || saved->size() != slots)
+            nf::detail::raise_invalid(std::string(call) + ": the backward goes through " + std::string(through) +
+                                      ", but the saved statistics hold " + std::to_string(saved ? saved->size() : 0) +
+                                      " " + std::string(unit) + ", not " + std::to_string(slots) +
+                                      "; pass the nf::nn::saved_statistics that the forward on this x filled");
+    } else if (!rm.present || !rv.present) {
+        nf::detail::raise_invalid(std::string(call) + ": running_mean and running_var must be given when not training");
+    }
+}
+
 /// The compile-time rules of a backward's arrays: dy and dx have the axes of x, in its order.
 template <class X, class DY, class DX>
 constexpr bool gradient_axes_ok = std::is_same_v<typename X::axes, typename std::remove_cvref_t<DY>::axes>&&
