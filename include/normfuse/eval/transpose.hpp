@@ -200,13 +200,28 @@ struct deinterleave_from {
     static constexpr bool get(unsigned l, unsigned size) { return (Cols * l + Ch) / size == K; }
 };
 
+/// The select masks of channel `Ch`: mask K - 1 picks the lanes taken from input batch K.
+template <std::size_t Cols, std::size_t Ch, class V, class Arch, std::size_t... K>
+NF_ALWAYS_INLINE std::array<xsimd::batch_bool<V, Arch>, Cols - 1> channel_masks(std::index_sequence<K...>) {
+    return {xsimd::batch_bool<V, Arch>(
+        xsimd::make_batch_bool_constant<xsimd::batch<V, Arch>, deinterleave_from<Cols, Ch, K + 1>>())...};
+}
+
 /// `in`'s columns (a rows x Cols array, Cols known) as the rows of `out` (row stride `ldo`): B
 /// rows at a time, every channel gathered from the Cols input batches by constant permutations.
+/// The select masks are built once, before the loop: xsimd builds a batch_bool constant from an
+/// array of bools, and when the compiler does not inline that constructor (it did not in a
+/// program with several transposes) building them per batch cost four times the whole pass.
 template <std::size_t Cols, class V, class Arch>
 NF_ALWAYS_INLINE void transpose_narrow(const V* NF_RESTRICT in, std::size_t rows, V* NF_RESTRICT out, std::size_t ldo) {
     using batch = xsimd::batch<V, Arch>;
     using index_batch = xsimd::batch<std::conditional_t<sizeof(V) == 4, std::uint32_t, std::uint64_t>, Arch>;
     constexpr std::size_t B = batch::size;
+    const auto masks = [&]<std::size_t... Ch>(std::index_sequence<Ch...>) {
+        return std::array<std::array<xsimd::batch_bool<V, Arch>, Cols - 1>, Cols>{
+            channel_masks<Cols, Ch, V, Arch>(std::make_index_sequence<Cols - 1>{})...};
+    }
+    (std::make_index_sequence<Cols>{});
     std::size_t r = 0;
     for (; r + B <= rows; r += B) {
         batch v[Cols];
@@ -216,9 +231,7 @@ NF_ALWAYS_INLINE void transpose_narrow(const V* NF_RESTRICT in, std::size_t rows
                 constexpr auto mask = xsimd::make_batch_constant<index_batch, deinterleave_index<Cols, C>>();
                 batch x = xsimd::swizzle(v[0], mask);
                 [&]<std::size_t... K>(std::index_sequence<K...>) {
-                    ((x = xsimd::select(xsimd::make_batch_bool_constant<batch, deinterleave_from<Cols, C, K + 1>>(),
-                                        xsimd::swizzle(v[K + 1], mask), x)),
-                     ...);
+                    ((x = xsimd::select(masks[C][K], xsimd::swizzle(v[K + 1], mask), x)), ...);
                 }
                 (std::make_index_sequence<Cols - 1>{});
                 x.store_unaligned(out + C * ldo + r);
