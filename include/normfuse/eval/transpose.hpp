@@ -21,6 +21,7 @@
 #include <normfuse/core/simd.hpp>
 
 #include <normfuse/core/axis_list.hpp>
+#include <normfuse/core/cache_info.hpp>
 #include <normfuse/core/config.hpp>
 #include <normfuse/core/convert.hpp>
 #include <normfuse/eval/blocked.hpp>
@@ -347,16 +348,27 @@ void transpose_tiles(D* dst, const transpose_geometry<R>& g, Bound& root, std::s
     }
 }
 
+/// Values of type V in a tile: the source tile and its transpose together take a quarter of the
+/// level-1 data cache (read once: core/cache_info.hpp), leaving the rest to the source's lines
+/// streaming through and to the destination's rows (1024 floats on a 32 KiB L1, 1536 on 48 KiB).
+template <class V>
+std::size_t transpose_tile_budget() {
+    static const std::size_t values = std::max<std::size_t>(64, l1_data_cache_bytes() / 4 / 2 / sizeof(V));
+    return values;
+}
+
 /// The geometry of `dst = e` with destination extents `ext` (row-major) and the source order's
 /// positions: `source_pos[j]` is the destination position of the source's axis j, `KS` the
-/// number of outer axes of the loop in the source's order. Tile extents: `tb` along b (at most
-/// 32) and `ta` along a (a multiple of the batch size) so that a tile holds about 1024 values
-/// (4 KiB of float): the source tile and its transpose stay in L1 (the best of 1024, 2048 and
-/// 4096 in a measurement on a loaded machine: docs/bench/pipeline.md).
+/// number of outer axes of the loop in the source's order. Tile extents: `tb` along b, all of b
+/// when it fits (then a tile's source is one contiguous stretch and consecutive tiles read the
+/// source in order, which the hardware prefetchers follow: reading half-rows of 128 bytes at a
+/// stride of 256 bytes, C = 64 with tb = 32, cost up to twice as much), else as much as leaves
+/// one batch along a; `ta` along a (a multiple of the batch size) fills the tile budget.
 template <class V, class Arch, std::size_t KS, std::size_t R>
 transpose_geometry<R> make_transpose_geometry(const std::array<std::size_t, R>& ext,
                                               const std::array<std::size_t, R>& source_pos) {
-    constexpr std::size_t B = xsimd::batch<V, Arch>::size, budget = 1024;
+    constexpr std::size_t B = xsimd::batch<V, Arch>::size;
+    const std::size_t budget = transpose_tile_budget<V>();
     transpose_geometry<R> g;
     std::array<std::size_t, R> dest_to_source{};
     for (std::size_t j = 0; j < R; ++j) dest_to_source[source_pos[j]] = j;
@@ -400,7 +412,7 @@ transpose_geometry<R> make_transpose_geometry(const std::array<std::size_t, R>& 
         g.other_count *= ext[d];
         ++g.others;
     }
-    g.tb = std::max<std::size_t>(1, std::min<std::size_t>(g.eb, 32));
+    g.tb = std::max<std::size_t>(1, std::min(g.eb, budget / B));
     g.ta = std::max<std::size_t>(1, std::min(g.ea, std::max(B, budget / g.tb / B * B)));
     g.ld = (g.ta + B - 1) / B * B;
     g.tiles_b = (g.eb + g.tb - 1) / g.tb;
