@@ -4,8 +4,9 @@
 // (x over (N, H, W, C) assigned into (N, C, H, W)), the plain loop nest runs along `a` and reads
 // that operand with a stride: one element per cache line, gathered. Here the expression is
 // evaluated in the operand's own order instead (its loads contiguous, its batches full), one tile
-// of (b, a) at a time into a buffer that stays in L1; the tile is transposed in registers and its
-// rows are written along `a`, contiguously (streamed when the destination is large). Every
+// of (b, a) at a time into a buffer that stays in L1 (sized from the L1 data cache); the tile is
+// transposed in registers and its rows are written along `a`, contiguously (streamed when the
+// destination is large; 2 to 4 channels go straight from the deinterleave to the destination). Every
 // element goes through the same batch arithmetic as in the plain loop, so the values are the
 // same bits, whatever the tiles and the threads.
 #pragma once
