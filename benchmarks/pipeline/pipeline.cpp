@@ -221,7 +221,7 @@ int main(int argc, char** argv) {
         p = static_cast<std::uint8_t>(seed >> 24);
     }
     const float mean[3] = {0.485f, 0.456f, 0.406f}, stdv[3] = {0.229f, 0.224f, 0.225f};
-    const pipeline_bench::batch_spec spec{pixels.data(), n, h, w, mean, stdv};
+    [[maybe_unused]] const pipeline_bench::batch_spec spec{pixels.data(), n, h, w, mean, stdv};
 
     const nf::view<const std::uint8_t, nf::shape<N<>, H<>, W<>, C<3>>> x(pixels.data(), {n, h, w});
     const nf::tensor<float, nf::shape<C<3>>> m{mean[0], mean[1], mean[2]}, s{stdv[0], stdv[1], stdv[2]};
