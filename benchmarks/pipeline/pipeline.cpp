@@ -3,13 +3,21 @@
 //
 //   normfuse            y = (nf::cast<float>(x) / 255 - mean) / std, one fused pass (a blocked
 //                       transpose: eval/transpose.hpp)
+//   normfuse regular    the same with streaming stores turned off (nf::set_streaming_threshold):
+//                       normfuse streams destinations above half the last-level cache, so the
+//                       default row is to be read against floor_stream, this one against
+//                       floor_store
 //   floor_store/stream  the same bytes without the layout change: read 1 byte, write 4 bytes per
 //                       element (uint8 widened to float), ordinary or streaming stores; the floor
 //                       is the faster of the two
 //   opencv_...          cv::dnn::blobFromImages, then the std division (peer_opencv.cpp)
 //   libtorch_...        ToTensor + Normalize (peer_libtorch.cpp)
 // Every implementation runs once per round, in an order that rotates every round; the table
-// gives the median over the rounds, on one thread. Outputs are checked against normfuse's.
+// gives the median over the rounds, on one thread. Outputs are checked against normfuse's. Every
+// implementation writes its own output buffer, allocated and touched before the rounds (no page
+// faults in the timed runs, except libtorch's, which allocates its output each time as users'
+// code does); between two runs of one implementation the others stream about 100 MB, so every
+// run starts with its input and output out of the caches, the floors' as normfuse's.
 // Usage: normfuse_bench_pipeline [n h w rounds]
 #include <algorithm>
 #include <chrono>
@@ -72,6 +80,15 @@ void floor_stream(const std::uint8_t* x, float* y, std::size_t n) {
 #if defined(__SSE2__)
     _mm_sfence();
 #endif
+}
+
+/// Runs f with streaming stores turned off, then restores the threshold.
+template <class F>
+void without_streaming(F&& f) {
+    const std::size_t before = nf::streaming_threshold();
+    nf::set_streaming_threshold(static_cast<std::size_t>(-1));
+    f();
+    nf::set_streaming_threshold(before);
 }
 
 struct entry {
@@ -147,6 +164,13 @@ bool layout_change(std::size_t n, std::size_t h, std::size_t w, int rounds) {
         entries.push_back({"normfuse NHWC -> NHWC", [&] { same = (x - m) / s; }, nullptr, {}, {}});
         entries.push_back({"floor_store", [&] { scale_store(x.data(), floor_out.data(), count); }, nullptr, {}, {}});
         entries.push_back({"floor_stream", [&] { scale_stream(x.data(), floor_out.data(), count); }, nullptr, {}, {}});
+        entries.push_back(
+            {"normfuse NHWC -> NCHW regular", [&] { without_streaming([&] { y = (x - m) / s; }); }, nullptr, {}, {}});
+        entries.push_back({"normfuse NHWC -> NHWC regular",
+                           [&] { without_streaming([&] { same = (x - m) / s; }); },
+                           nullptr,
+                           {},
+                           {}});
         for (auto& e : entries) e.run();
         for (int r = 0; r < rounds; ++r)
             for (std::size_t k = 0; k < entries.size(); ++k) {
@@ -197,7 +221,7 @@ int main(int argc, char** argv) {
         p = static_cast<std::uint8_t>(seed >> 24);
     }
     const float mean[3] = {0.485f, 0.456f, 0.406f}, stdv[3] = {0.229f, 0.224f, 0.225f};
-    const pipeline_bench::batch_spec spec{pixels.data(), n, h, w, mean, stdv};
+    [[maybe_unused]] const pipeline_bench::batch_spec spec{pixels.data(), n, h, w, mean, stdv};
 
     const nf::view<const std::uint8_t, nf::shape<N<>, H<>, W<>, C<3>>> x(pixels.data(), {n, h, w});
     const nf::tensor<float, nf::shape<C<3>>> m{mean[0], mean[1], mean[2]}, s{stdv[0], stdv[1], stdv[2]};
@@ -209,6 +233,12 @@ int main(int argc, char** argv) {
         {"normfuse", [&] { y = (nf::cast<float>(x) / 255.f - m) / s; }, [&] { return y.data(); }, {}, {}});
     entries.push_back({"floor_store", [&] { floor_store(pixels.data(), floor_out.data(), count); }, nullptr, {}, {}});
     entries.push_back({"floor_stream", [&] { floor_stream(pixels.data(), floor_out.data(), count); }, nullptr, {}, {}});
+    nf::tensor<float, nf::shape<N<>, C<3>, H<>, W<>>> y_regular({n, h, w});
+    entries.push_back({"normfuse regular",
+                       [&] { without_streaming([&] { y_regular = (nf::cast<float>(x) / 255.f - m) / s; }); },
+                       [&] { return y_regular.data(); },
+                       {},
+                       {}});
     // The same pixels taken as BGR and read as RGB through a strided view (reversed channel axis).
     const nf::strided_view<const std::uint8_t, nf::shape<N<>, H<>, W<>, C<3>>> bgr_as_rgb(
         pixels.data() + 2, nf::extents<nf::shape<N<>, H<>, W<>, C<3>>>({n, h, w}),
@@ -268,6 +298,9 @@ int main(int argc, char** argv) {
     differ += differ_bgr;
     std::printf("normfuse against the float reference: %zu of %zu elements differ (RGB), %zu (BGR)\n",
                 differ - differ_bgr, count, differ_bgr);
+    const bool regular_same = std::memcmp(y_regular.data(), y.data(), count * sizeof(float)) == 0;
+    std::printf("normfuse regular: %s normfuse's bits\n", regular_same ? "the same as" : "NOT the same as");
+    differ += !regular_same;
     for (const auto& e : entries) {
         if (!e.output || e.name.rfind("normfuse", 0) == 0) continue;
         const float* o = e.output();

@@ -89,6 +89,26 @@ TEST_CASE("cache info: the sysfs reader takes the highest-level data or unified 
     CHECK_FALSE(nf::detail::sysfs_last_level_cache(dir.c_str()).has_value());
 }
 
+TEST_CASE("cache info: the L1 data cache, for the blocked transpose's tiles", "[cache_info]") {
+    const fs::path dir = fs::temp_directory_path() / ("normfuse_l1_info_" + std::to_string(::getpid()));
+    fs::remove_all(dir);
+    // The instruction cache of level 1 listed first, and larger: the data cache is taken.
+    write_cache_entry(dir, 0, "1", "Instruction", "64K");
+    write_cache_entry(dir, 1, "2", "Unified", "1024K");
+    write_cache_entry(dir, 2, "1", "Data", "48K");
+    CHECK(nf::detail::sysfs_l1_data_cache(dir.c_str()) == 48u * 1024u);
+    fs::remove_all(dir);
+    write_cache_entry(dir, 0, "1", "Instruction", "32K");
+    CHECK(nf::detail::sysfs_l1_data_cache(dir.c_str()) == 0);
+    fs::remove_all(dir);
+    // This machine: what sysfs says when it says something plausible, else within the range taken.
+    const std::size_t l1 = nf::l1_data_cache_bytes();
+    CHECK(l1 >= (std::size_t{8} << 10));
+    CHECK(l1 <= (std::size_t{1} << 20));
+    const std::size_t from_sysfs = nf::detail::sysfs_l1_data_cache();
+    if (from_sysfs >= (std::size_t{8} << 10) && from_sysfs <= (std::size_t{1} << 20)) CHECK(l1 == from_sysfs);
+}
+
 TEST_CASE("cache info: the last-level cache of this machine is plausible and agrees with sysfs", "[cache_info]") {
     const auto c = nf::last_level_cache();
     INFO("last-level cache: " << c.bytes << " bytes, level " << c.level << ", from " << nf::to_string(c.source));

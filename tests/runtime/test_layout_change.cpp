@@ -119,9 +119,11 @@ void check_permutations(const std::array<std::size_t, SA::size>& ext, std::index
 
 TEST_CASE("layout change: every permutation of a 3-D operand, against double and the plain loop", "[layout]") {
     using hwc = nf::axis_list<H<>, W<>, C<>>;
-    // 37 channels: a 16 x 16 register block plus edges; 150 columns: three tiles along W.
-    const auto ext = GENERATE(std::array<std::size_t, 3>{3, 150, 37}, std::array<std::size_t, 3>{2, 5, 3},
-                              std::array<std::size_t, 3>{1, 1, 1});
+    // 37 channels: a 16 x 16 register block plus edges; 150 columns: several tiles along W. 601
+    // channels: more than a tile takes along b (at most a quarter of L1 over the batch size: 384
+    // floats for a 48 KiB L1 with SSE2), so tiles along b too, with a partial last one.
+    const auto ext = GENERATE(std::array<std::size_t, 3>{3, 150, 37}, std::array<std::size_t, 3>{2, 5, 601},
+                              std::array<std::size_t, 3>{2, 5, 3}, std::array<std::size_t, 3>{1, 1, 1});
     CAPTURE(ext);
     check_permutations<hwc>(ext, std::make_index_sequence<6>{});
 }

@@ -176,7 +176,36 @@ inline std::optional<cache_info> sysconf_last_level_cache() {
     return std::nullopt;
 }
 
+/// The level-1 data cache of cpu0 that the kernel describes in `dir`, in bytes (0: none found).
+inline std::size_t sysfs_l1_data_cache(const char* dir = "/sys/devices/system/cpu/cpu0/cache") {
+    char path[512], line[64];
+    for (int i = 0; i < 16; ++i) {
+        std::snprintf(path, sizeof path, "%s/index%d/level", dir, i);
+        if (!read_first_line(path, line, sizeof line) || parse_cache_size(line) != 1) continue;
+        std::snprintf(path, sizeof path, "%s/index%d/type", dir, i);
+        if (!read_first_line(path, line, sizeof line)) continue;
+        const std::string_view type(line);
+        if (type != "Data" && type != "Unified") continue;
+        std::snprintf(path, sizeof path, "%s/index%d/size", dir, i);
+        if (read_first_line(path, line, sizeof line)) return parse_cache_size(line);
+    }
+    return 0;
+}
+
 } // namespace detail
+
+/// The level-1 data cache of one core, in bytes: from sysfs, else sysconf, else 32 KiB, taking
+/// the first value in [8 KiB, 1 MiB]. Reads the system each time it is called; the blocked
+/// transpose (eval/transpose.hpp) calls it once, for its tile size.
+inline std::size_t l1_data_cache_bytes() {
+    auto plausible = [](std::size_t b) { return b >= (std::size_t{8} << 10) && b <= (std::size_t{1} << 20); };
+    if (const std::size_t b = detail::sysfs_l1_data_cache(); plausible(b)) return b;
+#if defined(_SC_LEVEL1_DCACHE_SIZE)
+    if (const long b = ::sysconf(_SC_LEVEL1_DCACHE_SIZE); b > 0 && plausible(static_cast<std::size_t>(b)))
+        return static_cast<std::size_t>(b);
+#endif
+    return std::size_t{32} << 10;
+}
 
 /// The last-level cache of the CPU the program runs on (one instance of it: on a processor whose
 /// cores are grouped around several L3 slices, the slice of one group): from sysfs, else cpuid,

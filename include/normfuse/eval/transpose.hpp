@@ -4,8 +4,9 @@
 // (x over (N, H, W, C) assigned into (N, C, H, W)), the plain loop nest runs along `a` and reads
 // that operand with a stride: one element per cache line, gathered. Here the expression is
 // evaluated in the operand's own order instead (its loads contiguous, its batches full), one tile
-// of (b, a) at a time into a buffer that stays in L1; the tile is transposed in registers and its
-// rows are written along `a`, contiguously (streamed when the destination is large). Every
+// of (b, a) at a time into a buffer that stays in L1 (sized from the L1 data cache); the tile is
+// transposed in registers and its rows are written along `a`, contiguously (streamed when the
+// destination is large; 2 to 4 channels go straight from the deinterleave to the destination). Every
 // element goes through the same batch arithmetic as in the plain loop, so the values are the
 // same bits, whatever the tiles and the threads.
 #pragma once
@@ -21,6 +22,7 @@
 #include <normfuse/core/simd.hpp>
 
 #include <normfuse/core/axis_list.hpp>
+#include <normfuse/core/cache_info.hpp>
 #include <normfuse/core/config.hpp>
 #include <normfuse/core/convert.hpp>
 #include <normfuse/eval/blocked.hpp>
@@ -200,13 +202,34 @@ struct deinterleave_from {
     static constexpr bool get(unsigned l, unsigned size) { return (Cols * l + Ch) / size == K; }
 };
 
+/// The select masks of channel `Ch`: mask K - 1 picks the lanes taken from input batch K.
+template <std::size_t Cols, std::size_t Ch, class V, class Arch, std::size_t... K>
+NF_ALWAYS_INLINE std::array<xsimd::batch_bool<V, Arch>, Cols - 1> channel_masks(std::index_sequence<K...>) {
+    return {xsimd::batch_bool<V, Arch>(
+        xsimd::make_batch_bool_constant<xsimd::batch<V, Arch>, deinterleave_from<Cols, Ch, K + 1>>())...};
+}
+
 /// `in`'s columns (a rows x Cols array, Cols known) as the rows of `out` (row stride `ldo`): B
 /// rows at a time, every channel gathered from the Cols input batches by constant permutations.
+/// The select masks are built once, before the loop: xsimd builds a batch_bool constant from an
+/// array of bools, and when the compiler does not inline that constructor (it did not in a
+/// program with several transposes) building them per batch cost four times the whole pass.
+/// With `stream`, the rows of `out` that start on a batch boundary are written with streaming
+/// stores (the blocked transpose writes the destination's rows directly from here).
 template <std::size_t Cols, class V, class Arch>
-NF_ALWAYS_INLINE void transpose_narrow(const V* NF_RESTRICT in, std::size_t rows, V* NF_RESTRICT out, std::size_t ldo) {
+NF_ALWAYS_INLINE void transpose_narrow(const V* NF_RESTRICT in, std::size_t rows, V* NF_RESTRICT out, std::size_t ldo,
+                                       bool stream = false) {
     using batch = xsimd::batch<V, Arch>;
     using index_batch = xsimd::batch<std::conditional_t<sizeof(V) == 4, std::uint32_t, std::uint64_t>, Arch>;
     constexpr std::size_t B = batch::size;
+    const auto masks = [&]<std::size_t... Ch>(std::index_sequence<Ch...>) {
+        return std::array<std::array<xsimd::batch_bool<V, Arch>, Cols - 1>, Cols>{
+            channel_masks<Cols, Ch, V, Arch>(std::make_index_sequence<Cols - 1>{})...};
+    }
+    (std::make_index_sequence<Cols>{});
+    std::array<bool, Cols> streamed{};
+    for (std::size_t c = 0; c < Cols; ++c)
+        streamed[c] = stream && reinterpret_cast<std::uintptr_t>(out + c * ldo) % sizeof(batch) == 0;
     std::size_t r = 0;
     for (; r + B <= rows; r += B) {
         batch v[Cols];
@@ -216,12 +239,13 @@ NF_ALWAYS_INLINE void transpose_narrow(const V* NF_RESTRICT in, std::size_t rows
                 constexpr auto mask = xsimd::make_batch_constant<index_batch, deinterleave_index<Cols, C>>();
                 batch x = xsimd::swizzle(v[0], mask);
                 [&]<std::size_t... K>(std::index_sequence<K...>) {
-                    ((x = xsimd::select(xsimd::make_batch_bool_constant<batch, deinterleave_from<Cols, C, K + 1>>(),
-                                        xsimd::swizzle(v[K + 1], mask), x)),
-                     ...);
+                    ((x = xsimd::select(masks[C][K], xsimd::swizzle(v[K + 1], mask), x)), ...);
                 }
                 (std::make_index_sequence<Cols - 1>{});
-                x.store_unaligned(out + C * ldo + r);
+                if (streamed[C])
+                    stream_store<V, Arch>(out + C * ldo + r, x);
+                else
+                    x.store_unaligned(out + C * ldo + r);
             };
             (channel(std::integral_constant<std::size_t, Ch>{}), ...);
         }
@@ -229,6 +253,21 @@ NF_ALWAYS_INLINE void transpose_narrow(const V* NF_RESTRICT in, std::size_t rows
     }
     for (std::size_t c = 0; c < Cols; ++c)
         for (std::size_t q = r; q < rows; ++q) out[c * ldo + q] = in[q * Cols + c];
+}
+
+/// `in` (rows x cols, 2 <= cols <= 4) transposed into `out` (row stride ldo), streamed where a row
+/// starts on a batch boundary and `stream` is set. One function per element type and instruction
+/// set, called once per tile (inlined into every expression's tile loop, it cost about a third
+/// more compile time in test_layout_change).
+template <class V, class Arch>
+void transpose_narrow_into(const V* NF_RESTRICT in, std::size_t rows, std::size_t cols, V* NF_RESTRICT out,
+                           std::size_t ldo, bool stream) {
+    if (cols == 2)
+        transpose_narrow<2, V, Arch>(in, rows, out, ldo, stream);
+    else if (cols == 3)
+        transpose_narrow<3, V, Arch>(in, rows, out, ldo, stream);
+    else
+        transpose_narrow<4, V, Arch>(in, rows, out, ldo, stream);
 }
 
 /// `in` (rows x cols, row stride cols) transposed into `out` (cols x rows, row stride ldo).
@@ -327,6 +366,14 @@ void transpose_tiles(D* dst, const transpose_geometry<R>& g, Bound& root, std::s
                 fill_span<Periodic, V, Arch>(src + ai * nb, p0, p0 + nb, root, chunk);
             }
         }
+        if constexpr (std::is_same_v<D, V>) {
+            // A few channels (images): deinterleaved straight into the destination's rows, which
+            // saves a pass through the tile buffer (a third of the work once the loads are in order).
+            if (nb >= 2 && nb <= 4) {
+                transpose_narrow_into<V, Arch>(src, na, nb, dst + base, static_cast<std::size_t>(g.b_dstride), stream);
+                continue;
+            }
+        }
         transpose_tile<V, Arch>(src, na, nb, tile, g.ld);
         for (std::size_t bi = 0; bi < nb; ++bi)
             write_row<V, Arch>(dst + base + static_cast<std::ptrdiff_t>(bi) * g.b_dstride, tile + bi * g.ld, na,
@@ -334,16 +381,27 @@ void transpose_tiles(D* dst, const transpose_geometry<R>& g, Bound& root, std::s
     }
 }
 
+/// Values of type V in a tile: the source tile and its transpose together take a quarter of the
+/// level-1 data cache (read once: core/cache_info.hpp), leaving the rest to the source's lines
+/// streaming through and to the destination's rows (1024 floats on a 32 KiB L1, 1536 on 48 KiB).
+template <class V>
+std::size_t transpose_tile_budget() {
+    static const std::size_t values = std::max<std::size_t>(64, l1_data_cache_bytes() / 4 / 2 / sizeof(V));
+    return values;
+}
+
 /// The geometry of `dst = e` with destination extents `ext` (row-major) and the source order's
 /// positions: `source_pos[j]` is the destination position of the source's axis j, `KS` the
-/// number of outer axes of the loop in the source's order. Tile extents: `tb` along b (at most
-/// 32) and `ta` along a (a multiple of the batch size) so that a tile holds about 1024 values
-/// (4 KiB of float): the source tile and its transpose stay in L1 (the best of 1024, 2048 and
-/// 4096 in a measurement on a loaded machine: docs/bench/pipeline.md).
+/// number of outer axes of the loop in the source's order. Tile extents: `tb` along b, all of b
+/// when it fits (then a tile's source is one contiguous stretch and consecutive tiles read the
+/// source in order, which the hardware prefetchers follow: reading half-rows of 128 bytes at a
+/// stride of 256 bytes, C = 64 with tb = 32, cost up to twice as much), else as much as leaves
+/// one batch along a; `ta` along a (a multiple of the batch size) fills the tile budget.
 template <class V, class Arch, std::size_t KS, std::size_t R>
 transpose_geometry<R> make_transpose_geometry(const std::array<std::size_t, R>& ext,
                                               const std::array<std::size_t, R>& source_pos) {
-    constexpr std::size_t B = xsimd::batch<V, Arch>::size, budget = 1024;
+    constexpr std::size_t B = xsimd::batch<V, Arch>::size;
+    const std::size_t budget = transpose_tile_budget<V>();
     transpose_geometry<R> g;
     std::array<std::size_t, R> dest_to_source{};
     for (std::size_t j = 0; j < R; ++j) dest_to_source[source_pos[j]] = j;
@@ -387,7 +445,7 @@ transpose_geometry<R> make_transpose_geometry(const std::array<std::size_t, R>& 
         g.other_count *= ext[d];
         ++g.others;
     }
-    g.tb = std::max<std::size_t>(1, std::min<std::size_t>(g.eb, 32));
+    g.tb = std::max<std::size_t>(1, std::min(g.eb, budget / B));
     g.ta = std::max<std::size_t>(1, std::min(g.ea, std::max(B, budget / g.tb / B * B)));
     g.ld = (g.ta + B - 1) / B * B;
     g.tiles_b = (g.eb + g.tb - 1) / g.tb;
