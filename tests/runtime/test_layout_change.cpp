@@ -4,7 +4,7 @@
 // operand's own layout (the blocked transpose is an exact permutation of those values); tile and
 // register-block edges (extents that are not multiples of the batch size or of the tile),
 // unaligned views, a destination axis that is an outer axis of the operand's loop, uint8, bf16 and
-// integer stores, and 1 vs 2 threads bitwise.
+// integer stores, streaming stores against ordinary ones, and 1 vs 2 threads bitwise.
 #include <catch2/catch.hpp>
 
 #include <algorithm>
@@ -20,6 +20,7 @@
 #include <normfuse/core/tensor.hpp>
 #include <normfuse/core/view.hpp>
 #include <normfuse/eval/parallel.hpp>
+#include <normfuse/eval/settings.hpp>
 #include <normfuse/expr/cast.hpp>
 #include <normfuse/expr/operators.hpp>
 
@@ -211,6 +212,48 @@ TEST_CASE("layout change: 1 and 2 threads give the same bits", "[layout][threads
                 for (std::size_t k = 0; k < c; ++k) {
                     const float v = input[((a * h + b) * w + d) * c + k];
                     wrong += one(a, k, b, d) != (v / 255.f - mean[k]) / stdv[k]; // the same operations in float
+                }
+    CHECK(wrong == 0);
+}
+
+TEST_CASE("layout change: streaming stores give the bits of ordinary stores, aligned or not", "[layout]") {
+    // Streaming is forced (threshold 0) on destinations far below the default threshold. 3
+    // channels: the deinterleave; 37: register blocks written row by row, and edges. 185
+    // positions a plane: rows of the destination start at every alignment, tiles end mid-block.
+    const std::size_t n = 2, h = 5, w = 37, c = GENERATE(3, 37);
+    CAPTURE(c);
+    const std::size_t count = n * h * w * c;
+    std::vector<float> input(count), mean(c), stdv(c);
+    std::uint32_t seed = 17;
+    for (auto& v : input) v = static_cast<float>(lcg(seed) % 256);
+    for (std::size_t k = 0; k < c; ++k) {
+        mean[k] = 0.485f + 0.01f * static_cast<float>(k);
+        stdv[k] = 0.229f + 0.002f * static_cast<float>(k);
+    }
+    const nf::view<const float, nf::shape<N<>, H<>, W<>, C<>>> x(input.data(), {n, h, w, c});
+    const nf::view<const float, nf::shape<C<>>> m(mean.data(), {c}), s(stdv.data(), {c});
+    using nchw = nf::shape<N<>, C<>, H<>, W<>>;
+    nf::tensor<float, nchw> aligned({n, c, h, w}), ordinary({n, c, h, w});
+    std::vector<float> shifted(count + 2, -1.f);
+    const nf::view<float, nchw> unaligned(shifted.data() + 1, {n, c, h, w});
+    const std::size_t before = nf::streaming_threshold();
+    nf::set_streaming_threshold(0);
+    aligned = (x / 255.f - m) / s;
+    unaligned = (x / 255.f - m) / s;
+    nf::set_streaming_threshold(static_cast<std::size_t>(-1));
+    ordinary = (x / 255.f - m) / s;
+    nf::set_streaming_threshold(before);
+    CHECK(std::memcmp(aligned.data(), ordinary.data(), count * sizeof(float)) == 0);
+    CHECK(std::memcmp(shifted.data() + 1, ordinary.data(), count * sizeof(float)) == 0);
+    CHECK(shifted[0] == -1.f); // nothing written outside the view
+    CHECK(shifted[count + 1] == -1.f);
+    std::size_t wrong = 0;
+    for (std::size_t a = 0; a < n; ++a)
+        for (std::size_t b = 0; b < h; ++b)
+            for (std::size_t d = 0; d < w; ++d)
+                for (std::size_t k = 0; k < c; ++k) {
+                    const float v = input[((a * h + b) * w + d) * c + k];
+                    wrong += aligned(a, k, b, d) != (v / 255.f - mean[k]) / stdv[k]; // the same operations in float
                 }
     CHECK(wrong == 0);
 }

@@ -191,6 +191,120 @@ NF_ALWAYS_INLINE void transpose_block(const V* in, std::size_t ldi, V* out, std:
     }
 }
 
+/// The B x B block of `in` (row stride `ldi`) transposed into registers: `out[j]` is column j of
+/// the block, whole. The in-lane rounds of transpose_block leave, in group g of L rows, lane J of
+/// row k holding the L values of output row L J + k from column L g on; each output row then
+/// gathers its lane J from the B / L groups (one, two or four 128-bit lanes: AVX's
+/// permute2f128, AVX-512's shuffle_f32x4), so the row can be stored as one batch (a whole
+/// 64-byte line on AVX-512, streamed without partial lines).
+template <class V, class Arch>
+NF_ALWAYS_INLINE void transpose_block_rows(const V* in, std::size_t ldi, xsimd::batch<V, Arch>* out) {
+    using batch = xsimd::batch<V, Arch>;
+    constexpr std::size_t B = batch::size, L = 16 / sizeof(V), G = B / L;
+    static_assert(B % L == 0 && (G == 1 || G == 2 || G == 4));
+    batch r[G][L];
+    for (std::size_t g = 0; g < G; ++g) {
+        batch t[L];
+        for (std::size_t k = 0; k < L; ++k) r[g][k] = batch::load_unaligned(in + (g * L + k) * ldi);
+        for (std::size_t round = 1; round < L; round *= 2) {
+            for (std::size_t k = 0; k < L / 2; ++k) {
+                t[2 * k] = xsimd::zip_lo(r[g][k], r[g][k + L / 2]);
+                t[2 * k + 1] = xsimd::zip_hi(r[g][k], r[g][k + L / 2]);
+            }
+            for (std::size_t k = 0; k < L; ++k) r[g][k] = t[k];
+        }
+    }
+    if constexpr (G == 1) {
+        for (std::size_t k = 0; k < L; ++k) out[k] = r[0][k];
+        return;
+    }
+#if defined(__AVX512F__)
+    if constexpr (G == 4 && sizeof(batch) == 64) {
+        auto ps = [](const batch& v) {
+            if constexpr (std::is_same_v<V, float>)
+                return static_cast<__m512>(v);
+            else
+                return _mm512_castpd_ps(v);
+        };
+        auto back = [](__m512 v) {
+            if constexpr (std::is_same_v<V, float>)
+                return batch(v);
+            else
+                return batch(_mm512_castps_pd(v));
+        };
+        for (std::size_t k = 0; k < L; ++k) {
+            const __m512 a = ps(r[0][k]), b = ps(r[1][k]), c = ps(r[2][k]), d = ps(r[3][k]);
+            const __m512 ab0 = _mm512_shuffle_f32x4(a, b, 0x44), ab1 = _mm512_shuffle_f32x4(a, b, 0xEE);
+            const __m512 cd0 = _mm512_shuffle_f32x4(c, d, 0x44), cd1 = _mm512_shuffle_f32x4(c, d, 0xEE);
+            out[k] = back(_mm512_shuffle_f32x4(ab0, cd0, 0x88));         // lanes 0 of a, b, c, d
+            out[L + k] = back(_mm512_shuffle_f32x4(ab0, cd0, 0xDD));     // lanes 1
+            out[2 * L + k] = back(_mm512_shuffle_f32x4(ab1, cd1, 0x88)); // lanes 2
+            out[3 * L + k] = back(_mm512_shuffle_f32x4(ab1, cd1, 0xDD)); // lanes 3
+        }
+        return;
+    }
+#endif
+#if defined(__AVX__)
+    if constexpr (G == 2 && sizeof(batch) == 32) {
+        auto ps = [](const batch& v) {
+            if constexpr (std::is_same_v<V, float>)
+                return static_cast<__m256>(v);
+            else
+                return _mm256_castpd_ps(v);
+        };
+        auto back = [](__m256 v) {
+            if constexpr (std::is_same_v<V, float>)
+                return batch(v);
+            else
+                return batch(_mm256_castps_pd(v));
+        };
+        for (std::size_t k = 0; k < L; ++k) {
+            const __m256 a = ps(r[0][k]), b = ps(r[1][k]);
+            out[k] = back(_mm256_permute2f128_ps(a, b, 0x20));     // lanes 0 of a and b
+            out[L + k] = back(_mm256_permute2f128_ps(a, b, 0x31)); // lanes 1
+        }
+        return;
+    }
+#endif
+    // Any other register width: through memory.
+    alignas(64) V rows[B][B];
+    for (std::size_t g = 0; g < G; ++g)
+        for (std::size_t k = 0; k < L; ++k) {
+            alignas(64) V lanes[B];
+            r[g][k].store_aligned(lanes);
+            for (std::size_t j = 0; j < G; ++j) std::memcpy(&rows[L * j + k][L * g], lanes + L * j, 16);
+        }
+    for (std::size_t j = 0; j < B; ++j) out[j] = batch::load_aligned(rows[j]);
+}
+
+/// `in` (rows x cols, row stride cols) transposed straight into `out` (cols x rows, row stride
+/// ldo): B x B blocks transposed in registers, every row of a block stored as one batch, streamed
+/// when `stream` is set and it is aligned (no pass through a tile buffer, no partial lines); the
+/// edges element by element. One function per element type and instruction set.
+template <class V, class Arch>
+void transpose_into(const V* NF_RESTRICT in, std::size_t rows, std::size_t cols, V* NF_RESTRICT out, std::size_t ldo,
+                    bool stream) {
+    using batch = xsimd::batch<V, Arch>;
+    constexpr std::size_t B = batch::size;
+    const std::size_t rows_b = rows / B * B, cols_b = cols / B * B;
+    for (std::size_t c = 0; c < cols_b; c += B) // each destination row written along its length
+        for (std::size_t r = 0; r < rows_b; r += B) {
+            batch t[B];
+            transpose_block_rows<V, Arch>(in + r * cols + c, cols, t);
+            for (std::size_t j = 0; j < B; ++j) {
+                V* p = out + (c + j) * ldo + r;
+                if (stream && reinterpret_cast<std::uintptr_t>(p) % sizeof(batch) == 0)
+                    stream_store<V, Arch>(p, t[j]);
+                else
+                    t[j].store_unaligned(p);
+            }
+        }
+    for (std::size_t c = cols_b; c < cols; ++c)
+        for (std::size_t r = 0; r < rows; ++r) out[c * ldo + r] = in[r * cols + c];
+    for (std::size_t c = 0; c < cols_b; ++c)
+        for (std::size_t r = rows_b; r < rows; ++r) out[c * ldo + r] = in[r * cols + c];
+}
+
 /// Lane l of channel `Ch` of B interleaved rows of `Cols` values is value Cols l + Ch, which lies
 /// at position (Cols l + Ch) % B of input batch (Cols l + Ch) / B.
 template <std::size_t Cols, std::size_t Ch>
@@ -371,6 +485,11 @@ void transpose_tiles(D* dst, const transpose_geometry<R>& g, Bound& root, std::s
             // saves a pass through the tile buffer (a third of the work once the loads are in order).
             if (nb >= 2 && nb <= 4) {
                 transpose_narrow_into<V, Arch>(src, na, nb, dst + base, static_cast<std::size_t>(g.b_dstride), stream);
+                continue;
+            }
+            // At least one register block: transposed in registers straight into the destination.
+            if (nb >= xsimd::batch<V, Arch>::size && na >= xsimd::batch<V, Arch>::size) {
+                transpose_into<V, Arch>(src, na, nb, dst + base, static_cast<std::size_t>(g.b_dstride), stream);
                 continue;
             }
         }
