@@ -16,8 +16,12 @@
 // gives the median over the rounds, on one thread. Outputs are checked against normfuse's. Every
 // implementation writes its own output buffer, allocated and touched before the rounds (no page
 // faults in the timed runs, except libtorch's, which allocates its output each time as users'
-// code does); between two runs of one implementation the others stream about 100 MB, so every
-// run starts with its input and output out of the caches, the floors' as normfuse's.
+// code does). Before every timed run the caches are brought to the same state, whatever ran
+// before: a buffer of twice the last-level cache is read (the previous run's dirty lines are
+// written back then, outside the timed region), then the input is read once (it comes warm from
+// the decoder or the previous layer) and the output is cold. Without that, a run's time depended
+// on which implementation ran just before it (its dirty lines, whether it left the input in L3):
+// the floor's median moved between 0.56 and 1.3 ms from one run to the next.
 // Usage: normfuse_bench_pipeline [n h w rounds]
 #include <algorithm>
 #include <chrono>
@@ -106,6 +110,24 @@ double thread_cpu_ms() {
     return static_cast<double>(ts.tv_sec) * 1e3 + static_cast<double>(ts.tv_nsec) * 1e-6;
 }
 
+/// Brings the caches to the same state before every timed run: reads a buffer of twice the
+/// last-level cache (writing back whatever the previous run left dirty), then `input`.
+class cache_reset {
+public:
+    cache_reset() : junk_(2 * nf::last_level_cache().bytes / sizeof(std::uint64_t), 1) {}
+    void operator()(const void* input, std::size_t bytes) {
+        std::uint64_t sum = 0;
+        for (std::size_t i = 0; i < junk_.size(); i += 8) sum += junk_[i]; // one read per 64-byte line
+        const auto* p = static_cast<const unsigned char*>(input);
+        for (std::size_t i = 0; i < bytes; i += 64) sum += p[i];
+        sink_ = sum;
+    }
+
+private:
+    std::vector<std::uint64_t> junk_;
+    volatile std::uint64_t sink_ = 0;
+};
+
 double median(std::vector<double> v) {
     std::sort(v.begin(), v.end());
     return v[v.size() / 2];
@@ -144,7 +166,7 @@ void scale_stream(const float* x, float* y, std::size_t n) {
 /// The layout change alone, on float: (x - m) / s from (N, H, W, C) into (N, C, H, W) against the
 /// same expression into (N, H, W, C) and the floor of the same bytes (read 4, write 4 per element),
 /// for C = 3 (the images above) and C = 64 (activations, 56 x 56). Interleaved as above.
-bool layout_change(std::size_t n, std::size_t h, std::size_t w, int rounds) {
+bool layout_change(std::size_t n, std::size_t h, std::size_t w, int rounds, cache_reset& reset) {
     bool ok = true;
     for (const std::size_t c : {std::size_t{3}, std::size_t{64}}) {
         const std::size_t hh = c == 3 ? h : 56, ww = c == 3 ? w : 56, count = n * hh * ww * c;
@@ -175,6 +197,7 @@ bool layout_change(std::size_t n, std::size_t h, std::size_t w, int rounds) {
         for (int r = 0; r < rounds; ++r)
             for (std::size_t k = 0; k < entries.size(); ++k) {
                 entry& e = entries[(k + static_cast<std::size_t>(r)) % entries.size()];
+                reset(x.data(), count * sizeof(float));
                 const double c0 = thread_cpu_ms();
                 const auto t0 = std::chrono::steady_clock::now();
                 e.run();
@@ -266,9 +289,11 @@ int main(int argc, char** argv) {
 
     const std::string load_before = load_average();
     for (auto& e : entries) e.run(); // warm-up: pages touched, buffers allocated
+    cache_reset reset;
     for (int r = 0; r < rounds; ++r)
         for (std::size_t k = 0; k < entries.size(); ++k) {
             entry& e = entries[(k + static_cast<std::size_t>(r)) % entries.size()];
+            reset(pixels.data(), count);
             const double c0 = thread_cpu_ms();
             const auto t0 = std::chrono::steady_clock::now();
             e.run();
@@ -323,6 +348,6 @@ int main(int argc, char** argv) {
         std::printf("| %s | %.3f | %.1f | %.2f | %.3f | %.2f |\n", e.name.c_str(), ms,
                     5.0 * static_cast<double>(count) / ms / 1e6, ms / floor_ms, cpu, cpu / floor_cpu);
     }
-    const bool layout_ok = layout_change(n, h, w, rounds);
+    const bool layout_ok = layout_change(n, h, w, rounds, reset);
     return differ == 0 && peer_err < 1e-4 && layout_ok ? 0 : 1;
 }
