@@ -6,7 +6,9 @@
 // evaluated in the operand's own order instead (its loads contiguous, its batches full), one tile
 // of (b, a) at a time into a buffer that stays in L1 (sized from the L1 data cache); the tile is
 // transposed in registers and its rows are written along `a`, contiguously (streamed when the
-// destination is large; 2 to 4 channels go straight from the deinterleave to the destination). Every
+// destination is large): 2 to 4 channels straight from the deinterleave, blocks of at least one
+// register square straight from the registers, a whole batch per row; other tiles (fewer rows or
+// channels, or a destination of another type) through a second buffer. Every
 // element goes through the same batch arithmetic as in the plain loop, so the values are the
 // same bits, whatever the tiles and the threads.
 #pragma once
