@@ -138,8 +138,9 @@ TEST_CASE("layout change: every permutation of a 4-D operand, against double and
 
 TEST_CASE("layout change: the destination's innermost axis is an outer axis of the operand's loop", "[layout]") {
     // z over (N, H, C) makes H an outer axis of the loop in x's order (N, H, W, C); the tile's
-    // rows along H are then read one seek at a time.
-    const std::size_t n = 2, h = 19, w = 6, c = 5;
+    // rows along H are then read one seek at a time. 9 channels of double: a register block of
+    // 8 x 8 (AVX-512), 4 x 4 (AVX) or 2 x 2 (SSE2) and an edge.
+    const std::size_t n = 2, h = 19, w = 6, c = 9;
     std::vector<double> xs(n * h * w * c), zs(n * h * c);
     std::uint32_t seed = 3;
     for (auto& v : xs) v = static_cast<double>(lcg(seed) % 1000) - 500.0;
