@@ -517,11 +517,14 @@ std::size_t transpose_tile_budget() {
 /// when it fits (then a tile's source is one contiguous stretch and consecutive tiles read the
 /// source in order, which the hardware prefetchers follow: reading half-rows of 128 bytes at a
 /// stride of 256 bytes, C = 64 with tb = 32, cost up to twice as much), else as much as leaves
-/// one batch along a; `ta` along a (a multiple of the batch size) fills the tile budget.
+/// one batch along a; `ta` along a (whole cache lines and batches) fills the tile budget.
 template <class V, class Arch, std::size_t KS, std::size_t R>
 transpose_geometry<R> make_transpose_geometry(const std::array<std::size_t, R>& ext,
                                               const std::array<std::size_t, R>& source_pos) {
     constexpr std::size_t B = xsimd::batch<V, Arch>::size;
+    // ta in whole cache lines (and batches): a tile then ends each destination row on a line
+    // boundary, so a streamed line is never left half written until the next tile (AVX2, SSE2).
+    constexpr std::size_t line = std::max<std::size_t>(B, 64 / sizeof(V));
     const std::size_t budget = transpose_tile_budget<V>();
     transpose_geometry<R> g;
     std::array<std::size_t, R> dest_to_source{};
@@ -567,7 +570,7 @@ transpose_geometry<R> make_transpose_geometry(const std::array<std::size_t, R>& 
         ++g.others;
     }
     g.tb = std::max<std::size_t>(1, std::min(g.eb, budget / B));
-    g.ta = std::max<std::size_t>(1, std::min(g.ea, std::max(B, budget / g.tb / B * B)));
+    g.ta = std::max<std::size_t>(1, std::min(g.ea, std::max(line, budget / g.tb / line * line)));
     g.ld = (g.ta + B - 1) / B * B;
     g.tiles_b = (g.eb + g.tb - 1) / g.tb;
     g.tiles_a = (g.ea + g.ta - 1) / g.ta;
