@@ -212,8 +212,12 @@ def backward_lines(doc, make_run, measure, misses):
                "backward floor of a shape: one pass reading x and dy (two sums), then one pass reading x and dy and "
                "writing dx, the faster of ordinary and streaming stores. normfuse: `nn::functional::*_backward` (dx, "
                "dweight, dbias from saved statistics); oneDNN `batch_normalization_backward`; libtorch "
-               "`at::native_*_backward` (allocates its outputs at every call). Every dx is checked against a double "
-               "computation after the timed loop. One thread (oneDNN: OMP_NUM_THREADS=1). Targets of issue 13: "
+               "`at::native_*_backward` (allocates its outputs at every call; InstanceNorm as PyTorch runs it, BatchNorm "
+               "of (1, N*C, H, W)). BatchNorm eval: dx through the running statistics, which need no reduction for dx "
+               "(the two-pass floor is not its least cost: below 1 is possible); InstanceNorm and GroupNorm (32 groups): "
+               "NCHW only, from the statistics their forward saved; oneDNN 2.x has neither. Every dx is checked against "
+               "a double computation after the timed loop. One thread (oneDNN: OMP_NUM_THREADS=1). Time measure: "
+               "CPU time (--time real: wall time). Targets of issue 13: "
                "BatchNorm training <= 1.20x the floor and faster than oneDNN and libtorch; LayerNorm and RMSNorm <= "
                "1.20x the floor; **bold**: missed.")
     out.append("")
@@ -524,6 +528,105 @@ TITLES = {"nf_gradient": "nf::gradient", "opencv": "OpenCV blobFromImages", "ope
           "normfuse_same_layout": "normfuse, no layout change"}
 
 
+# --- Self-test (ctest scripts.bench_report; well under a second) ----------------------------------
+
+
+def _gb(name, ms):
+    """A median aggregate of Google Benchmark's JSON (times in ms)."""
+    return {"name": name + "_median", "run_name": name, "run_type": "aggregate", "aggregate_name": "median",
+            "repetitions": 3, "threads": 1, "real_time": ms, "cpu_time": ms, "time_unit": "ms"}
+
+
+SAMPLE_HALF = """| workload | type | tokens x hidden | implementation | median ms | GB/s (4 B/elem) | / floor | max error (units) |
+|---|---|---|---|---|---|---|---|
+| rms_norm | bf16 | 8 x 4096 | floor (store) | 1.000 | 1 | 1 | 0.50 |
+| rms_norm | bf16 | 8 x 4096 | floor (stream) | 0.800 | 1 | 1 | 0.50 |
+| rms_norm | bf16 | 8 x 4096 | normfuse functional::rms_norm | 1.000 | 1 | 1 | 0.50 |
+| rms_norm | bf16 | 8 x 4096 | libtorch composed (LlamaRMSNorm) | 10.000 | 1 | 1 | 1.26 |
+"""
+
+SAMPLE_PIPELINE = """normfuse against the float reference: 0 of 12 elements differ (RGB), 0 (BGR)
+
+batch 1 x 2 x 2 x 3 uint8 -> float NCHW, 3 rounds, 1 thread; load average before 0 0 0, after 0 0 0
+
+| implementation | median ms | GB/s (5 bytes per element) | / floor | median thread CPU ms | / floor (CPU) |
+|---|---:|---:|---:|---:|---:|
+| normfuse | 9.000 | 1 | 1 | 1.050 | 1 |
+| floor_store | 9.000 | 1 | 1 | 1.000 | 1 |
+| floor_stream | 9.000 | 1 | 1 | 1.200 | 1 |
+| opencv_blobFromImages | 9.000 | 1 | 1 | 0.700 | 1 |
+
+layout change, float 1 x 2 x 2 x 64, (x - m) / s; 0 values differ from the same layout's; load average 0 0 0
+
+| implementation | median ms | / floor | median thread CPU ms | / floor (CPU) |
+|---|---:|---:|---:|---:|
+| normfuse NHWC -> NCHW | 9.000 | 1 | 2.800 | 1 |
+| floor_store | 9.000 | 1 | 2.000 | 1 |
+"""
+
+
+def selftest():
+    """Collects and reports a small sample whose ratios are known, and checks the report."""
+    import shutil
+    import subprocess
+    import sys
+    import tempfile
+
+    here = os.path.dirname(os.path.abspath(__file__))
+    tmp = tempfile.mkdtemp(prefix="nf_bench_report_")
+    try:
+        backward = {"context": {}, "benchmarks": [
+            _gb("floor_bw/nchw_a/store", 10.0), _gb("floor_bw/nchw_a/stream", 12.0),
+            _gb("bn_train_bw/nchw_a/normfuse", 13.0), _gb("bn_train_bw/nchw_a/onednn", 20.0),
+            _gb("bn_train_bw/nchw_a/libtorch", 12.0), _gb("gn_bw/nchw_a/normfuse", 30.0)]}
+        gradient = {"context": {}, "benchmarks": [_gb("rms_hand", 2.0), _gb("rms_derived", 2.2)]}
+        files = {"backward.json": json.dumps(backward), "gradient.json": json.dumps(gradient),
+                 "half.txt": SAMPLE_HALF, "pipeline.txt": SAMPLE_PIPELINE}
+        for name, text in files.items():
+            with open(os.path.join(tmp, name), "w") as f:
+                f.write(text)
+        j = lambda name: os.path.join(tmp, name)  # noqa: E731
+        subprocess.run([sys.executable, os.path.join(here, "bench_suites.py"), "collect", "--out", j("r.json"),
+                        "--context", "nf_machine=sample,nf_arch_flags=-march%3Dx",
+                        "--gbench", "backward", j("backward.json"), "0 0 0", "0 0 0", "0",
+                        "--gbench", "gradient", j("gradient.json"), "0 0 0", "0 0 0", "0",
+                        "--text", "half", j("half.txt"), "0 0 0", "0 0 0", "0", "half",
+                        "--text", "pipeline", j("pipeline.txt"), "0 0 0", "0 0 0", "1", "pipeline"],
+                       check=True, stdout=subprocess.DEVNULL)
+        subprocess.run([sys.executable, os.path.join(here, "plot_bench.py"), j("r.json"), "--out", tmp], check=True,
+                       stdout=subprocess.DEVNULL)
+        with open(j("results.md")) as f:
+            md = f.read()
+        with open(j("ratios.svg")) as f:
+            svg = f.read()
+        want = [
+            # backward: floor = min(10, 12); 13 / 10 over the 1.20 target, 13 / 20 and 13 / 12 against the peers
+            "| 13.00 | – | 10.00 | **1.30** | <= 1.20x floor; < 1 vs oneDNN, libtorch | 0.65 | **1.08** |",
+            "GroupNorm backward | `nchw_a` | 30.00 | – | 10.00 | 3.00 | – |",  # no target: not bold
+            "| rms | 2.00 | 2.20 | 1.10 |",  # 1.10 <= 1.15: met
+            "| rms_norm | bf16 | 8 x 4096 | 1.00 | 0.800 | **1.25** | 0.10 |",  # floor = stream
+            "| normfuse | 1.05 | 1.05 | – |",  # thread CPU time, floor = store (1.0)
+            "| opencv_blobFromImages | 0.700 | 0.70 | **1.50** |",  # normfuse slower than OpenCV: missed
+            "| normfuse NHWC -> NCHW | 2.80 | **1.40** | – |",  # layout target 1.30
+            "**The program exited with status 1**",
+            "Not measured by this run (normfuse_bench_backward has no such case): BatchNorm eval backward",
+        ]
+        missing = [w for w in want if w not in md]
+        misses = md.split("## Targets missed", 1)[-1].count("\n- ")
+        problems = [f"not in results.md: {w}" for w in missing]
+        if misses != 5:
+            problems.append(f"{misses} targets missed listed, want 5")
+        if svg.count('font-weight="bold">') != 1 + 4 or svg.count('stroke-dasharray="3,2"') != 5:
+            problems.append("ratios.svg: want a title, 4 panels and 5 target lines (none for GroupNorm)")
+        if problems:
+            print("\n".join(problems) + "\n--- results.md ---\n" + md)
+            return 1
+        print("bench_suites.py selftest: ok")
+        return 0
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = p.add_subparsers(dest="command", required=True)
@@ -533,9 +636,12 @@ def main():
     c.add_argument("--gbench", nargs=5, action="append", metavar=("SUITE", "FILE", "BEFORE", "AFTER", "STATUS"))
     c.add_argument("--text", nargs=6, action="append",
                    metavar=("SUITE", "FILE", "BEFORE", "AFTER", "STATUS", "COMMAND"))
+    sub.add_parser("selftest", help="report a small sample with known ratios and check the report")
     args = p.parse_args()
     if args.command == "collect":
         collect(args)
+    elif args.command == "selftest":
+        raise SystemExit(selftest())
 
 
 if __name__ == "__main__":
