@@ -145,7 +145,7 @@ if ((run_suite)); then
     # shellcheck disable=SC2086 # the flags are words
     isa=$("${cxx:-c++}" $arch_flags -dM -E -x c++ /dev/null 2>/dev/null |
         sed -n 's/^#define __\(SSE2\|SSE4_2\|AVX\|AVX2\|FMA\|F16C\|AVX512F\|AVX512BW\|AVX512VL\|AVX512BF16\|AVX512FP16\)__ 1$/\1/p' |
-        tr 'A-Z\n' 'a-z ' | sed 's/ $//')
+        sort | tr 'A-Z\n' 'a-z ' | sed 's/ $//')
     context="nf_machine=$(clean "$machine"),nf_normfuse_revision=$(clean "$revision")"
     context+=",nf_interleaving=on,nf_min_time=$min_time,nf_l3_reported=$((l3 / 1048576)) MiB"
     context+=",nf_arch_flags=$(clean "${arch_flags:-(none: baseline)}"),nf_isa_compiled=$(clean "${isa:-unknown}")"

@@ -143,6 +143,7 @@ BW_PEER_TARGET = {"bn_train_bw": ("onednn", "libtorch")}
 BW_TITLES = {"bn_train_bw": "BatchNorm training backward", "bn_eval_bw": "BatchNorm eval backward",
              "ln_bw": "LayerNorm backward", "rms_bw": "RMSNorm backward", "gn_bw": "GroupNorm backward",
              "in_bw": "InstanceNorm backward"}
+PEER_TITLES = {"onednn": "oneDNN", "libtorch": "libtorch"}
 GRADIENT_TARGET = 1.15  # issue 13: nf::gradient at most this times the hand-written backward
 HALF_TARGET = 1.10      # issue 12: bf16 / fp16 layers at most this times the floor, ahead of libtorch
 PIPELINE_TARGET = 1.10  # issue 12: the uint8 pipeline at most this times the floor, ahead of the peers
@@ -197,7 +198,7 @@ def backward_rows(run):
     order = list(BW_TITLES)
     workloads.sort(key=lambda w: order.index(w) if w in order else len(order))
     for w in workloads:
-        for case in run.cases(w):
+        for case in sorted(run.cases(w)):
             floor, _ = run.best("floor_bw", case, ["store", "stream"])
             rows.append(dict(workload=w, case=case, nf=run.get(w, case, "normfuse"), floor=floor,
                              peers={p: run.get(w, case, p) for p in ("onednn", "libtorch")},
@@ -237,7 +238,7 @@ def backward_lines(doc, make_run, measure, misses):
         if limit:
             target.append(f"<= {limit:.2f}x floor")
         if peers_needed:
-            target.append("< 1 vs " + ", ".join({"onednn": "oneDNN", "libtorch": "libtorch"}[p] for p in peers_needed))
+            target.append("< 1 vs " + ", ".join(PEER_TITLES[p] for p in peers_needed))
         rf = _r(r["nf"], r["floor"])
         if limit and rf is not None and rf > limit:
             misses.append(f"{BW_TITLES.get(w, w)} `{r['case']}`: {rf:.2f}x the backward floor (target <= {limit:.2f}x, "
@@ -248,7 +249,7 @@ def backward_lines(doc, make_run, measure, misses):
             need = p in peers_needed
             cells.append(_fr(rp, 0.9999 if need else None))
             if need and rp is not None and rp >= 1.0:
-                misses.append(f"{BW_TITLES.get(w, w)} `{r['case']}`: {rp:.2f}x {p} (target < 1, issue 13)")
+                misses.append(f"{BW_TITLES.get(w, w)} `{r['case']}`: {rp:.2f}x {PEER_TITLES[p]} (target < 1, issue 13)")
         cv = f"{r['cv'] * 100:.1f}%" if r["cv"] is not None else "–"
         out.append(f"| {BW_TITLES.get(w, w)} | `{r['case']}` | {_ms(r['nf'])} | {cv} | {_ms(r['floor'])} | "
                    f"{_fr(rf, limit)} | {'; '.join(target) or '–'} | {cells[0]} | {cells[1]} |")
@@ -260,7 +261,7 @@ def backward_lines(doc, make_run, measure, misses):
         out.append("")
     labels = sorted({(i, l) for (w, c, i), l in run.label.items() if i in ("onednn", "libtorch")})
     if labels:
-        out.append("Peer kernels: " + "; ".join(f"{i}: `{l}`" for i, l in labels))
+        out.append("Peer kernels: " + "; ".join(f"{PEER_TITLES[i]}: `{l}`" for i, l in labels))
         out.append("")
     if run.errors:
         out.append("Failed or skipped: " + "; ".join(f"`{'/'.join(k)}`: {m}" for k, m in sorted(run.errors.items())))
