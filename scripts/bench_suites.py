@@ -569,7 +569,6 @@ layout change, float 1 x 2 x 2 x 64, (x - m) / s; 0 values differ from the same 
 def selftest():
     """Collects and reports a small sample whose ratios are known, and checks the report."""
     import shutil
-    import subprocess
     import sys
     import tempfile
 
@@ -587,15 +586,23 @@ def selftest():
             with open(os.path.join(tmp, name), "w") as f:
                 f.write(text)
         j = lambda name: os.path.join(tmp, name)  # noqa: E731
-        subprocess.run([sys.executable, os.path.join(here, "bench_suites.py"), "collect", "--out", j("r.json"),
-                        "--context", "nf_machine=sample,nf_arch_flags=-march%3Dx",
-                        "--gbench", "backward", j("backward.json"), "0 0 0", "0 0 0", "0",
-                        "--gbench", "gradient", j("gradient.json"), "0 0 0", "0 0 0", "0",
-                        "--text", "half", j("half.txt"), "0 0 0", "0 0 0", "0", "half",
-                        "--text", "pipeline", j("pipeline.txt"), "0 0 0", "0 0 0", "1", "pipeline"],
-                       check=True, stdout=subprocess.DEVNULL)
-        subprocess.run([sys.executable, os.path.join(here, "plot_bench.py"), j("r.json"), "--out", tmp], check=True,
-                       stdout=subprocess.DEVNULL)
+        # In this process (an interpreter start costs more than the report).
+        import contextlib
+        import io
+        sys.path.insert(0, here)
+        import plot_bench
+        with contextlib.redirect_stdout(io.StringIO()):
+            collect(argparse.Namespace(
+                out=j("r.json"), context="nf_machine=sample,nf_arch_flags=-march%3Dx",
+                gbench=[["backward", j("backward.json"), "0 0 0", "0 0 0", "0"],
+                        ["gradient", j("gradient.json"), "0 0 0", "0 0 0", "0"]],
+                text=[["half", j("half.txt"), "0 0 0", "0 0 0", "0", "half"],
+                      ["pipeline", j("pipeline.txt"), "0 0 0", "0 0 0", "1", "pipeline"]]))
+            argv, sys.argv = sys.argv, ["plot_bench.py", j("r.json"), "--out", tmp]
+            try:
+                plot_bench.main()
+            finally:
+                sys.argv = argv
         with open(j("results.md")) as f:
             md = f.read()
         with open(j("ratios.svg")) as f:
