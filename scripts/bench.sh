@@ -163,6 +163,7 @@ if ((run_suite)); then
         echo "bench.sh: $suite: $(grep -c . <<<"$("$exe" --benchmark_list_tests ${filter:+--benchmark_filter="$filter"})") benchmarks," \
             "$repetitions repetitions, min time $min_time s; load average $before"
         local start=$SECONDS status=0
+        rm -f "$build/$suite.json" # a failed run must not leave the previous run's results
         "$exe" \
             --benchmark_enable_random_interleaving=true \
             --benchmark_repetitions="$repetitions" \
