@@ -1,11 +1,15 @@
 #!/usr/bin/env python3
-"""Turns the JSON of one run of normfuse_bench into docs/bench/results.md and docs/bench/ratios.svg.
+"""Turns the JSON of one run of scripts/bench.sh into docs/bench/results.md and docs/bench/ratios.svg.
 
     python3 scripts/plot_bench.py build/bench/results.json [--out docs/bench] [--time auto|real|cpu]
 
 Every figure comes from the JSON of a single run: medians of the interleaved repetitions (Google
 Benchmark's "median" aggregate), and every ratio divides two medians of that same run. Nothing is
 typed in by hand. Benchmark names are "<workload>/<case>/<implementation>".
+
+The JSON holds normfuse_bench's results at its top level ("context", "benchmarks") and the other
+suites (backward, gradient, half, pipeline) under "suites": their sections and chart panels are
+written by scripts/bench_suites.py, which also merges the suites' results into that JSON.
 
 The floor of a case is the faster of its two floor loops (ordinary stores, streaming stores):
 "floor/<case>/..." for Normalize and BatchNorm eval, "floor_train/<case>/..." (one read pass,
@@ -27,6 +31,8 @@ import json
 import math
 import os
 import sys
+
+import bench_suites
 
 PEERS = [("onednn", "oneDNN"), ("libtorch", "libtorch"), ("eigen", "Eigen"), ("xtensor", "xtensor")]
 TARGET_PEERS = ("onednn", "libtorch")  # normfuse must be faster than these
@@ -212,9 +218,14 @@ def machine_lines(run):
     if ctx.get("nf_kernels_isa") or ctx.get("nf_normfuse_arch"):
         lines.append(f"- Instruction set compiled: floors and hand-written loops "
                      f"{ctx.get('nf_kernels_isa', 'unknown')}, normfuse xsimd::{ctx.get('nf_normfuse_arch', 'unknown')}")
-    else:
+    elif not ctx.get("nf_isa_compiled"):
         lines.append("- Instruction set compiled: not recorded by this run (before the suite reported it: "
                      "-march=native, floors and hand-written loops in AVX-512 intrinsics)")
+    if ctx.get("nf_isa_compiled"):
+        lines.append(f"- Instruction set of every suite's flags (the compiler's predefined macros for "
+                     f"{ctx.get('nf_arch_flags', '?')}): {ctx['nf_isa_compiled']}")
+    if ctx.get("nf_caches_sysfs"):
+        lines.append(f"- Caches of CPU 0 (source: Linux sysfs, /sys/devices/system/cpu/cpu0/cache): {ctx['nf_caches_sysfs']}")
     if ctx.get("nf_last_level_cache"):
         lines.append(f"- Last-level cache as normfuse detects it: {ctx['nf_last_level_cache']}")
     if ctx.get("nf_l3_reported"):
@@ -227,7 +238,7 @@ def machine_lines(run):
                      f"{ctx.get('nf_dispatch_level', 'unknown')}"
                      + (f" (NF_ARCH={cap})" if cap and cap != "unset" else " (NF_ARCH unset)"))
     lines.append(f"- Date: {ctx.get('date', 'unknown')}")
-    lines.append(f"- Compiler: {ctx.get('nf_compiler', 'unknown')}, flags -O3 {ctx.get('nf_arch_flags', '-march=native')}")
+    lines.append(f"- Compiler: {ctx.get('nf_compiler') or ctx.get('nf_cxx', 'unknown')}, flags -O3 {ctx.get('nf_arch_flags', '-march=native')}")
     versions = [f"{title} {ctx[key]}" for key, title in
                 [("nf_onednn_version", "oneDNN"), ("nf_libtorch_version", "libtorch"),
                  ("nf_eigen_version", "Eigen"), ("nf_xtensor_version", "xtensor")] if key in ctx]
@@ -235,17 +246,21 @@ def machine_lines(run):
                  + (f" (not built: {ctx['nf_missing_peers']})" if ctx.get("nf_missing_peers") else ""))
     if ctx.get("nf_normfuse_revision"):
         lines.append(f"- normfuse: {ctx['nf_normfuse_revision']}")
-    lines.append(f"- normfuse threading API: {ctx.get('nf_threads_api', 'unknown')}; streaming-store threshold "
-                 f"the library chose: {ctx.get('nf_streaming_threshold_bytes', 'no such setting')} bytes")
+    if run.time:
+        lines.append(f"- normfuse threading API: {ctx.get('nf_threads_api', 'unknown')}; streaming-store threshold "
+                     f"the library chose: {ctx.get('nf_streaming_threshold_bytes', 'no such setting')} bytes")
     load_before = ctx.get("nf_load_before")
     load_after = ctx.get("nf_load_after")
     load = ctx.get("load_avg")
     if load_before or load:
         lines.append(f"- Load average (1, 5, 15 min) before the run: {load_before or load}"
                      + (f"; after: {load_after}" if load_after else ""))
-    lines.append(f"- Method: {run.repetitions or '?'} repetitions per benchmark, random interleaving "
-                 f"{ctx.get('nf_interleaving', 'on')}, min time {ctx.get('nf_min_time', '?')} s per repetition; "
-                 f"medians; time measure: {'CPU time for one thread, wall time for two' if run.measure == 'auto' else run.measure + ' time'}")
+    if run.time:
+        lines.append(f"- Method of normfuse_bench: {run.repetitions or '?'} repetitions per benchmark, random interleaving "
+                     f"{ctx.get('nf_interleaving', 'on')}, min time {ctx.get('nf_min_time', '?')} s per repetition; "
+                     f"medians; time measure: {'CPU time for one thread, wall time for two' if run.measure == 'auto' else run.measure + ' time'}")
+    else:
+        lines.append("- normfuse_bench (the forward suite) was not part of this run (scripts/bench.sh --only)")
     if ctx.get("library_build_type") == "debug":
         lines.append("- Note: Debian's Google Benchmark library is a debug build (its own loop, not the code measured).")
     return lines
@@ -268,7 +283,7 @@ def busy_warning(run):
     return None
 
 
-def write_markdown(run, path, chart):
+def write_markdown(run, path, chart, doc=None):
     out = []
     out.append("# normfuse benchmark results")
     out.append("")
@@ -285,10 +300,13 @@ def write_markdown(run, path, chart):
         out.append(warning)
         out.append("")
     out.append("Ratios are time / time, medians of the same run: below 1 normfuse is faster. **Bold**: a target "
-               "of issue 4 is missed (normfuse <= 1.05x floor for Normalize and BatchNorm eval, <= 1.15x the "
-               "training floor for BatchNorm training, faster than oneDNN and libtorch, a composed expression <= "
-               f"{DSL_TARGET:.2f}x the hand-written loop, two threads >= {THREADS_TARGET:.2f}x faster than one on "
-               f"`{THREADS_CASE}`).")
+               "is missed; the targets of each suite are stated next to its table."
+               + (" normfuse_bench: the targets of issue 4" if run.time else ""))
+    if run.time:
+        out[-1] += (" (normfuse <= 1.05x floor for Normalize and BatchNorm eval, <= 1.15x the "
+                    "training floor for BatchNorm training, faster than oneDNN and libtorch, a composed expression <= "
+                    f"{DSL_TARGET:.2f}x the hand-written loop, two threads >= {THREADS_TARGET:.2f}x faster than one "
+                    f"on `{THREADS_CASE}`).")
     out.append("")
 
     all_misses = []
@@ -417,15 +435,18 @@ def write_markdown(run, path, chart):
 
     out.extend(dispatch_lines(run, all_misses))
 
-    out.append("## Floors")
-    out.append("")
-    out.append("| case | MB in + out | store ms | stream ms | memcpy ms | train store ms | train stream ms | "
-               "read ms | floor GB/s | memcpy / floor |")
-    out.append("|---|---|---|---|---|---|---|---|---|---|")
+    out.extend(bench_suites.report_lines(doc or {}, Run, run.measure, all_misses))
+
     floor_cases = []
     for (w, c, _) in run.time:
         if w == "floor" and c not in floor_cases:
             floor_cases.append(c)
+    if floor_cases:
+        out.append("## Floors of normfuse_bench")
+        out.append("")
+        out.append("| case | MB in + out | store ms | stream ms | memcpy ms | train store ms | train stream ms | "
+                   "read ms | floor GB/s | memcpy / floor |")
+        out.append("|---|---|---|---|---|---|---|---|---|---|")
     for case in floor_cases:
         store, stream = run.get("floor", case, "store"), run.get("floor", case, "stream")
         memcpy = run.get("floor", case, "memcpy")
@@ -435,7 +456,7 @@ def write_markdown(run, path, chart):
         out.append(f"| `{case}` | {2 * size / 1e6:.1f} | {fmt_ms(store)} | {fmt_ms(stream)} | {fmt_ms(memcpy)} | "
                    f"{fmt_ms(run.get('floor_train', case, 'store'))} | {fmt_ms(run.get('floor_train', case, 'stream'))} | "
                    f"{fmt_ms(run.get('floor_read', case, 'sum'))} | {gbs} | {fmt_ratio(ratio(memcpy, floor))} |")
-    for suffix in ["_2t"]:
+    for suffix in ["_2t"] if floor_cases else []:
         cases2 = [c for (w, c, i) in run.time if w == "floor" + suffix and i == "store"]
         for case in cases2:
             out.append(f"| `{case}` (2 threads) | {2 * case_bytes(case) / 1e6:.1f} | "
@@ -443,7 +464,8 @@ def write_markdown(run, path, chart):
                        f"{fmt_ms(run.get('floor' + suffix, case, 'stream'))} | – | "
                        f"{fmt_ms(run.get('floor_train' + suffix, case, 'store'))} | "
                        f"{fmt_ms(run.get('floor_train' + suffix, case, 'stream'))} | – | – | – |")
-    out.append("")
+    if floor_cases:
+        out.append("")
 
     out.append("## Targets missed")
     out.append("")
@@ -567,8 +589,11 @@ def chart_groups(run):
     return groups
 
 
-def write_svg(run, path):
-    groups = chart_groups(run)
+def write_svg(run, path, doc=None):
+    panels = [("Forward (normfuse_bench): time / floor", chart_groups(run))]
+    panels += bench_suites.chart_panels(doc or {}, Run, run.measure)
+    panels = [(t, g) for t, g in panels if g]
+    groups = [g for _, gs in panels for g in gs]
     bar_h, gap, left, right = 9, 10, 300, 40
     width = 1000
     plot_w = width - left - right
@@ -581,6 +606,8 @@ def write_svg(run, path):
         v = min(max(v, lo), hi)
         return left + plot_w * (math.log10(v) - math.log10(lo)) / (math.log10(hi) - math.log10(lo))
 
+    COLORS.update(bench_suites.COLORS)
+    TITLES.update(bench_suites.TITLES)
     used = []
     for _, _, bars in groups:
         for impl, _ in bars:
@@ -595,12 +622,13 @@ def write_svg(run, path):
         legend.append((impl, lx, ly))
         lx += w
     top = ly + 26
-    height = top + sum(len(b) * bar_h + gap for _, _, b in groups) + 40
+    panel_h = 22
+    height = top + sum(len(b) * bar_h + gap for _, _, b in groups) + panel_h * len(panels) + 40
     s = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
          f'font-family="sans-serif" font-size="11">',
          '<rect width="100%" height="100%" fill="white"/>',
-         f'<text x="{left}" y="18" font-size="14" font-weight="bold">Time / floor (log scale; 1 = the floor loop '
-         f'over the same bytes; lower is better)</text>',
+         f'<text x="{left}" y="18" font-size="14" font-weight="bold">Time / reference (log scale; 1 = the '
+         f'floor loop over the same bytes, or the panel\'s reference; lower is better)</text>',
          f'<text x="{left}" y="34" fill="#555">{html.escape(run.context.get("nf_machine", ""))} '
          f'{html.escape(run.context.get("date", ""))}; medians of interleaved repetitions</text>']
     for impl, lx, ly in legend:
@@ -614,7 +642,13 @@ def write_svg(run, path):
                  f'{"#000" if t == 1 else "#ddd"}" stroke-width="{1.5 if t == 1 else 1}"/>')
         s.append(f'<text x="{x:.1f}" y="{height - 16}" text-anchor="middle">{t:g}x</text>')
     y = top
-    for title, target, bars in groups:
+    first_of_panel = {id(gs[0]): title for title, gs in panels}
+    for group in groups:
+        title, target, bars = group
+        if id(group) in first_of_panel:
+            s.append(f'<rect x="0" y="{y - 2}" width="{width}" height="{panel_h - 4}" fill="#f3f3f3"/>')
+            s.append(f'<text x="8" y="{y + 12}" font-weight="bold">{html.escape(first_of_panel[id(group)])}</text>')
+            y += panel_h
         gh = len(bars) * bar_h
         s.append(f'<text x="{left - 8}" y="{y + gh / 2 + 4:.1f}" text-anchor="end">{html.escape(title)}</text>')
         if target:
@@ -630,7 +664,7 @@ def write_svg(run, path):
             y += bar_h
         y += gap
     s.append(f'<text x="{left}" y="{height - 2}" fill="#555" font-size="10">dashed red: the target '
-             f'(1.05x floor for eval, 1.15x training floor for training); generated by scripts/plot_bench.py</text>')
+             f'of each group (its panel says which); generated by scripts/plot_bench.py</text>')
     s.append("</svg>")
     with open(path, "w") as f:
         f.write("\n".join(s) + "\n")
@@ -641,15 +675,20 @@ def main():
     with open(args.json) as f:
         doc = json.load(f)
     run = Run(doc, args.time)
-    if not run.time:
+    # The peers' versions, when only the other suites ran (their own contexts have them).
+    for suite in doc.get("suites", {}).values():
+        for key, value in suite.get("context", {}).items():
+            if key.endswith("_version") and key.startswith("nf_"):
+                run.context.setdefault(key, value)
+    if not run.time and not doc.get("suites"):
         sys.exit(f"plot_bench.py: no benchmark results in {args.json}")
     os.makedirs(args.out, exist_ok=True)
     # A run without floors (a filtered one, e.g. only normfuse against normfuse_dispatch) has no chart.
-    chart = bool(chart_groups(run))
-    write_markdown(run, os.path.join(args.out, "results.md"), chart)
+    chart = bool(chart_groups(run)) or any(g for _, g in bench_suites.chart_panels(doc, Run, run.measure))
+    write_markdown(run, os.path.join(args.out, "results.md"), chart, doc)
     written = [os.path.join(args.out, "results.md")]
     if chart:
-        write_svg(run, os.path.join(args.out, "ratios.svg"))
+        write_svg(run, os.path.join(args.out, "ratios.svg"), doc)
         written.append(os.path.join(args.out, "ratios.svg"))
     print(f"plot_bench.py: wrote {' and '.join(written)}")
 

@@ -77,6 +77,7 @@ data& get(const shape& s) {
             d.mean_d.push_back(sum[j] / m);
             d.invstd_d.push_back(1.0 / std::sqrt(sq[j] / m + d.eps));
             d.mean_f.push_back(static_cast<float>(d.mean_d.back()));
+            d.var_f.push_back(static_cast<float>(sq[j] / m));
             d.invstd_f.push_back(static_cast<float>(d.invstd_d.back()));
         }
     }
@@ -84,6 +85,46 @@ data& get(const shape& s) {
 }
 
 namespace {
+
+/// dx of BatchNorm eval backward (at every 997th element), of InstanceNorm and GroupNorm backward
+/// (at every 61st instance or group: contiguous runs of NCHW data), in double; "" when every
+/// checked element is within 1e-4 (1 + |want|).
+std::string check_other(const data& d, kind k) {
+    const shape& s = *d.s;
+    auto bad = [](std::size_t i, double got, double want) {
+        return "dx[" + std::to_string(i) + "] = " + std::to_string(got) + ", want " + std::to_string(want);
+    };
+    if (k == kind::bn_eval) {
+        for (std::size_t i = 0; i < s.size(); i += 997) {
+            const std::size_t ch = s.channel_of(i);
+            const double want = d.weight[ch] * d.invstd_d[ch] * d.dy[i];
+            if (!(std::abs(d.dx[i] - want) <= 1e-4 * (1 + std::abs(want)))) return bad(i, d.dx[i], want);
+        }
+        return "";
+    }
+    // A group: len contiguous elements (one channel plane for InstanceNorm, gn_groups-th of the
+    // channels of a sample for GroupNorm), normalized together; the weight is per channel.
+    const std::size_t len = k == kind::in ? s.h * s.w : s.c / gn_groups * s.h * s.w;
+    for (std::size_t g0 = 0; g0 < s.size(); g0 += 61 * len) {
+        double mean = 0, ms = 0, sg = 0, sgx = 0;
+        for (std::size_t i = g0; i < g0 + len; ++i) mean += d.x[i];
+        mean /= static_cast<double>(len);
+        for (std::size_t i = g0; i < g0 + len; ++i) ms += (d.x[i] - mean) * (d.x[i] - mean);
+        const double rs = 1.0 / std::sqrt(ms / static_cast<double>(len) + d.eps);
+        for (std::size_t i = g0; i < g0 + len; ++i) {
+            const double gw = static_cast<double>(d.dy[i]) * d.weight[s.channel_of(i)];
+            sg += gw;
+            sgx += gw * (d.x[i] - mean);
+        }
+        for (std::size_t i = g0; i < g0 + len; ++i) {
+            const double gw = static_cast<double>(d.dy[i]) * d.weight[s.channel_of(i)];
+            const double want = rs * (gw - sg / static_cast<double>(len)) -
+                                (d.x[i] - mean) * rs * rs * rs * sgx / static_cast<double>(len);
+            if (!(std::abs(d.dx[i] - want) <= 1e-4 * (1 + std::abs(want)))) return bad(i, d.dx[i], want);
+        }
+    }
+    return "";
+}
 
 /// dx of BatchNorm training backward at a sample of elements, and of LayerNorm / RMSNorm at a
 /// sample of rows, in double; "" when every sampled element is within 1e-4 (1 + |want|).
@@ -94,6 +135,7 @@ std::string check(const data& d, kind k) {
         return "dx[" + std::to_string(i) + "] = " + std::to_string(got) + ", want " + std::to_string(want);
     };
     if (k == kind::floor) return "";
+    if (k == kind::bn_eval || k == kind::in || k == kind::gn) return check_other(d, k);
     if (k == kind::bn_train) {
         std::vector<double> s1(s.c, 0), s2(s.c, 0);
         for (std::size_t i = 0; i < n; ++i) {

@@ -38,6 +38,7 @@ struct data {
     std::vector<float> weight, bias;      ///< per channel (BatchNorm) or per hidden value (rows)
     std::vector<float> mean_f, invstd_f;  ///< BatchNorm saved statistics in float (oneDNN, libtorch)
     std::vector<double> mean_d, invstd_d; ///< the same in double (normfuse's saved_statistics)
+    std::vector<float> var_f;             ///< the batch variance: running_var of the eval backward
     std::vector<float> dweight, dbias;    ///< written by the implementations
     double eps = 1e-5;
     /// Set by an implementation whose result lives in memory of its own: copies the last one into
@@ -47,7 +48,10 @@ struct data {
 data& get(const shape& s);
 
 /// What a benchmark computes (the reference its dx is checked against).
-enum class kind { bn_train, ln, rms, floor };
+/// bn_eval: dx through the running statistics (here equal to the batch's); in / gn: InstanceNorm and
+/// GroupNorm (gn_groups groups) of NCHW data, dx through each instance's (group's) statistics.
+enum class kind { bn_train, ln, rms, floor, bn_eval, in, gn };
+constexpr std::size_t gn_groups = 32;
 
 using body = std::function<void()>;
 /// Registers "<workload>/<shape id>/<implementation>": real time, microseconds, bytes = x + dy + dx.

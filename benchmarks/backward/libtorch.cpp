@@ -66,12 +66,71 @@ body ln(data& d, std::string& label) {
     };
 }
 
+body bn_eval(data& d, std::string& label) {
+    label = "at::native_batch_norm_backward (train = false)";
+    auto out = std::make_shared<at::Tensor>();
+    const at::Tensor x = wrap(*d.s, d.x), dy = wrap(*d.s, d.dy), w = vec(d.weight), m = vec(d.mean_f), v = vec(d.var_f);
+    d.finish = [&d, out] { wrap(*d.s, d.dx).copy_(*out); };
+    return [x, dy, w, m, v, out, eps = d.eps] {
+        at::set_num_threads(1);
+        auto r = at::native_batch_norm_backward(dy, x, w, m, v, {}, {}, false, eps, {true, true, true});
+        *out = std::get<0>(r);
+        benchmark::DoNotOptimize(out->data_ptr());
+    };
+}
+
+/// InstanceNorm as PyTorch computes it: BatchNorm of x seen as (1, N * C, H, W), the weight
+/// repeated N times; the statistics from its forward, before the timing. (The timed part leaves out
+/// the sum of the repeated weight's gradient over N that autograd adds.)
+body instance(data& d, std::string& label) {
+    label = "at::native_batch_norm_backward on (1, N*C, H, W)";
+    at::set_num_threads(1);
+    auto out = std::make_shared<at::Tensor>();
+    const shape& s = *d.s;
+    const std::vector<int64_t> as_bn{1, static_cast<int64_t>(s.n * s.c), static_cast<int64_t>(s.h),
+                                     static_cast<int64_t>(s.w)};
+    const at::Tensor x = wrap(s, d.x).reshape(as_bn), dy = wrap(s, d.dy).reshape(as_bn);
+    const at::Tensor w = vec(d.weight).repeat({static_cast<int64_t>(s.n)}),
+                     b = vec(d.bias).repeat({static_cast<int64_t>(s.n)});
+    const auto fwd = at::native_batch_norm(x, w, b, {}, {}, true, 0.1, d.eps);
+    const at::Tensor mean = std::get<1>(fwd), invstd = std::get<2>(fwd);
+    d.finish = [&d, out] { wrap(*d.s, d.dx).copy_(out->reshape(wrap(*d.s, d.dx).sizes())); };
+    return [x, dy, w, mean, invstd, out, eps = d.eps] {
+        at::set_num_threads(1);
+        auto r = at::native_batch_norm_backward(dy, x, w, {}, {}, mean, invstd, true, eps, {true, true, true});
+        *out = std::get<0>(r);
+        benchmark::DoNotOptimize(out->data_ptr());
+    };
+}
+
+body group(data& d, std::string& label) {
+    label = "at::native_group_norm_backward";
+    at::set_num_threads(1);
+    auto out = std::make_shared<at::Tensor>();
+    const shape& s = *d.s;
+    const auto n = static_cast<int64_t>(s.n), c = static_cast<int64_t>(s.c), hw = static_cast<int64_t>(s.h * s.w),
+               g = static_cast<int64_t>(gn_groups);
+    const at::Tensor x = wrap(s, d.x), dy = wrap(s, d.dy), w = vec(d.weight), b = vec(d.bias);
+    const auto fwd = at::native_group_norm(x, w, b, n, c, hw, g, d.eps);
+    const at::Tensor mean = std::get<1>(fwd), rstd = std::get<2>(fwd);
+    d.finish = [&d, out] { wrap(*d.s, d.dx).copy_(*out); };
+    return [x, dy, w, mean, rstd, out, n, c, hw, g] {
+        at::set_num_threads(1);
+        auto r = at::native_group_norm_backward(dy, x, mean, rstd, w, n, c, hw, g, {true, true, true});
+        *out = std::get<0>(r);
+        benchmark::DoNotOptimize(out->data_ptr());
+    };
+}
+
 } // namespace
 
 void register_libtorch() {
     benchmark::AddCustomContext("nf_libtorch_version", TORCH_VERSION);
     for (const auto& s : bn_shapes()) add("bn_train_bw", s, "libtorch", kind::bn_train, bn);
     add("ln_bw", rows_shape(), "libtorch", kind::ln, ln);
+    for (const auto& s : bn_shapes()) add("bn_eval_bw", s, "libtorch", kind::bn_eval, bn_eval);
+    add("in_bw", bn_shapes()[0], "libtorch", kind::in, instance);
+    add("gn_bw", bn_shapes()[2], "libtorch", kind::gn, group);
 }
 
 } // namespace bwbench

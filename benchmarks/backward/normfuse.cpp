@@ -7,6 +7,9 @@
 //   bn_train_bw/<shape>/normfuse nn::functional::batch_norm_backward (training: dx through the batch
 //                                statistics, dweight and dbias), from saved statistics
 //   ln_bw, rms_bw/<rows>/normfuse nn::functional::layer_norm_backward / rms_norm_backward
+//   bn_eval_bw/<shape>/normfuse  batch_norm_backward in eval mode (dx through the running statistics)
+//   in_bw, gn_bw/<nchw>/normfuse instance_norm_backward / group_norm_backward (32 groups), from the
+//                                statistics their forward saved (computed before the timing)
 #include <benchmark/benchmark.h>
 
 #include <cstddef>
@@ -14,6 +17,8 @@
 #include <span>
 
 #include <normfuse/nn/batch_norm.hpp>
+#include <normfuse/nn/group_norm.hpp>
+#include <normfuse/nn/instance_norm.hpp>
 #include <normfuse/nn/layer_norm.hpp>
 #include <normfuse/nn/rms_norm.hpp>
 
@@ -86,6 +91,54 @@ body bn_body(data& d, std::string& label) {
     };
 }
 
+template <class Shape>
+body bn_eval_body(data& d, std::string& label) {
+    label = "nn::functional::batch_norm_backward (eval)";
+    using V = nf::view<const float, Shape>;
+    const shape& s = *d.s;
+    const auto e = s.order == layout::nchw ? typename V::extents_type({s.n, s.c, s.h, s.w})
+                                           : typename V::extents_type({s.n, s.h, s.w, s.c});
+    auto saved = std::make_shared<nf::nn::saved_statistics>(); // not read in eval mode
+    using CV = nf::view<float, nf::shape<nf::axes::C<>>>;
+    return [&d, e, saved] {
+        const std::size_t c = d.s->c;
+        nf::nn::functional::batch_norm_backward(
+            V(d.x, e), V(d.dy, e), nf::view<float, Shape>(d.dx, e), CV(d.weight.data(), {c}), CV(d.mean_f.data(), {c}),
+            CV(d.var_f.data(), {c}), *saved, false, d.eps, CV(d.dweight.data(), {c}), CV(d.dbias.data(), {c}),
+            nf::nn::backward_options{nf::nn::grad_write::overwrite, nf::nn::grad_write::overwrite});
+    };
+}
+
+/// InstanceNorm (GroupNorm: Groups > 0) backward of NCHW data, from the statistics of a forward run
+/// here, before the timing.
+template <std::size_t Groups>
+body grouped_body(data& d, std::string& label) {
+    label = Groups ? "nn::functional::group_norm_backward" : "nn::functional::instance_norm_backward";
+    using S = nf::shape<nf::axes::N<>, nf::axes::C<>, nf::axes::H<>, nf::axes::W<>>;
+    using V = nf::view<const float, S>;
+    using CV = nf::view<float, nf::shape<nf::axes::C<>>>;
+    const shape& s = *d.s;
+    const typename V::extents_type e({s.n, s.c, s.h, s.w});
+    auto saved = std::make_shared<nf::nn::saved_statistics>();
+    const CV w(d.weight.data(), {s.c}), b(d.bias.data(), {s.c});
+    if constexpr (Groups > 0)
+        nf::nn::functional::group_norm(V(d.x, e), nf::view<float, S>(d.dx, e), Groups, w, b, d.eps, *saved);
+    else
+        nf::nn::functional::instance_norm(V(d.x, e), nf::view<float, S>(d.dx, e), std::nullopt, std::nullopt, w, b,
+                                          true, 0.1, d.eps, *saved);
+    return [&d, e, saved, w] {
+        const std::size_t c = d.s->c;
+        const nf::nn::backward_options o{nf::nn::grad_write::overwrite, nf::nn::grad_write::overwrite};
+        if constexpr (Groups > 0)
+            nf::nn::functional::group_norm_backward(V(d.x, e), V(d.dy, e), nf::view<float, S>(d.dx, e), Groups, *saved,
+                                                    w, CV(d.dweight.data(), {c}), CV(d.dbias.data(), {c}), o);
+        else
+            nf::nn::functional::instance_norm_backward(V(d.x, e), V(d.dy, e), nf::view<float, S>(d.dx, e), w,
+                                                       std::nullopt, std::nullopt, *saved, true, d.eps,
+                                                       CV(d.dweight.data(), {c}), CV(d.dbias.data(), {c}), o);
+    };
+}
+
 template <bool Centered>
 body row_body(data& d, std::string& label) {
     using S = nf::shape<nf::axes::N<>, nf::axes::C<>>;
@@ -129,6 +182,19 @@ void register_floor_and_normfuse() {
             });
     }
     add("ln_bw", rows_shape(), "normfuse", kind::ln, [](data& d, std::string& l) { return row_body<true>(d, l); });
+    for (const auto& s : bn_shapes()) {
+        if (s.order == layout::nchw)
+            add("bn_eval_bw", s, "normfuse", kind::bn_eval, [](data& d, std::string& l) {
+                return bn_eval_body<nf::shape<nf::axes::N<>, nf::axes::C<>, nf::axes::H<>, nf::axes::W<>>>(d, l);
+            });
+        else
+            add("bn_eval_bw", s, "normfuse", kind::bn_eval, [](data& d, std::string& l) {
+                return bn_eval_body<nf::shape<nf::axes::N<>, nf::axes::H<>, nf::axes::W<>, nf::axes::C<>>>(d, l);
+            });
+    }
+    add("in_bw", bn_shapes()[0], "normfuse", kind::in, [](data& d, std::string& l) { return grouped_body<0>(d, l); });
+    add("gn_bw", bn_shapes()[2], "normfuse", kind::gn,
+        [](data& d, std::string& l) { return grouped_body<gn_groups>(d, l); });
     add("rms_bw", rows_shape(), "normfuse", kind::rms, [](data& d, std::string& l) { return row_body<false>(d, l); });
 }
 

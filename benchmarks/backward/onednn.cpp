@@ -1,4 +1,4 @@
-// benchmarks/backward/onednn.cpp: oneDNN 2.x batch_normalization_backward (prop_kind::backward: dx, dscale, dshift) on the shared buffers.
+// benchmarks/backward/onednn.cpp: oneDNN 2.x batch_normalization_backward (prop_kind::backward: dx, dscale, dshift) on the shared buffers, training and eval (use_global_stats).
 //
 // From the saved batch mean and variance (oneDNN takes the variance: 1 / invstd^2 - eps), x, dy
 // and the scale, into the shared dx. The primitive is created outside the timing; the kernel
@@ -24,6 +24,9 @@ struct bn_bwd {
     dnnl::memory src, diff_dst, diff_src, mean, var, scale, shift, diff_scale, diff_shift_m;
 };
 
+/// Global: the eval backward (use_global_stats: dx through the given mean and variance, here the
+/// batch's, as running statistics).
+template <bool Global>
 body make(data& d, std::string& label) {
     const shape& s = *d.s;
     using dim = dnnl::memory::dim;
@@ -33,7 +36,8 @@ body make(data& d, std::string& label) {
     const dnnl::memory::desc md(dims, dnnl::memory::data_type::f32, tag);
     const dnnl::memory::desc vec({static_cast<dim>(s.c)}, dnnl::memory::data_type::f32, dnnl::memory::format_tag::x);
     auto p = std::make_shared<bn_bwd>();
-    const auto flags = dnnl::normalization_flags::use_scale | dnnl::normalization_flags::use_shift;
+    const auto flags = dnnl::normalization_flags::use_scale | dnnl::normalization_flags::use_shift |
+                       (Global ? dnnl::normalization_flags::use_global_stats : dnnl::normalization_flags::none);
     const dnnl::batch_normalization_forward::desc fd(dnnl::prop_kind::forward_training, md, static_cast<float>(d.eps),
                                                      flags);
     const dnnl::batch_normalization_forward::primitive_desc fpd(fd, p->engine);
@@ -74,7 +78,8 @@ void register_onednn() {
     const dnnl_version_t* v = dnnl_version();
     benchmark::AddCustomContext("nf_onednn_version", std::to_string(v->major) + "." + std::to_string(v->minor) + "." +
                                                          std::to_string(v->patch));
-    for (const auto& s : bn_shapes()) add("bn_train_bw", s, "onednn", kind::bn_train, make);
+    for (const auto& s : bn_shapes()) add("bn_train_bw", s, "onednn", kind::bn_train, make<false>);
+    for (const auto& s : bn_shapes()) add("bn_eval_bw", s, "onednn", kind::bn_eval, make<true>);
 }
 
 } // namespace bwbench
