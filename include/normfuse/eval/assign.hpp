@@ -261,9 +261,45 @@ constexpr bool strided_converting_cast() {
         return false;
 }
 
+template <class Plan, bool Inside = false, class E>
+auto bind(const E& e, bind_context<Plan>& ctx);
+
+/// The member of a slot group (row_local.hpp) for the sum Entry of operands over OA kept over KL.
+template <class Plan, class KL, class OA, class Entry>
+struct slot_group_member {
+    using PR = plan<typename Plan::value_type, typename Plan::arch, OA, typename Entry::operand, layout_list<KL>>;
+    using bound =
+        decltype(bind<PR, false>(std::declval<const typename Entry::operand&>(), std::declval<bind_context<PR>&>()));
+    using type = group_member<bound, PR, Entry::what>;
+};
+
+template <class Plan, class KL, class OA, class L>
+struct slot_group_for {
+    using type = void;
+};
+template <class Plan, class KL, class OA, class... Es>
+struct slot_group_for<Plan, KL, OA, type_list<Es...>> {
+    // Fused when there are two distinct sums or more, none periodic in its loop (no tiles: each
+    // thread's copy of an operand is a plain copy), and no sum of squares (nn::rms_norm's, whose
+    // 16-bit operands have a loop of their own).
+    static constexpr bool fused = sizeof...(Es) >= 2 && (!slot_group_member<Plan, KL, OA, Es>::PR::periodic && ...) &&
+                                  ((Es::what != group_sums::squares) && ...);
+    using type = std::conditional_t<fused,
+                                    slot_group_state<typename Plan::arch, typename Plan::value_type, KL::size,
+                                                     typename slot_group_member<Plan, KL, OA, Es>::type...>,
+                                    void>;
+};
+
+/// The slot group of the row-local reduction R in Plan's loop, or void (R sums alone).
+template <class Plan, class R>
+using slot_group_of =
+    typename slot_group_for<Plan, typename R::axes, typename operand_t<R>::axes,
+                            decltype(collect_group<Plan, typename R::axes, typename operand_t<R>::axes,
+                                                   typename Plan::expression>(type_list<>{}))>::type;
+
 /// Binds the expression `e` to the loop nest of `Plan`. With `Inside`, `e` is part of a row-local
 /// node (eval/row_local.hpp): nothing is hoisted, reductions are computed slot by slot.
-template <class Plan, bool Inside = false, class E>
+template <class Plan, bool Inside, class E>
 auto bind(const E& e, bind_context<Plan>& ctx) {
     using T = typename Plan::value_type;
     using DL = typename Plan::dest_axes;
@@ -278,12 +314,42 @@ auto bind(const E& e, bind_context<Plan>& ctx) {
         const auto ext = e.operand_extents();
         bind_context<PR> rctx{ext, chunk_length<PR>(ext, typename PR::layouts{}), ctx.arena};
         auto operand = bind(e.arg, rctx);
-        bound_slot_reduction<E, PR, decltype(operand)> node{std::move(operand)};
+        using Group = slot_group_of<Plan, E>;
+        bound_slot_reduction<E, PR, decltype(operand), Group> node{std::move(operand)};
         node.chunk = rctx.chunk;
         node.param = e.param;
         node.length = 1;
         for (std::size_t d = KR; d < ext.size(); ++d) node.length *= ext[d];
         for (std::size_t j = 0; j < KR; ++j) node.dest_pos[j] = positions_in<KL, DL>::value[j];
+        if constexpr (!std::is_void_v<Group>) {
+            // Distinct sums of this slot: all in one loop (slot_group_state), this one among them
+            // unless another reduction of its type with other values has its place.
+            constexpr group_sums what = group_sums_of<E, Plan>();
+            using entries = decltype(collect_group<Plan, KL, typename operand_t<E>::axes, typename Plan::expression>(
+                type_list<>{}));
+            constexpr std::size_t J = index_in<group_entry<operand_t<E>, what>, entries>::value;
+            static_assert(J < entries::size, "normfuse: internal: a row-local reduction outside its group");
+            if (Group* g = find_slot_group<Group>(sums_registry(ctx), ctx.arena)) {
+                bool mine = false;
+                if (g[0].keys[J] == nullptr) {
+                    for (std::size_t t = 0; t < ctx.sums->threads; ++t) {
+                        std::get<J>(g[t].operands).emplace(node.operand);
+                        g[t].length = node.length;
+                    }
+                    g[0].keys[J] = &e.arg;
+                    mine = true;
+                } else {
+                    mine = same_values(*static_cast<const operand_t<E>*>(g[0].keys[J]), e.arg);
+                }
+                if (mine) {
+                    node.group = g;
+                    node.group_threads = ctx.sums->threads;
+                    node.group_index = J;
+                    node.group_what = what;
+                    return node;
+                }
+            }
+        }
         if constexpr (shares_sums<E, Plan>()) {
             node.shared = find_slot_sums<KR>(sums_registry(ctx), e, ctx.arena);
             node.shared_threads = node.shared != nullptr ? ctx.sums->threads : 0;

@@ -21,11 +21,18 @@
 // reductions (the same type, and the same operand arrays, extents and constants: `mean<C>(square(x))`
 // twice, as derived gradients have them) compute a slot once: the second takes the first's value
 // (repeated, find_slot_value). The hoisted path shares identical hoisted parts alike (eval/assign.hpp).
+// Distinct reductions of one slot over operands of the same axes (a derived gradient's `mean(x^2)`
+// and `sum(w dy x)`, or LayerNorm's moments of x, `sum(w dy)` and `sum(w dy x)`) are fused when
+// there are at least two distinct sums: the first to reach a slot sums all of them in one loop over
+// the slot (slot_group), and each takes its value from its sums.
 #pragma once
 
 #include <array>
+#include <cmath>
 #include <cstddef>
 #include <new>
+#include <optional>
+#include <tuple>
 #include <type_traits>
 #include <utility>
 
@@ -38,6 +45,7 @@
 #include <normfuse/eval/plan.hpp>
 #include <normfuse/eval/scratch.hpp>
 #include <normfuse/expr/expression.hpp>
+#include <normfuse/reduce/widen.hpp>
 
 namespace nf::detail {
 
@@ -168,6 +176,14 @@ bool same_values(const E& a, const E& b) {
         return same_values(a.left, b.left) && same_values(a.right, b.right);
     else
         return a.param == b.param && same_values(a.arg, b.arg);
+}
+
+/// True when two slot indices are equal (a loop: std::array's == is a call to memcmp in g++ 12).
+template <std::size_t KR>
+NF_ALWAYS_INLINE bool same_slot(const outer_index<KR>& a, const outer_index<KR>& b) {
+    for (std::size_t j = 0; j < KR; ++j)
+        if (a[j] != b[j]) return false;
+    return true;
 }
 
 /// The shifted sums (reduce_expr::slot_sums) of the slot a thread computed last, shared by the
@@ -304,6 +320,245 @@ hoisted_slot_sums* find_hoisted_sums(slot_sums_registry& reg, const E& e, scratc
     return find_shared_sums<hoisted_slot_sums, tag>(reg, e, arena, 1);
 }
 
+// --- Fused slot sums: the distinct row-local reductions of one slot in one loop ------------------
+
+/// What one read of a group's operand sums: `plain`: c1 = sum v; `squares`: c2 = sum v^2;
+/// `moments`: c1 = sum (v - k), c2 = sum (v - k)^2 with k the slot's first value (as the
+/// reductions' own slot_value and slot_sums, reduce/reductions.hpp).
+enum class group_sums { plain, squares, moments };
+
+/// The sums a slot of the row-local reduction R takes in Plan's loop.
+template <class R, class Plan>
+constexpr group_sums group_sums_of() {
+    if constexpr (R::sums_squares)
+        return group_sums::squares;
+    else if constexpr (R::from_shifted_sums || shares_sums<R, Plan>())
+        return group_sums::moments;
+    else
+        return group_sums::plain;
+}
+
+/// One distinct sum of a group: an operand expression type and what is summed over it.
+template <class Operand, group_sums What>
+struct group_entry {
+    using operand = Operand;
+    static constexpr group_sums what = What;
+};
+
+template <class... Ts>
+struct type_list {
+    static constexpr std::size_t size = sizeof...(Ts);
+};
+
+template <class L, class T>
+struct add_unique;
+template <class... Ts, class T>
+struct add_unique<type_list<Ts...>, T> {
+    using type = std::conditional_t<(std::is_same_v<T, Ts> || ...), type_list<Ts...>, type_list<Ts..., T>>;
+};
+
+/// The distinct sums (group_entry) of the row-local reductions in E that keep the axes KL of an
+/// operand over the axes OA, in Plan's loop, appended to Acc.
+template <class Plan, class KL, class OA, class E, class Acc>
+auto collect_group(Acc) {
+    if constexpr (E::kind == node_kind::reduction) {
+        if constexpr (std::is_same_v<typename E::axes, KL> && std::is_same_v<typename operand_t<E>::axes, OA> &&
+                      slot_local<E, Plan>())
+            return typename add_unique<Acc, group_entry<operand_t<E>, group_sums_of<E, Plan>()>>::type{};
+        else
+            return Acc{};
+    } else if constexpr (E::kind == node_kind::unary) {
+        return collect_group<Plan, KL, OA, operand_t<E>>(Acc{});
+    } else if constexpr (E::kind == node_kind::binary) {
+        return collect_group<Plan, KL, OA, right_t<E>>(collect_group<Plan, KL, OA, left_t<E>>(Acc{}));
+    } else {
+        return Acc{};
+    }
+}
+
+template <class T, class L>
+struct index_in;
+template <class T, class... Ts>
+struct index_in<T, type_list<Ts...>> {
+    static constexpr std::size_t value = [] {
+        constexpr bool hit[] = {std::is_same_v<T, Ts>...};
+        for (std::size_t j = 0; j < sizeof...(Ts); ++j)
+            if (hit[j]) return j;
+        return sizeof...(Ts);
+    }();
+};
+
+/// A member of a slot group as bound: its operand bound to the loop PR, what it sums.
+template <class Bound, class PR, group_sums What>
+struct group_member {
+    using bound = Bound;
+    using plan = PR;
+    static constexpr group_sums what = What;
+};
+
+/// One thread's state of a slot group: a copy of each member's bound operand (claimed when the
+/// first reduction of that sum is bound; another of the same type with other values sums alone),
+/// the slot summed last and its sums. `compute` sums every claimed member over the slot in one
+/// loop (U batches of each in flight), in double, with the arithmetic of the reductions' own
+/// loops (reduce/accumulate.hpp: sum_run).
+template <class Arch, class T, std::size_t KR, class... Ms>
+struct slot_group_state {
+    static constexpr std::size_t count = sizeof...(Ms);
+    std::tuple<std::optional<typename Ms::bound>...> operands;
+    std::array<const void*, count> keys{}; // the operand expression each member was claimed for
+    outer_index<KR> slot{};
+    bool valid = false;
+    std::size_t length = 0;
+    std::array<double, count> k{}, c1{}, c2{};
+
+    void compute(const outer_index<KR>& s) {
+        using seq = std::index_sequence_for<Ms...>;
+        bool all = true;
+        [&]<std::size_t... J>(std::index_sequence<J...>) {
+            ((all = all && std::get<J>(operands).has_value()), ...);
+        }
+        (seq{});
+        if (all) {
+            ++evaluations.slot_reads;
+            sum_members(s, seq{});
+        } else { // a member not bound in this loop: the others, each alone
+            [&]<std::size_t... J>(std::index_sequence<J...>) {
+                auto one = [&]<std::size_t I>(std::integral_constant<std::size_t, I>) {
+                    if (std::get<I>(operands).has_value()) {
+                        ++evaluations.slot_reads;
+                        sum_members(s, std::index_sequence<I>{});
+                    }
+                };
+                (one(std::integral_constant<std::size_t, J>{}), ...);
+            }
+            (seq{});
+        }
+        slot = s;
+        valid = true;
+    }
+
+private:
+    template <std::size_t J>
+    using member = std::tuple_element_t<J, std::tuple<Ms...>>;
+
+    template <std::size_t... J>
+    NF_ALWAYS_INLINE void sum_members(const outer_index<KR>& s, std::index_sequence<J...>) {
+        using DB = xsimd::batch<double, Arch>;
+        constexpr std::size_t B = xsimd::batch<T, Arch>::size, H = B / DB::size, U = 2, M = sizeof...(J);
+        constexpr std::array<group_sums, M> what{member<J>::what...};
+        (std::get<J>(operands)->seek(s), ...);
+        std::array<double, M> kk{};
+        if (length > 0)
+            ((kk[index_of<J, J...>()] =
+                  member<J>::what == group_sums::moments
+                      ? usable_shift_here(static_cast<double>(std::get<J>(operands)->load_scalar(0, 0)))
+                      : 0.0),
+             ...);
+        const DB one = opaque_one<Arch>();
+        std::array<DB, M> nk;
+        for (std::size_t m = 0; m < M; ++m) nk[m] = DB(-kk[m]);
+        DB a1[M][U][H], a2[M][U][H];
+        for (std::size_t m = 0; m < M; ++m)
+            for (std::size_t u = 0; u < U; ++u)
+                for (std::size_t h = 0; h < H; ++h) a1[m][u][h] = a2[m][u][h] = DB(0.0);
+        auto add = [&]<std::size_t I>(std::integral_constant<std::size_t, I>, std::size_t u, std::size_t at) {
+            constexpr std::size_t m = index_of<I, J...>();
+            constexpr group_sums w = what[m];
+            std::array<DB, H> hv;
+            if constexpr (std::is_same_v<T, float>) {
+                const auto [lo, hi] = widen_load(*std::get<I>(operands), at, 0);
+                hv[0] = lo;
+                hv[1] = hi;
+            } else {
+                hv[0] = std::get<I>(operands)->load(at, 0);
+            }
+            for (std::size_t h = 0; h < H; ++h) {
+                if constexpr (w == group_sums::plain) {
+                    a1[m][u][h] = plus_on_fma(a1[m][u][h], hv[h], one);
+                } else if constexpr (w == group_sums::squares) {
+                    a2[m][u][h] = xsimd::fma(hv[h], hv[h], a2[m][u][h]);
+                } else {
+                    const DB dv = minus_shift(hv[h], one, nk[m]);
+                    a1[m][u][h] += dv;
+                    a2[m][u][h] = xsimd::fma(dv, dv, a2[m][u][h]);
+                }
+            }
+        };
+        std::size_t i = 0;
+        for (; i + U * B <= length; i += U * B)
+            for (std::size_t u = 0; u < U; ++u) (add(std::integral_constant<std::size_t, J>{}, u, i + u * B), ...);
+        for (; i + B <= length; i += B) (add(std::integral_constant<std::size_t, J>{}, 0, i), ...);
+        std::array<double, M> r1{}, r2{};
+        for (std::size_t m = 0; m < M; ++m)
+            for (std::size_t h = 0; h < H; ++h) {
+                DB t1 = a1[m][0][h], t2 = a2[m][0][h];
+                for (std::size_t u = 1; u < U; ++u) {
+                    t1 += a1[m][u][h];
+                    t2 += a2[m][u][h];
+                }
+                r1[m] += lane_sum_here(t1);
+                r2[m] += lane_sum_here(t2);
+            }
+        for (; i < length; ++i) {
+            auto tail = [&]<std::size_t I>(std::integral_constant<std::size_t, I>) {
+                constexpr std::size_t m = index_of<I, J...>();
+                const double dv = static_cast<double>(std::get<I>(operands)->load_scalar(i, 0)) - kk[m];
+                if constexpr (what[m] != group_sums::squares) r1[m] += dv;
+                if constexpr (what[m] != group_sums::plain) r2[m] += dv * dv;
+            };
+            (tail(std::integral_constant<std::size_t, J>{}), ...);
+        }
+        ((k[J] = kk[index_of<J, J...>()], c1[J] = r1[index_of<J, J...>()], c2[J] = r2[index_of<J, J...>()]), ...);
+    }
+
+    /// The position of I among Js.
+    template <std::size_t I, std::size_t... Js>
+    static constexpr std::size_t index_of() {
+        constexpr std::size_t v[] = {Js...};
+        for (std::size_t j = 0; j < sizeof...(Js); ++j)
+            if (v[j] == I) return j;
+        return sizeof...(Js);
+    }
+    static double usable_shift_here(double v) { return std::isfinite(v) ? v : 0.0; } // (reduce's usable_shift)
+    static double lane_sum_here(const xsimd::batch<double, Arch>& v) {
+        alignas(64) double lanes[xsimd::batch<double, Arch>::size];
+        v.store_aligned(lanes);
+        double t = 0;
+        for (double x : lanes) t += x;
+        return t;
+    }
+};
+
+template <class State>
+struct slot_group_type {
+    static constexpr char id = 0;
+};
+
+/// The registry's slot group of type State (one state per thread), made on first use; null when
+/// the registry is full.
+template <class State>
+State* find_slot_group(slot_sums_registry& reg, scratch_arena& arena) {
+    const void* type = &slot_group_type<State>::id;
+    for (std::size_t i = 0; i < reg.used; ++i)
+        if (reg.entries[i].type == type) return static_cast<State*>(reg.entries[i].sums);
+    if (reg.used == slot_sums_registry::capacity) return nullptr;
+    static_assert(std::is_trivially_destructible_v<State>, "normfuse: internal: arena objects are not destroyed");
+    auto* states = arena.allocate<State>(reg.threads);
+    for (std::size_t t = 0; t < reg.threads; ++t) new (states + t) State{};
+    reg.entries[reg.used++] = {type, nullptr, states};
+    return states;
+}
+
+/// The value of the reduction R (kind `what` of sums) from a slot's sums, with the arithmetic of
+/// R::slot_value.
+template <class R>
+typename R::value_type value_from_group(group_sums what, double k, double c1, double c2, std::size_t length,
+                                        double param) {
+    if constexpr (R::moments_role != 0)
+        if (what == group_sums::moments) return R::from_sums(k, c1, c2, length, param);
+    return R::from_plain_sums(c1, c2, length, param);
+}
+
 /// A sub-expression that depends on the loop's outer axes only, evaluated once per seek, as a
 /// batch; the scalar positions of the run (its tail) read the same number, lane 0.
 template <class Sub>
@@ -329,7 +584,7 @@ struct bound_invariant {
 /// A row-local reduction R: its operand is bound to R's own loop PR, whose outer indices are the
 /// slots; `seek` computes the value of the slot the destination's loop has reached, unless it is
 /// the one computed last.
-template <class R, class PR, class Operand>
+template <class R, class PR, class Operand, class Group = void>
 struct bound_slot_reduction {
     using value_type = typename R::value_type;
     using batch = xsimd::batch<value_type, typename PR::arch>;
@@ -348,6 +603,10 @@ struct bound_slot_reduction {
     shared_slot_value<KR, value_type>* same = nullptr; // per piece, with the identical twins (find_slot_value)
     std::size_t same_threads = 0;
     std::size_t worker = 0; // the piece of a parallel loop this copy belongs to
+    Group* group = nullptr; // per piece: the fused sums of the slot's distinct reductions (slot_group_state)
+    std::size_t group_threads = 0;
+    std::size_t group_index = 0; // this reduction's member of the group
+    group_sums group_what = group_sums::plain;
 
     /// A copy for the piece `worker`: tiles of its own; the slot computed last stays valid.
     void own_tiles(scratch_arena& arena, std::size_t w = 0) {
@@ -358,9 +617,21 @@ struct bound_slot_reduction {
     NF_ALWAYS_INLINE void seek(const I& index) {
         outer_index<KR> slot;
         for (std::size_t j = 0; j < KR; ++j) slot[j] = index[dest_pos[j]];
-        if (!computed || slot != current) {
+        if (!computed || !same_slot(slot, current)) {
+            if constexpr (!std::is_void_v<Group>) {
+                if (worker < group_threads) {
+                    Group& g = group[worker];
+                    if (!g.valid || !same_slot(g.slot, slot)) g.compute(slot);
+                    scalar = value_from_group<R>(group_what, g.k[group_index], g.c1[group_index], g.c2[group_index],
+                                                 length, param);
+                    value = batch(scalar);
+                    current = slot;
+                    computed = true;
+                    return;
+                }
+            }
             shared_slot_value<KR, value_type>* twin = worker < same_threads ? same + worker : nullptr;
-            if (twin != nullptr && twin->valid && twin->slot == slot) {
+            if (twin != nullptr && twin->valid && same_slot(twin->slot, slot)) {
                 scalar = twin->value; // an identical reduction computed this slot
             } else {
                 if constexpr (R::moments_role != 0) {
@@ -389,7 +660,7 @@ private:
     /// The value from the sums the partner left for this slot, or from new sums, left for it.
     value_type from_shared(const outer_index<KR>& slot) {
         shared_slot_sums<KR>* s = worker < shared_threads ? shared + worker : nullptr;
-        if (s == nullptr || !s->valid || s->slot != slot) {
+        if (s == nullptr || !s->valid || !same_slot(s->slot, slot)) {
             double k = 0, c1 = 0, c2 = 0;
             ++evaluations.slot_reads;
             R::template slot_sums<PR>(operand, slot, length, chunk, k, c1, c2);

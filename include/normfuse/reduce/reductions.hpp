@@ -75,6 +75,19 @@ struct reduce_expr : detail::expression_tag {
     /// Kinds computed from shifted sums (all those with a role but the mean, which sums plainly
     /// on its own).
     static constexpr bool from_shifted_sums = moments_role != 0 && R != detail::reduction_kind::mean;
+    /// A slot of this kind sums the squares of its values (else the values, or shifted moments).
+    static constexpr bool sums_squares = R == detail::reduction_kind::inv_rms;
+
+    /// The value of a slot of `length` values from its plain sums: s1 = sum v, s2 = sum v^2 (those
+    /// of the kinds without shifted sums; slot_value's arithmetic, for fused slot sums, eval/row_local.hpp).
+    static value_type from_plain_sums(double s1, double s2, std::size_t length, double param) {
+        if constexpr (R == detail::reduction_kind::inv_rms)
+            return static_cast<value_type>(1.0 / std::sqrt(s2 / static_cast<double>(length) + param));
+        else if constexpr (R == detail::reduction_kind::sum)
+            return static_cast<value_type>(s1);
+        else
+            return static_cast<value_type>(s1 / static_cast<double>(length));
+    }
 
     template <Axis X>
     std::size_t extent() const {

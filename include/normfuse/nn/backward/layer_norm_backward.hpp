@@ -71,7 +71,7 @@ void row_norm_backward_views(std::string_view call, const X& x, const DY& dy, co
     const bool params = dw.present || db.present;
     gradient_scratch<T> buf(params ? 2 * n : 0, 0);
     double* dw_sum = params ? buf.doubles() : nullptr;
-    double* db_sum = params ? buf.doubles() + n : nullptr;
+    double* db_sum = db.present ? buf.doubles() + n : nullptr;
     if (params) std::fill_n(buf.doubles(), 2 * n, 0.0);
     if (x.size() != 0)
         row_norm_backward<Arch, Centered>(x.data(), dy.data(), dx.data(), rows, n, w.present ? w.data : nullptr, eps,

@@ -25,44 +25,85 @@
 
 namespace nf::nn::detail {
 
-/// The backward of `rows` contiguous rows of `n` values. `Centered`: LayerNorm (else RMSNorm).
-/// w (n values) may be null (no weight: 1). dw_sum and db_sum (n doubles each, or null when not
-/// wanted) receive the per-column sums. dx may be dy (each row is read before it is written).
-template <class Arch, bool Centered, class T>
-void row_norm_backward(const T* x, const T* dy, T* dx, std::size_t rows, std::size_t n, const T* w, double eps,
-                       double* dw_sum, double* db_sum, grad_write mode) {
+/// The values at p (two double batches' worth: 2 * DB::size) as two double batches.
+template <class Arch, class T>
+NF_ALWAYS_INLINE void load_wide(const T* p, xsimd::batch<double, Arch>& lo, xsimd::batch<double, Arch>& hi) {
+    using DB = xsimd::batch<double, Arch>;
+    if constexpr (std::is_same_v<T, float>) {
+        const auto [l, h] = nf::detail::widen(xsimd::batch<float, Arch>::load_unaligned(p));
+        lo = l;
+        hi = h;
+    } else {
+        lo = DB::load_unaligned(p);
+        hi = DB::load_unaligned(p + DB::size);
+    }
+}
+
+/// s[j] += v[j] for the lanes of the batch v (widened to double).
+template <class Arch, class T>
+NF_ALWAYS_INLINE void add_wide(double* s, const xsimd::batch<T, Arch>& v) {
+    using DB = xsimd::batch<double, Arch>;
+    if constexpr (std::is_same_v<T, float>) {
+        const auto [l, h] = nf::detail::widen(v);
+        (DB::load_unaligned(s) + l).store_unaligned(s);
+        (DB::load_unaligned(s + DB::size) + h).store_unaligned(s + DB::size);
+    } else {
+        (DB::load_unaligned(s) + v).store_unaligned(s);
+    }
+}
+
+/// row_norm_backward with its options as template parameters, so that the loops have no branch:
+/// HasW (a weight), Params (0: no parameter gradients, 1: dweight's sums, 2: dweight's and dbias's).
+template <class Arch, bool Centered, bool HasW, int Params, class T>
+void row_norm_rows(const T* x, const T* dy, T* dx, std::size_t rows, std::size_t n, const T* w, double eps,
+                   double* dw_sum, double* db_sum, grad_write mode) {
     using B = xsimd::batch<T, Arch>;
     using DB = xsimd::batch<double, Arch>;
-    constexpr std::size_t W = B::size, H = W / DB::size;
-    const std::size_t vec = n / W * W;
+    constexpr std::size_t W = B::size, S = 2 * DB::size; // pass one takes S values per step: two double batches
+    const std::size_t vec1 = n / S * S, vec2 = n / W * W;
     const double dn = static_cast<double>(n);
+    const bool acc = mode == grad_write::accumulate;
     for (std::size_t r = 0; r < rows; ++r) {
         const T* xr = x + r * n;
         const T* gr = dy + r * n;
         T* dxr = dx + r * n;
-        // pass one: s1 = sum (x - k), s2 = sum (x - k)^2, sg = sum g, sgd = sum g (x - k)
+        // pass one: s1 = sum (x - k), s2 = sum (x - k)^2, sg = sum g, sgd = sum g (x - k), in double;
+        // the low and high halves of each step in accumulators of their own (independent chains)
         const double k = Centered ? nf::detail::usable_shift(static_cast<double>(xr[0])) : 0.0;
-        DB a1(0.0), a2(0.0), a3(0.0), a4(0.0);
         const DB kd(k);
-        for (std::size_t j = 0; j < vec; j += W) {
-            const auto xv = as_doubles<Arch>(B::load_unaligned(xr + j));
-            const auto gv = as_doubles<Arch>(B::load_unaligned(gr + j));
-            auto wv = gv;
-            if (w) wv = as_doubles<Arch>(B::load_unaligned(w + j));
-            for (std::size_t h = 0; h < H; ++h) {
-                const DB d = Centered ? xv[h] - kd : xv[h];
-                const DB g = w ? gv[h] * wv[h] : gv[h];
-                a1 += d;
-                a2 = xsimd::fma(d, d, a2);
-                a3 += g;
-                a4 = xsimd::fma(g, d, a4);
+        DB a1l(0.0), a1h(0.0), a2l(0.0), a2h(0.0), a3l(0.0), a3h(0.0), a4l(0.0), a4h(0.0);
+        for (std::size_t j = 0; j < vec1; j += S) {
+            DB xl, xh, gl, gh;
+            load_wide<Arch>(xr + j, xl, xh);
+            load_wide<Arch>(gr + j, gl, gh);
+            if constexpr (HasW) {
+                DB wl, wh;
+                load_wide<Arch>(w + j, wl, wh);
+                gl *= wl;
+                gh *= wh;
             }
+            if constexpr (Centered) {
+                xl -= kd;
+                xh -= kd;
+                a1l += xl;
+                a1h += xh;
+                a3l += gl;
+                a3h += gh;
+            }
+            a2l = xsimd::fma(xl, xl, a2l);
+            a2h = xsimd::fma(xh, xh, a2h);
+            a4l = xsimd::fma(gl, xl, a4l);
+            a4h = xsimd::fma(gh, xh, a4h);
         }
-        double s1 = nf::detail::lane_sum(a1), s2 = nf::detail::lane_sum(a2), sg = nf::detail::lane_sum(a3),
-               sgd = nf::detail::lane_sum(a4);
-        for (std::size_t j = vec; j < n; ++j) {
+        double s1 = 0, sg = 0;
+        if constexpr (Centered) {
+            s1 = nf::detail::lane_sum(a1l + a1h);
+            sg = nf::detail::lane_sum(a3l + a3h);
+        }
+        double s2 = nf::detail::lane_sum(a2l + a2h), sgd = nf::detail::lane_sum(a4l + a4h);
+        for (std::size_t j = vec1; j < n; ++j) {
             const double d = static_cast<double>(xr[j]) - k;
-            const double g = static_cast<double>(gr[j]) * (w ? static_cast<double>(w[j]) : 1.0);
+            const double g = static_cast<double>(gr[j]) * (HasW ? static_cast<double>(w[j]) : 1.0);
             s1 += d;
             s2 += d * d;
             sg += g;
@@ -81,41 +122,63 @@ void row_norm_backward(const T* x, const T* dy, T* dx, std::size_t rows, std::si
             bb = -rs * rs * rs * sgd / dn;
             cc = 0.0;
         }
-        // pass two (the row is in L1): dx = A g + B (x - k) + C; the columns' dw += dy xhat, db += dy
+        // pass two (the row is in L1): dx = A g + B (x - k) + C; the columns' dw += dy xhat, db += dy.
+        // The next row is fetched meanwhile, one cache line of x and of dy per step.
         const T at = static_cast<T>(rs), bt = static_cast<T>(bb), ct = static_cast<T>(cc), kt = static_cast<T>(k),
                 mt = static_cast<T>(mc);
         const B av(at), bv(bt), cv(ct), kv(kt), mv(mt);
-        const bool params = dw_sum != nullptr;
-        for (std::size_t j = 0; j < vec; j += W) {
+        const bool ahead = r + 1 < rows;
+        for (std::size_t j = 0; j < vec2; j += W) {
+#if defined(__GNUC__)
+            if (ahead && (j * sizeof(T)) % 64 == 0) {
+                __builtin_prefetch(xr + n + j);
+                __builtin_prefetch(gr + n + j);
+            }
+#endif
             const B xv = B::load_unaligned(xr + j), gv = B::load_unaligned(gr + j);
-            const B g = w ? gv * B::load_unaligned(w + j) : gv;
+            B g = gv;
+            if constexpr (HasW) g = gv * B::load_unaligned(w + j);
             const B d = Centered ? xv - kv : xv;
             B out = xsimd::fma(av, g, xsimd::fma(bv, d, cv));
-            if (mode == grad_write::accumulate) out += B::load_unaligned(dxr + j);
-            if (params) {
-                const auto p = as_doubles<Arch>(gv * ((Centered ? d - mv : d) * av));
-                const auto q = as_doubles<Arch>(gv);
-                for (std::size_t h = 0; h < H; ++h) {
-                    const std::size_t o = j + h * DB::size;
-                    (DB::load_unaligned(dw_sum + o) + p[h]).store_unaligned(dw_sum + o);
-                    if (db_sum) (DB::load_unaligned(db_sum + o) + q[h]).store_unaligned(db_sum + o);
-                }
-            }
+            if (acc) out += B::load_unaligned(dxr + j);
+            if constexpr (Params >= 1) add_wide<Arch>(dw_sum + j, gv * ((Centered ? d - mv : d) * av));
+            if constexpr (Params >= 2) add_wide<Arch>(db_sum + j, gv);
             out.store_unaligned(dxr + j);
         }
-        for (std::size_t j = vec; j < n; ++j) {
+        (void)ahead;
+        for (std::size_t j = vec2; j < n; ++j) {
             const T xv = xr[j], gv = gr[j];
-            const T g = w ? static_cast<T>(gv * w[j]) : gv;
+            const T g = HasW ? static_cast<T>(gv * w[j]) : gv;
             const T d = Centered ? static_cast<T>(xv - kt) : xv;
             T out = static_cast<T>(at * g + (bt * d + ct));
-            if (mode == grad_write::accumulate) out = static_cast<T>(out + dxr[j]);
-            if (params) {
+            if (acc) out = static_cast<T>(out + dxr[j]);
+            if constexpr (Params >= 1)
                 dw_sum[j] += static_cast<double>(static_cast<T>(gv * static_cast<T>((Centered ? d - mt : d) * at)));
-                if (db_sum) db_sum[j] += static_cast<double>(gv);
-            }
+            if constexpr (Params >= 2) db_sum[j] += static_cast<double>(gv);
             dxr[j] = out;
         }
     }
+}
+
+/// The backward of `rows` contiguous rows of `n` values. `Centered`: LayerNorm (else RMSNorm).
+/// w (n values) may be null (no weight: 1). dw_sum and db_sum (n doubles each, or null when not
+/// wanted; db_sum only with dw_sum) receive the per-column sums. dx may be dy (each row is read
+/// before it is written).
+template <class Arch, bool Centered, class T>
+void row_norm_backward(const T* x, const T* dy, T* dx, std::size_t rows, std::size_t n, const T* w, double eps,
+                       double* dw_sum, double* db_sum, grad_write mode) {
+    auto go = [&]<bool HasW>(std::bool_constant<HasW>) {
+        if (dw_sum == nullptr)
+            row_norm_rows<Arch, Centered, HasW, 0>(x, dy, dx, rows, n, w, eps, dw_sum, db_sum, mode);
+        else if (db_sum == nullptr)
+            row_norm_rows<Arch, Centered, HasW, 1>(x, dy, dx, rows, n, w, eps, dw_sum, db_sum, mode);
+        else
+            row_norm_rows<Arch, Centered, HasW, 2>(x, dy, dx, rows, n, w, eps, dw_sum, db_sum, mode);
+    };
+    if (w != nullptr)
+        go(std::true_type{});
+    else
+        go(std::false_type{});
 }
 
 /// Writes or adds per-column sums (double) into a parameter gradient of T.
