@@ -12,8 +12,9 @@
 //              eps), o = -d * a, and y = ((x - k) * a + o) * w + b in float, rounded once on the
 //              store (the output pass, from L1).
 //   RMSNorm    one pass: c2 = sum x^2 (float blocks into double); y = x * r * w, r = 1 / sqrt(c2 / n + eps).
-// The output pass asks for the next row's cache lines (a software prefetch, one per line) so that
-// memory keeps streaming while a row is computed.
+// The output pass asks for the cache lines of a row at least 4 KiB ahead (a software prefetch, one
+// per line: the next row at 4096 values, the third at 768) so that memory keeps streaming while a
+// row is computed.
 //
 // Error of the float blocks: every value of a 16-bit row is exact in float. A block is M batches
 // into each of U accumulators, whose lanes are then added pairwise: each lane of a block is a float
@@ -216,11 +217,14 @@ void half_rows_forward(const T* x, T* out, std::size_t rows, std::size_t n, cons
     const std::size_t total = rows * n;
     const T* const wp = w; // (locals: the lambdas below read them without a reload per batch)
     const T* const bp = b;
+    // The row prefetched during a row's output pass: far enough ahead (at least 4 KiB) that memory
+    // has a row's time to deliver it at 768 values (1.5 KiB) as at 4096.
+    const std::size_t ahead = std::max<std::size_t>(1, (4096 + n * sizeof(T) - 1) / (n * sizeof(T)));
     auto part = [=](std::size_t r0, std::size_t r1) {
         for (std::size_t r = r0; r < r1; ++r) {
             const T* xr = x + r * n;
             T* yr = out + r * n;
-            const T* next = r + 1 < r1 ? xr + n : nullptr;
+            const T* next = r + ahead < r1 ? xr + ahead * n : nullptr;
             if constexpr (Norm) {
                 const auto c = K::layer_norm_coefficients(xr, n, eps);
                 const FB mb(c.m), ab(c.a), ob(c.o);
