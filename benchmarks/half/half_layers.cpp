@@ -1,12 +1,17 @@
 // benchmarks/half/half_layers.cpp: LayerNorm and RMSNorm over the hidden axis of [tokens, hidden] on bf16 / fp16 (input, weight, bias, output), normfuse against the floor and libtorch.
 //
-//   normfuse_bench_half [--rounds R] [--quick] [--no-peers]
+//   normfuse_bench_half [--rounds R] [--quick] [--no-peers] [--cache] [--only WORKLOAD]
 //
 // For each shape (hidden 768, 1024, 4096; tokens so that input and output are far beyond the
 // last-level cache) every implementation runs once per round, in an order rotated each round, so
 // that slow drifts of the machine (other processes) spread over all of them; the table gives the
 // median time of each over R rounds (default 21) and its ratio to the floor's median of the same
 // rounds: floor/floor_bf16.hpp, y = bf16(x * w + b) with ordinary or streaming stores, the faster.
+// Times are the calling thread's CPU time (CLOCK_THREAD_CPUTIME_ID), so that time the thread spends
+// descheduled on a loaded machine does not count; the wall-clock median is printed beside it.
+// --cache: compute cost without memory: 64 KiB of input per shape (in L2), each implementation
+// called 200 times per timing, the table in ns per element. --only: one workload (layer_norm or
+// rms_norm).
 // Every result is checked after the timing: each output within one bf16 (fp16) unit of a double
 // computation from the same inputs (libtorch's composed RMSNorm rounds twice: two units).
 // One thread everywhere. The machine and its load are the caller's to state (docs/bench/half_layers.md).
@@ -20,6 +25,8 @@
 #include <memory>
 #include <string>
 #include <vector>
+
+#include <time.h>
 
 #include <normfuse/core/half.hpp>
 #include <normfuse/eval/parallel.hpp>
@@ -135,12 +142,21 @@ double check(const impl& m, const buffers& b) {
     return worst;
 }
 
+/// The calling thread's CPU time in milliseconds.
+double thread_ms() {
+    timespec t{};
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+    return static_cast<double>(t.tv_sec) * 1e3 + static_cast<double>(t.tv_nsec) * 1e-6;
+}
+
 double median(std::vector<double> v) {
     std::sort(v.begin(), v.end());
     return v[v.size() / 2];
 }
 
 bool with_peers = true;
+bool in_cache = false;
+std::string only;
 
 template <class H>
 void run_shape(std::size_t tokens, std::size_t hidden, int rounds) {
@@ -159,20 +175,28 @@ void run_shape(std::size_t tokens, std::size_t hidden, int rounds) {
     }
     std::memset(y.get(), 0, n * 2);
     const buffers b{x.get(), w.get(), bias.get(), y.get(), tokens, hidden, fp16};
-    std::vector<impl> all = floor_impls(b);
-    for (auto& m : normfuse_impls<H>(b)) all.push_back(std::move(m));
-    if (with_peers)
-        for (auto& m : libtorch_impls(b)) all.push_back(std::move(m));
+    std::vector<impl> all;
+    auto take = [&](std::vector<impl> v) {
+        for (auto& m : v)
+            if (only.empty() || m.workload == only) all.push_back(std::move(m));
+    };
+    take(floor_impls(b));
+    take(normfuse_impls<H>(b));
+    if (with_peers && !in_cache) take(libtorch_impls(b));
+    const int calls = in_cache ? 200 : 1;
 
-    std::vector<std::vector<double>> ms(all.size());
+    std::vector<std::vector<double>> ms(all.size()), wall(all.size());
     for (auto& m : all) m.run(); // warm-up (pages, libtorch's first-call setup)
     for (int r = 0; r < rounds; ++r)
         for (std::size_t k = 0; k < all.size(); ++k) {
             const std::size_t i = (k + static_cast<std::size_t>(r)) % all.size();
             const auto t0 = std::chrono::steady_clock::now();
-            all[i].run();
+            const double c0 = thread_ms();
+            for (int c = 0; c < calls; ++c) all[i].run();
+            const double c1 = thread_ms();
             const auto t1 = std::chrono::steady_clock::now();
-            ms[i].push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());
+            ms[i].push_back((c1 - c0) / calls);
+            wall[i].push_back(std::chrono::duration<double, std::milli>(t1 - t0).count() / calls);
         }
     const double bytes = 4.0 * static_cast<double>(n);
     for (const char* wl : {"layer_norm", "rms_norm"}) {
@@ -191,8 +215,14 @@ void run_shape(std::size_t tokens, std::size_t hidden, int rounds) {
             const double med = median(ms[i]);
             char err_text[32] = "-";
             if (checked) std::snprintf(err_text, sizeof err_text, "%.2f", err);
-            std::printf("| %s | %s | %zu x %zu | %s | %.3f | %.1f | %.2f | %s |\n", wl, fp16 ? "fp16" : "bf16", tokens,
-                        hidden, all[i].name.c_str(), med, bytes / med / 1e6, med / floor_ms, err_text);
+            if (in_cache)
+                std::printf("| %s | %s | %zu x %zu | %s | %.4f | %.4f | %.2f | %s |\n", wl, fp16 ? "fp16" : "bf16",
+                            tokens, hidden, all[i].name.c_str(), med * 1e6 / static_cast<double>(n),
+                            median(wall[i]) * 1e6 / static_cast<double>(n), med / floor_ms, err_text);
+            else
+                std::printf("| %s | %s | %zu x %zu | %s | %.3f | %.3f | %.1f | %.2f | %s |\n", wl,
+                            fp16 ? "fp16" : "bf16", tokens, hidden, all[i].name.c_str(), med, median(wall[i]),
+                            bytes / med / 1e6, med / floor_ms, err_text);
         }
     }
     std::fflush(stdout);
@@ -208,14 +238,26 @@ int main(int argc, char** argv) {
         if (!std::strcmp(argv[i], "--rounds") && i + 1 < argc) rounds = std::atoi(argv[++i]);
         if (!std::strcmp(argv[i], "--quick")) quick = true;
         if (!std::strcmp(argv[i], "--no-peers")) half_bench::with_peers = false;
+        if (!std::strcmp(argv[i], "--cache")) half_bench::in_cache = true;
+        if (!std::strcmp(argv[i], "--only") && i + 1 < argc) half_bench::only = argv[++i];
     }
     nf::set_num_threads(1);
-    std::printf("| workload | type | tokens x hidden | implementation | median ms | GB/s (4 B/elem) | / floor | max "
-                "error (units) |\n|---|---|---|---|---|---|---|---|\n");
+    if (half_bench::in_cache)
+        std::printf(
+            "| workload | type | tokens x hidden | implementation | CPU ns/element (median) | wall ns/element | "
+            "/ floor | max error (units) |\n|---|---|---|---|---|---|---|---|\n");
+    else
+        std::printf(
+            "| workload | type | tokens x hidden | implementation | CPU ms (median) | wall ms (median) | GB/s (4 "
+            "B/elem, CPU) | / floor | max error (units) |\n|---|---|---|---|---|---|---|---|---|\n");
+    // In cache: 32768 elements (64 KiB) of input per shape.
     const std::size_t scale = quick ? 8 : 1;
-    half_bench::run_shape<nf::bf16>(32768 / scale, 768, rounds);
-    half_bench::run_shape<nf::bf16>(32768 / scale, 1024, rounds);
-    half_bench::run_shape<nf::bf16>(8192 / scale, 4096, rounds);
-    half_bench::run_shape<nf::fp16>(8192 / scale, 4096, rounds);
+    const std::size_t t768 = half_bench::in_cache ? 32768 / 768 : 32768 / scale;
+    const std::size_t t1024 = half_bench::in_cache ? 32 : 32768 / scale;
+    const std::size_t t4096 = half_bench::in_cache ? 8 : 8192 / scale;
+    half_bench::run_shape<nf::bf16>(t768, 768, rounds);
+    half_bench::run_shape<nf::bf16>(t1024, 1024, rounds);
+    half_bench::run_shape<nf::bf16>(t4096, 4096, rounds);
+    half_bench::run_shape<nf::fp16>(t4096, 4096, rounds);
     return 0;
 }

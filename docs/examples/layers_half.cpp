@@ -38,7 +38,7 @@ int main() {
 
     // bf16 weight, bf16 in and out; eps defaults to torch.finfo(torch.bfloat16).eps = 2^-7.
     nf::nn::rms_norm<nf::bf16, nf::shape<C<>>> rms({hidden});
-    rms.forward(x, out);    // one pass per row: statistics in double, the row rescaled while in L1
+    rms.forward(x, out);    // per row: float block sums of squares, the row rescaled while in L1
 
     nf::nn::layer_norm<nf::bf16, nf::shape<C<>>> ln({hidden});
     ln(out, nf::nn::in_place); // weight and bias are bf16 tensors: ln.weight(), ln.bias()

@@ -1,5 +1,6 @@
 // Runtime tests of the normalization layers on nf::bf16 and nf::fp16 (input, parameters and
-// output of the 16-bit type; widened to float, statistics in double, rounded once on the store),
+// output of the 16-bit type; widened to float, statistics in double or, for rows, in float
+// blocks centered on the mean (nn/half_rows.hpp), rounded once on the store),
 // against a double-precision reference computed here from the same 16-bit values: each output is
 // within half a unit in the last place of the 16-bit type of the exact value, plus a bound on
 // float's rounding (far below that unit). A layer that rounds an intermediate (a coefficient, the
@@ -12,6 +13,7 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <limits>
 #include <string>
 #include <type_traits>
 #include <vector>
@@ -199,6 +201,45 @@ TEMPLATE_TEST_CASE("half layers: RMSNorm and LayerNorm over the hidden axis of [
             rms_reference(e, 0.0, true, y, slack);
             const auto c = check_rows(eout.data(), y, slack, 4, row, at);
             CHECK(c.bad == 0);
+        }
+    }
+    SECTION("layer_norm of rows far from zero, constant, tiny, huge or not finite: as exact as the others") {
+        // The statistics of 16-bit rows are float block sums centered on the row's mean (nn/
+        // half_rows.hpp): rows whose mean is 150 times their spread (an uncentered float variance
+        // E[x^2] - mean^2 loses all of it), a constant row, rows scaled by 2^-70 (squares below
+        // float's normal range) and 2^70 (beyond it; bf16 only), are summed again in double where
+        // the float sums cannot be vouched for. A row holding an infinity is NaN throughout, as
+        // PyTorch's. eps = 0 for the scaled rows, so that the statistics alone set the output.
+        constexpr bool is_bf16 = std::is_same_v<H, nf::bf16>;
+        row_data<H> e(6, row, static_cast<std::uint32_t>(row * 17 + tokens), 300.0f);
+        for (std::size_t j = 0; j < row; ++j) {
+            e.x[2 * row + j] = H(-3.0f);
+            e.x[3 * row + j] = H(std::ldexp(static_cast<float>(e.x[3 * row + j]) - 300.0f, -70));
+            e.x[4 * row + j] = H(std::ldexp(static_cast<float>(e.x[4 * row + j]) - 300.0f, is_bf16 ? 70 : 0));
+        }
+        e.x[5 * row + row / 2] = H(std::numeric_limits<float>::infinity());
+        const nf::view<const H, tokens_hidden> ex(e.x.data(), {6, row});
+        nf::tensor<H, tokens_hidden> eout({6, row});
+        for (const double eps : {1e-5, 0.0}) {
+            CAPTURE(eps);
+            nf::nn::functional::layer_norm(ex, eout, nf::extents<hidden>({row}),
+                                           nf::view<const H, hidden>(e.w.data(), {row}),
+                                           nf::view<const H, hidden>(e.b.data(), {row}), eps);
+            ln_reference(e, eps, true, y, slack);
+            for (std::size_t s = 0; s < 6; ++s) {
+                CAPTURE(s);
+                if (s == 5) {
+                    bool all_nan = true;
+                    for (std::size_t j = 0; j < row; ++j)
+                        all_nan = all_nan && std::isnan(wide(eout.data()[s * row + j]));
+                    CHECK(all_nan);
+                } else if (std::isfinite(y[s * row])) { // (not 0 / 0: a constant row without eps)
+                    half_checker c;
+                    for (std::size_t j = 0; j < row; ++j)
+                        c.add(eout.data()[s * row + j], y[s * row + j], slack[s * row + j]);
+                    CHECK(c.bad == 0);
+                }
+            }
         }
     }
     SECTION("rms_norm and layer_norm with streaming stores (AVX-512, AVX2): the bits of ordinary stores") {

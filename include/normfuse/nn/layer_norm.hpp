@@ -20,6 +20,7 @@
 #include <normfuse/nn/backward/layer_norm_backward.hpp>
 #include <normfuse/nn/backward/saved_statistics.hpp>
 #include <normfuse/nn/common.hpp>
+#include <normfuse/nn/half_rows.hpp>
 #include <normfuse/reduce/moments.hpp>
 #include <normfuse/reduce/reductions.hpp>
 
@@ -147,7 +148,12 @@ void layer_norm_views(const X& x, const Out& out, const nf::extents<NS>& ns, par
         check_normalized_parameter(call, "bias", b, ns);
         if (x.size() == 0) return; // no slot (a zero extent outside the normalized shape)
 
-        if constexpr (trailing_rows<norm_axes, XL, typename Out::axes>()) {
+        if constexpr (trailing_rows<norm_axes, XL, typename Out::axes>() && nf::detail::is_half_element_v<T>) {
+            // Contiguous 16-bit rows: float statistics within L1, one output pass (nn/half_rows.hpp).
+            half_rows_forward<Arch, true, HasW, HasB>(x.data(), out.data(), x.size() / ns.size(), ns.size(),
+                                                      HasW ? w.data : nullptr, HasB ? b.data : nullptr, eps);
+            return;
+        } else if constexpr (trailing_rows<norm_axes, XL, typename Out::axes>()) {
             // Each slot is a contiguous row: one pass over x. When the loop reaches a row, its
             // shifted sums give k, 1 / sqrt(var + eps) and -(mean - k) / sqrt(var + eps), in
             // double as below (eval/row_local.hpp), and the row is written while it is in L1.
@@ -248,7 +254,9 @@ void layer_norm(const X& x, Out&& out, const nf::extents<NS>& normalized_shape, 
 /// other axes, then an element-wise affine `* weight + bias` with weight and bias laid out as
 /// NormShape. The mode has no effect and there are no running statistics. With T = nf::bf16 or
 /// nf::fp16 (input, weight, bias and output), the values are widened to float, the statistics
-/// taken in double, the rest computed in float and rounded once, on the store.
+/// taken in double (over trailing axes: in float blocks added into double, centered on the row's
+/// mean, within float's rounding of the double ones: nn/half_rows.hpp), the rest computed in float
+/// and rounded once, on the store.
 template <class T, class NormShape>
 class layer_norm : public detail::layer_calls<layer_norm<T, NormShape>> {
     static_assert(detail::layer_element_v<T>,

@@ -21,6 +21,7 @@
 #include <normfuse/nn/backward/layer_norm_backward.hpp>
 #include <normfuse/nn/backward/saved_statistics.hpp>
 #include <normfuse/nn/common.hpp>
+#include <normfuse/nn/half_rows.hpp>
 #include <normfuse/nn/layer_norm.hpp>
 #include <normfuse/reduce/moments.hpp>
 #include <normfuse/reduce/reductions.hpp>
@@ -49,7 +50,12 @@ void rms_norm_views(const X& x, const Out& out, const nf::extents<NS>& ns, param
         check_output(call, x, out);
         check_normalized_parameter(call, "weight", w, ns);
         if (x.size() == 0) return; // no slot (a zero extent outside the normalized shape)
-        if constexpr (trailing_rows<norm_axes, XL, typename Out::axes>()) {
+        if constexpr (trailing_rows<norm_axes, XL, typename Out::axes>() && nf::detail::is_half_element_v<T>) {
+            // Contiguous 16-bit rows: float sums of squares, one output pass (nn/half_rows.hpp).
+            half_rows_forward<Arch, false, HasW, false>(x.data(), out.data(), x.size() / ns.size(), ns.size(),
+                                                        HasW ? w.data : nullptr, static_cast<const T*>(nullptr), eps);
+            return;
+        } else if constexpr (trailing_rows<norm_axes, XL, typename Out::axes>()) {
             // Each slot is a contiguous row: one pass over x, the row's 1 / sqrt(mean(x^2) + eps)
             // computed in double when the loop reaches it (eval/row_local.hpp), and the row
             // written while it is in L1.
@@ -120,7 +126,9 @@ void rms_norm(const X& x, Out&& out, const nf::extents<NS>& normalized_shape, W&
 /// Root-mean-square normalization, `y = x * rsqrt(mean(x^2) + eps) * weight`, the mean taken over
 /// the axes of `NormShape` (one value per value of the other axes); no mean subtraction, no bias.
 /// The mean of squares is accumulated in double. With T = nf::bf16 or nf::fp16 (input, weight and
-/// output), the values are widened to float, computed in float and rounded once, on the store.
+/// output), the values are widened to float (over trailing axes, the squares summed in float blocks
+/// added into double, within float's rounding of the double sum: nn/half_rows.hpp), computed in
+/// float and rounded once, on the store.
 template <class T, class NormShape>
 class rms_norm : public detail::layer_calls<rms_norm<T, NormShape>> {
     static_assert(detail::layer_element_v<T>,
