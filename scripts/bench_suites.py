@@ -150,18 +150,18 @@ PIPELINE_TARGET = 1.10  # issue 12: the uint8 pipeline at most this times the fl
 LAYOUT_TARGET = 1.30    # issue 12: the layout change at most this times the floor of the same bytes
 
 
-def _r(a, b):
+def ratio(a, b):
     return a / b if a is not None and b is not None and b > 0 else None
 
 
-def _fr(r, over=None):
+def fmt_ratio(r, over=None):
     if r is None:
         return "–"
     s = f"{r:.2f}"
     return f"**{s}**" if over is not None and r > over else s
 
 
-def _ms(t):
+def fmt_ms(t):
     if t is None:
         return "–"
     ms = t * 1e3
@@ -239,20 +239,20 @@ def backward_lines(doc, make_run, measure, misses):
             target.append(f"<= {limit:.2f}x floor")
         if peers_needed:
             target.append("< 1 vs " + ", ".join(PEER_TITLES[p] for p in peers_needed))
-        rf = _r(r["nf"], r["floor"])
+        rf = ratio(r["nf"], r["floor"])
         if limit and rf is not None and rf > limit:
             misses.append(f"{BW_TITLES.get(w, w)} `{r['case']}`: {rf:.2f}x the backward floor (target <= {limit:.2f}x, "
                           "issue 13)")
         cells = []
         for p in ("onednn", "libtorch"):
-            rp = _r(r["nf"], r["peers"][p])
+            rp = ratio(r["nf"], r["peers"][p])
             need = p in peers_needed
-            cells.append(_fr(rp, 0.9999 if need else None))
+            cells.append(fmt_ratio(rp, 0.9999 if need else None))
             if need and rp is not None and rp >= 1.0:
                 misses.append(f"{BW_TITLES.get(w, w)} `{r['case']}`: {rp:.2f}x {PEER_TITLES[p]} (target < 1, issue 13)")
         cv = f"{r['cv'] * 100:.1f}%" if r["cv"] is not None else "–"
-        out.append(f"| {BW_TITLES.get(w, w)} | `{r['case']}` | {_ms(r['nf'])} | {cv} | {_ms(r['floor'])} | "
-                   f"{_fr(rf, limit)} | {'; '.join(target) or '–'} | {cells[0]} | {cells[1]} |")
+        out.append(f"| {BW_TITLES.get(w, w)} | `{r['case']}` | {fmt_ms(r['nf'])} | {cv} | {fmt_ms(r['floor'])} | "
+                   f"{fmt_ratio(rf, limit)} | {'; '.join(target) or '–'} | {cells[0]} | {cells[1]} |")
     out.append("")
     measured = {r["workload"] for r in rows}
     absent = [t for w, t in BW_TITLES.items() if w not in measured]
@@ -306,11 +306,11 @@ def gradient_lines(doc, measure, misses):
     out.append("| math | hand-written ms | nf::gradient ms | nf::gradient / hand-written |")
     out.append("|---|---|---|---|")
     for name, (hand, derived) in pairs.items():
-        r = _r(derived, hand)
+        r = ratio(derived, hand)
         if r is not None and r > GRADIENT_TARGET:
             misses.append(f"nf::gradient {name}: {r:.2f}x the hand-written backward (target <= {GRADIENT_TARGET:.2f}x, "
                           "issue 13)")
-        out.append(f"| {name} | {_ms(hand)} | {_ms(derived)} | {_fr(r, GRADIENT_TARGET)} |")
+        out.append(f"| {name} | {fmt_ms(hand)} | {fmt_ms(derived)} | {fmt_ratio(r, GRADIENT_TARGET)} |")
     out.append("")
     return out
 
@@ -371,14 +371,14 @@ def half_lines(doc, misses):
         floor, _ = _best(impls, "floor")
         torch, _ = _best(impls, "libtorch")
         hand, _ = _best(impls, "hand")
-        rf, rt = _r(nf, floor), _r(nf, torch)
+        rf, rt = ratio(nf, floor), ratio(nf, torch)
         if rf is not None and rf > HALF_TARGET:
             misses.append(f"{w} {ty} {shape}: {rf:.2f}x the floor (target <= {HALF_TARGET:.2f}x, issue 12)")
         if rt is not None and rt >= 1:
             misses.append(f"{w} {ty} {shape}: {rt:.2f}x libtorch (target < 1, issue 12)")
         err = impls[nf_name][1] if nf_name else None
-        out.append(f"| {w} | {ty} | {shape} | {_ms(nf)} | {_ms(floor)} | {_fr(rf, HALF_TARGET)} | {_fr(rt, 0.9999)} | "
-                   f"{_fr(_r(hand, floor))} | {err or '–'} |")
+        out.append(f"| {w} | {ty} | {shape} | {fmt_ms(nf)} | {fmt_ms(floor)} | {fmt_ratio(rf, HALF_TARGET)} | {fmt_ratio(rt, 0.9999)} | "
+                   f"{fmt_ratio(ratio(hand, floor))} | {err or '–'} |")
     out.append("")
     return out
 
@@ -430,7 +430,7 @@ def pipeline_lines(doc, measure, misses):
         out.append("| implementation | ms | / floor | normfuse / this |")
         out.append("|---|---|---|---|")
         for name, t in times.items():
-            rf = _r(t, floor)
+            rf = ratio(t, floor)
             targeted = (name == "normfuse" or name == "normfuse BGR (strided view)" or
                         (layout and name == "normfuse NHWC -> NCHW"))
             if targeted and rf is not None and rf > limit:
@@ -439,10 +439,10 @@ def pipeline_lines(doc, measure, misses):
             ours = None
             if not name.startswith(("normfuse", "floor")):
                 ours = times.get("normfuse BGR (strided view)" if "BGR" in name else "normfuse")
-            rp = _r(ours, t)
+            rp = ratio(ours, t)
             if rp is not None and rp >= 1:
                 misses.append(f"pipeline: normfuse {rp:.2f}x {name} (target < 1, issue 12)")
-            out.append(f"| {name} | {_ms(t)} | {_fr(rf, limit if targeted else None)} | {_fr(rp, 0.9999)} |")
+            out.append(f"| {name} | {fmt_ms(t)} | {fmt_ratio(rf, limit if targeted else None)} | {fmt_ratio(rp, 0.9999)} |")
         out.append("")
     captions = {caption for caption, _ in tables}
     checks = [l for l in doc.get("lines", []) if l not in captions and ("differ" in l or "difference" in l or "bits" in l)]

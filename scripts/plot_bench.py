@@ -151,22 +151,10 @@ def floor_of(run, workload, case):
     return t, f"{family}{suffix} ({impl})" if impl else None
 
 
-def ratio(a, b):
-    return a / b if a is not None and b is not None and b > 0 else None
-
-
-def fmt_ratio(r, bold_over=None):
-    if r is None:
-        return "–"
-    s = f"{r:.2f}"
-    return f"**{s}**" if bold_over is not None and r > bold_over else s
-
-
-def fmt_ms(t):
-    if t is None:
-        return "–"
-    ms = t * 1e3
-    return f"{ms:.3f}" if ms < 1 else f"{ms:.2f}" if ms < 100 else f"{ms:.0f}"
+# The number formats of the report: shared with bench_suites.py's sections.
+ratio = bench_suites.ratio
+fmt_ratio = bench_suites.fmt_ratio
+fmt_ms = bench_suites.fmt_ms
 
 
 def channel_rows(run, workload):
