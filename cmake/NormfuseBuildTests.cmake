@@ -13,9 +13,11 @@
 #       scripts/expect_compile_failure.cmake). The target is excluded from `all`, since its
 #       build is supposed to fail.
 #
-# Both kinds run `cmake --build` on this build tree from inside CTest. Concurrent builds of one
+# A build test runs `cmake --build` on this build tree from inside CTest. Concurrent builds of one
 # tree can corrupt the build tool's state (e.g. .ninja_deps), so these tests share a
-# RESOURCE_LOCK and run one at a time, while CTest still runs other tests alongside them.
+# RESOURCE_LOCK and run one at a time, while CTest still runs other tests alongside them. A
+# compile-fail test runs the target's compile command itself (from compile_commands.json), so
+# those run in parallel, except with generators that write no compile_commands.json.
 
 include_guard(GLOBAL)
 
@@ -41,6 +43,8 @@ function(normfuse_add_compile_fail_test)
 
     add_library(${target} OBJECT EXCLUDE_FROM_ALL "${source}")
     normfuse_configure_target(${target} NO_WERROR)
+    # Its compile command, for scripts/expect_compile_failure.cmake to run the compiler directly.
+    set_target_properties(${target} PROPERTIES EXPORT_COMPILE_COMMANDS ON)
     # No source excerpt under the diagnostics: the expected text must then match the compiler's
     # message, not a quoted line of code that happens to contain it.
     target_compile_options(${target} PRIVATE
@@ -57,7 +61,11 @@ function(normfuse_add_compile_fail_test)
                 -D "CONFIG=$<CONFIG>"
                 -D "SOURCE=${source}"
                 -P "${NORMFUSE_EXPECT_COMPILE_FAILURE_SCRIPT}")
-    set_tests_properties("${test}" PROPERTIES
-        LABELS compile_fail
-        RESOURCE_LOCK normfuse_build_tree)
+    # No RESOURCE_LOCK: the test runs the compiler itself where the generator writes
+    # compile_commands.json (Ninja, Makefiles), and these tests run in parallel.
+    set(lock)
+    if(NOT CMAKE_GENERATOR MATCHES "Ninja|Makefiles")
+        set(lock RESOURCE_LOCK normfuse_build_tree)
+    endif()
+    set_tests_properties("${test}" PROPERTIES LABELS compile_fail ${lock})
 endfunction()

@@ -35,11 +35,57 @@ set(expected "${CMAKE_MATCH_1}")
 # Untranslated messages with ASCII quotes, so that a regex written against one machine's
 # output matches on another.
 set(ENV{LC_ALL} C)
-execute_process(
-    COMMAND "${CMAKE_COMMAND}" --build "${BUILD_DIR}" --target "${TARGET}" --config "${CONFIG}"
-    RESULT_VARIABLE result
-    OUTPUT_VARIABLE output
-    ERROR_VARIABLE output)
+# The compiler runs directly, with the command the build system would run: the compile-fail
+# targets export theirs to BUILD_DIR/compile_commands.json (EXPORT_COMPILE_COMMANDS). Not through
+# `cmake --build`: builds of one tree must not run concurrently, and these tests would then have
+# to run one at a time. Generators without compile_commands.json (Visual Studio, Xcode) build the
+# target instead.
+set(compile_commands "${BUILD_DIR}/compile_commands.json")
+set(command "")
+if(EXISTS "${compile_commands}")
+    file(READ "${compile_commands}" commands_json)
+    # An entry is {"directory": ..., "command": ..., "file": ...}: find this source's "file" and
+    # take the entry around it (CMake writes one entry per object, one key per line, strings
+    # JSON-escaped).
+    string(FIND "${commands_json}" "\"file\": \"${SOURCE}\"" file_at)
+    if(file_at GREATER -1)
+        string(SUBSTRING "${commands_json}" 0 ${file_at} before)
+        string(FIND "${before}" "{" entry_at REVERSE)
+        string(SUBSTRING "${commands_json}" ${entry_at} -1 entry)
+        string(FIND "${entry}" "}" entry_end)
+        string(SUBSTRING "${entry}" 0 ${entry_end} entry)
+        foreach(key IN ITEMS directory command)
+            if(NOT entry MATCHES "\"${key}\": \"([^\n]*)\",?\n")
+                message(FATAL_ERROR "${compile_commands}: no \"${key}\" in the entry of ${SOURCE}")
+            endif()
+            # JSON's escapes: \\ and \" (the only ones in a command line).
+            string(ASCII 1 placeholder)
+            string(REPLACE "\\\\" "${placeholder}" value "${CMAKE_MATCH_1}")
+            string(REPLACE "\\\"" "\"" value "${value}")
+            string(REPLACE "${placeholder}" "\\" value "${value}")
+            set(${key} "${value}")
+        endforeach()
+    endif()
+endif()
+if(command)
+    # The object's directory, which the build tool would have made (should the file compile).
+    if(command MATCHES " -o ([^ ]+)")
+        get_filename_component(object_dir "${CMAKE_MATCH_1}" DIRECTORY)
+        file(MAKE_DIRECTORY "${directory}/${object_dir}")
+    endif()
+    execute_process(
+        COMMAND sh -c "${command}"
+        WORKING_DIRECTORY "${directory}"
+        RESULT_VARIABLE result
+        OUTPUT_VARIABLE output
+        ERROR_VARIABLE output)
+else()
+    execute_process(
+        COMMAND "${CMAKE_COMMAND}" --build "${BUILD_DIR}" --target "${TARGET}" --config "${CONFIG}"
+        RESULT_VARIABLE result
+        OUTPUT_VARIABLE output
+        ERROR_VARIABLE output)
+endif()
 
 # Colour codes appear if the user configured CMAKE_COLOR_DIAGNOSTICS=ON.
 string(ASCII 27 esc)

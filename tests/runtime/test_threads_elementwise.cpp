@@ -18,9 +18,13 @@ using namespace nf::axes;
 
 namespace {
 
-// The largest case: 2^19 elements, or 2^17 under AddressSanitizer (its -O0 build runs this file's
-// transcendental functions about 30 times slower; 2^17 still splits between two threads).
-constexpr std::size_t max_elements = std::size_t{1} << (NF_TEST_SANITIZED ? 17 : 19);
+// The largest case: 2^19 elements, or 2^16 under AddressSanitizer (its -O0 build runs this file's
+// transcendental functions about 30 times slower; 2^16 still splits between two threads:
+// eval/parallel.hpp's parallel_min_work is 2^15).
+constexpr std::size_t max_elements = std::size_t{1} << (NF_TEST_SANITIZED ? 16 : 19);
+// The long row of the position test: 5 * 21 * long_row elements (a prime, so rows of every length
+// tried end in a tail), shorter under AddressSanitizer for the same reason.
+constexpr std::size_t long_row = NF_TEST_SANITIZED ? 257 : 1021;
 
 /// Values whose products and sums round (no exact results), so that a fused multiply-add and a
 /// multiply then an add give different last bits on many elements.
@@ -89,11 +93,11 @@ TEMPLATE_TEST_CASE("threads: an element's value does not depend on its position 
     // Row r of an (n, l) evaluation holds the inputs value(r * l + i); the same inputs in a single
     // long row put every element in the SIMD body, short rows put many in the tails, and
     // streaming stores add scalar heads before the first aligned address.
-    const std::size_t total = 5 * 21 * 1021;
+    const std::size_t total = 5 * 21 * long_row;
     for (const std::size_t threshold : {std::size_t(-1), std::size_t{0}}) {
         for (const int form : {0, 1}) {
             const auto body = evaluate<TestType>(1, total, 1, threshold, form);
-            for (const std::size_t l : {std::size_t{1}, std::size_t{5}, std::size_t{21}, std::size_t{1021}}) {
+            for (const std::size_t l : {std::size_t{1}, std::size_t{5}, std::size_t{21}, long_row}) {
                 INFO("l " << l << ", streaming " << (threshold == 0) << ", form " << form);
                 const auto rows = evaluate<TestType>(total / l, l, 1, threshold, form);
                 CHECK(differing(body, rows) == 0);
