@@ -28,7 +28,6 @@
 #pragma once
 
 #include <array>
-#include <cmath>
 #include <cstddef>
 #include <new>
 #include <optional>
@@ -451,7 +450,7 @@ private:
         if (length > 0)
             ((kk[index_of<J, J...>()] =
                   member<J>::what == group_sums::moments
-                      ? usable_shift_here(static_cast<double>(std::get<J>(operands)->load_scalar(0, 0)))
+                      ? usable_shift(static_cast<double>(std::get<J>(operands)->load_scalar(0, 0)))
                       : 0.0),
              ...);
         const DB one = opaque_one<Arch>();
@@ -496,8 +495,8 @@ private:
                     t1 += a1[m][u][h];
                     t2 += a2[m][u][h];
                 }
-                r1[m] += lane_sum_here(t1);
-                r2[m] += lane_sum_here(t2);
+                r1[m] += lane_sum(t1);
+                r2[m] += lane_sum(t2);
             }
         for (; i < length; ++i) {
             auto tail = [&]<std::size_t I>(std::integral_constant<std::size_t, I>) {
@@ -518,14 +517,6 @@ private:
         for (std::size_t j = 0; j < sizeof...(Js); ++j)
             if (v[j] == I) return j;
         return sizeof...(Js);
-    }
-    static double usable_shift_here(double v) { return std::isfinite(v) ? v : 0.0; } // (reduce's usable_shift)
-    static double lane_sum_here(const xsimd::batch<double, Arch>& v) {
-        alignas(64) double lanes[xsimd::batch<double, Arch>::size];
-        v.store_aligned(lanes);
-        double t = 0;
-        for (double x : lanes) t += x;
-        return t;
     }
 };
 

@@ -41,14 +41,6 @@ NF_ALWAYS_INLINE double nonnegative_or_nan(double v) {
     return v > 0.0 || v != v ? v : 0.0;
 }
 
-/// The shift k of a slot's shifted sums, given the value meant for it (one of the slot's values,
-/// or its mean): itself when finite, else 0. With an infinite k, x - k would turn the slot's finite
-/// values into -Inf and k itself into NaN (Inf - Inf), and the mean k + sum (x - k) / n of {Inf, 1}
-/// into NaN where it is Inf; unshifted, the sums carry Inf and NaN as PyTorch's do.
-NF_ALWAYS_INLINE double usable_shift(double k) {
-    return std::isfinite(k) ? k : 0.0;
-}
-
 /// What a reduction loop sums, per slot: `plain`: s1 = sum v; `squares`: s2 = sum v^2;
 /// `moments`: s1 = sum (v - k) and s2 = sum (v - k)^2, with k the slot's shift.
 enum class sums { plain, squares, moments };

@@ -1,6 +1,7 @@
 // normfuse/reduce/widen.hpp: splitting a float batch into two double batches, so that sums accumulate in double.
 #pragma once
 
+#include <cmath>
 #include <cstddef>
 #include <type_traits>
 #include <utility>
@@ -121,6 +122,14 @@ NF_ALWAYS_INLINE xsimd::batch<double, Arch> minus_shift(const xsimd::batch<doubl
                                                         const xsimd::batch<double, Arch>& one,
                                                         const xsimd::batch<double, Arch>& minus_k) {
     return plus_on_fma(minus_k, v, one);
+}
+
+/// The shift k of a slot's shifted sums, given the value meant for it (one of the slot's values,
+/// or its mean): itself when finite, else 0. With an infinite k, x - k would turn the slot's finite
+/// values into -Inf and k itself into NaN (Inf - Inf), and the mean k + sum (x - k) / n of {Inf, 1}
+/// into NaN where it is Inf; unshifted, the sums carry Inf and NaN as PyTorch's do.
+NF_ALWAYS_INLINE double usable_shift(double k) {
+    return std::isfinite(k) ? k : 0.0;
 }
 
 /// Sum of the lanes of a batch (in lane order, through memory: portable and warning-free).
