@@ -167,7 +167,10 @@ void run_case(const reference_file& r) {
         check_within(flat(dx), ex.dx, ex.dx_tol, "layer dx vs exact", key + " dx vs exact");
         check_within(flat(dx), tdx, plus_error_of(ex.dx_tol, tdx, ex.dx), "layer dx vs torch", key + " dx vs torch");
         error_report::get().record("PyTorch " + key + " dx vs exact", compare(tdx, ex.dx, 0).max_error, 0);
-        // the functional form on unaligned views, dx in place of dy
+        // the functional form on unaligned views, dx in place of dy, with streaming stores (the
+        // threshold at 0: every dx streams, from its first batch-aligned value of each row on)
+        const std::size_t threshold = nf::streaming_threshold();
+        nf::set_streaming_threshold(0);
         unaligned_buffer<T> xb(x.size(), 1), gb(x.size(), 3);
         std::copy(x.data(), x.data() + x.size(), xb.data());
         std::copy(dy.data(), dy.data() + dy.size(), gb.data());
@@ -181,6 +184,7 @@ void run_case(const reference_file& r) {
         } else {
             nf::nn::functional::rms_norm_backward(xv, gv, gv, ns, w, eps, dw);
         }
+        nf::set_streaming_threshold(threshold);
         check_within(to_logical(gv, axis_names<nf::tensor<T, XS>>()), ex.dx, ex.dx_tol, "functional dx vs exact",
                      key + " dx vs exact");
         if (!affine) continue;

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <limits>
 #include <optional>
 #include <string>
@@ -75,7 +76,9 @@ void row_norm_backward_views(std::string_view call, const X& x, const DY& dy, co
     if (params) std::fill_n(buf.doubles(), 2 * n, 0.0);
     if (x.size() != 0)
         row_norm_backward<Arch, Centered>(x.data(), dy.data(), dx.data(), rows, n, w.present ? w.data : nullptr, eps,
-                                          dw_sum, db_sum, options.input);
+                                          dw_sum, db_sum, options.input,
+                                          x.size() * sizeof(T) >= nf::streaming_threshold() &&
+                                              reinterpret_cast<std::uintptr_t>(dx.data()) % sizeof(T) == 0);
     if (dw.present) store_column_sums(dw.writable, dw_sum, n, options.parameters);
     if (db.present) store_column_sums(db.writable, db_sum, n, options.parameters);
 }

@@ -14,10 +14,12 @@
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
+#include <cstdint>
 #include <type_traits>
 
 #include <normfuse/core/simd.hpp>
 
+#include <normfuse/eval/stream.hpp>
 #include <normfuse/nn/backward/saved_statistics.hpp>
 #include <normfuse/nn/backward/slot_gradient.hpp>
 #include <normfuse/reduce/accumulate.hpp>
@@ -56,13 +58,17 @@ NF_ALWAYS_INLINE void add_wide(double* s, const xsimd::batch<T, Arch>& v) {
 /// HasW (a weight), Params (0: no parameter gradients, 1: dweight's sums, 2: dweight's and dbias's).
 template <class Arch, bool Centered, bool HasW, int Params, class T>
 void row_norm_rows(const T* x, const T* dy, T* dx, std::size_t rows, std::size_t n, const T* w, double eps,
-                   double* dw_sum, double* db_sum, grad_write mode) {
+                   double* dw_sum, double* db_sum, grad_write mode, bool stream) {
     using B = xsimd::batch<T, Arch>;
     using DB = xsimd::batch<double, Arch>;
     constexpr std::size_t W = B::size, S = 2 * DB::size; // pass one takes S values per step: two double batches
-    const std::size_t vec1 = n / S * S, vec2 = n / W * W;
+    const std::size_t vec1 = n / S * S;
     const double dn = static_cast<double>(n);
     const bool acc = mode == grad_write::accumulate;
+    // Pass two asks for the row pd rows ahead, at least 10 KiB of x ahead (4 rows of 768 floats:
+    // with streaming stores, one row ahead was slower on the Zen 5 machine of docs/bench/backward.md).
+    const std::size_t pd =
+        std::max<std::size_t>(1, (10240 + n * sizeof(T) - 1) / std::max<std::size_t>(1, n * sizeof(T)));
     for (std::size_t r = 0; r < rows; ++r) {
         const T* xr = x + r * n;
         const T* gr = dy + r * n;
@@ -123,16 +129,36 @@ void row_norm_rows(const T* x, const T* dy, T* dx, std::size_t rows, std::size_t
             cc = 0.0;
         }
         // pass two (the row is in L1): dx = A g + B (x - k) + C; the columns' dw += dy xhat, db += dy.
-        // The next row is fetched meanwhile, one cache line of x and of dy per step.
+        // The row pd rows ahead is fetched meanwhile, one cache line of x and of dy per step. With `stream`,
+        // dx is written with non-temporal stores from its first batch-aligned value on (the values
+        // before it and after the last whole batch one by one).
         const T at = static_cast<T>(rs), bt = static_cast<T>(bb), ct = static_cast<T>(cc), kt = static_cast<T>(k),
                 mt = static_cast<T>(mc);
+        auto one = [&](std::size_t j) {
+            const T xv = xr[j], gv = gr[j];
+            const T g = HasW ? static_cast<T>(gv * w[j]) : gv;
+            const T d = Centered ? static_cast<T>(xv - kt) : xv;
+            T out = static_cast<T>(at * g + (bt * d + ct));
+            if (acc) out = static_cast<T>(out + dxr[j]);
+            if constexpr (Params >= 1)
+                dw_sum[j] += static_cast<double>(static_cast<T>(gv * static_cast<T>((Centered ? d - mt : d) * at)));
+            if constexpr (Params >= 2) db_sum[j] += static_cast<double>(gv);
+            dxr[j] = out;
+        };
+        std::size_t j0 = 0;
+        if (stream) {
+            const std::size_t mis = reinterpret_cast<std::uintptr_t>(dxr) % (W * sizeof(T)) / sizeof(T);
+            j0 = std::min(n, mis == 0 ? 0 : W - mis);
+        }
+        for (std::size_t j = 0; j < j0; ++j) one(j);
+        const std::size_t end2 = j0 + (n - j0) / W * W;
         const B av(at), bv(bt), cv(ct), kv(kt), mv(mt);
-        const bool ahead = r + 1 < rows;
-        for (std::size_t j = 0; j < vec2; j += W) {
+        const bool ahead = r + pd < rows;
+        for (std::size_t j = j0; j < end2; j += W) {
 #if defined(__GNUC__)
             if (ahead && (j * sizeof(T)) % 64 == 0) {
-                __builtin_prefetch(xr + n + j);
-                __builtin_prefetch(gr + n + j);
+                __builtin_prefetch(xr + pd * n + j);
+                __builtin_prefetch(gr + pd * n + j);
             }
 #endif
             const B xv = B::load_unaligned(xr + j), gv = B::load_unaligned(gr + j);
@@ -143,37 +169,31 @@ void row_norm_rows(const T* x, const T* dy, T* dx, std::size_t rows, std::size_t
             if (acc) out += B::load_unaligned(dxr + j);
             if constexpr (Params >= 1) add_wide<Arch>(dw_sum + j, gv * ((Centered ? d - mv : d) * av));
             if constexpr (Params >= 2) add_wide<Arch>(db_sum + j, gv);
-            out.store_unaligned(dxr + j);
+            if (stream)
+                nf::detail::stream_store<T, Arch>(dxr + j, out);
+            else
+                out.store_unaligned(dxr + j);
         }
         (void)ahead;
-        for (std::size_t j = vec2; j < n; ++j) {
-            const T xv = xr[j], gv = gr[j];
-            const T g = HasW ? static_cast<T>(gv * w[j]) : gv;
-            const T d = Centered ? static_cast<T>(xv - kt) : xv;
-            T out = static_cast<T>(at * g + (bt * d + ct));
-            if (acc) out = static_cast<T>(out + dxr[j]);
-            if constexpr (Params >= 1)
-                dw_sum[j] += static_cast<double>(static_cast<T>(gv * static_cast<T>((Centered ? d - mt : d) * at)));
-            if constexpr (Params >= 2) db_sum[j] += static_cast<double>(gv);
-            dxr[j] = out;
-        }
+        for (std::size_t j = end2; j < n; ++j) one(j);
     }
+    if (stream) nf::detail::store_fence();
 }
 
 /// The backward of `rows` contiguous rows of `n` values. `Centered`: LayerNorm (else RMSNorm).
 /// w (n values) may be null (no weight: 1). dw_sum and db_sum (n doubles each, or null when not
 /// wanted; db_sum only with dw_sum) receive the per-column sums. dx may be dy (each row is read
-/// before it is written).
+/// before it is written). `stream`: dx written with non-temporal stores (dx aligned to T).
 template <class Arch, bool Centered, class T>
 void row_norm_backward(const T* x, const T* dy, T* dx, std::size_t rows, std::size_t n, const T* w, double eps,
-                       double* dw_sum, double* db_sum, grad_write mode) {
+                       double* dw_sum, double* db_sum, grad_write mode, bool stream) {
     auto go = [&]<bool HasW>(std::bool_constant<HasW>) {
         if (dw_sum == nullptr)
-            row_norm_rows<Arch, Centered, HasW, 0>(x, dy, dx, rows, n, w, eps, dw_sum, db_sum, mode);
+            row_norm_rows<Arch, Centered, HasW, 0>(x, dy, dx, rows, n, w, eps, dw_sum, db_sum, mode, stream);
         else if (db_sum == nullptr)
-            row_norm_rows<Arch, Centered, HasW, 1>(x, dy, dx, rows, n, w, eps, dw_sum, db_sum, mode);
+            row_norm_rows<Arch, Centered, HasW, 1>(x, dy, dx, rows, n, w, eps, dw_sum, db_sum, mode, stream);
         else
-            row_norm_rows<Arch, Centered, HasW, 2>(x, dy, dx, rows, n, w, eps, dw_sum, db_sum, mode);
+            row_norm_rows<Arch, Centered, HasW, 2>(x, dy, dx, rows, n, w, eps, dw_sum, db_sum, mode, stream);
     };
     if (w != nullptr)
         go(std::true_type{});
