@@ -58,17 +58,21 @@ NF_ALWAYS_INLINE void add_wide(double* s, const xsimd::batch<T, Arch>& v) {
 /// HasW (a weight), Params (0: no parameter gradients, 1: dweight's sums, 2: dweight's and dbias's).
 template <class Arch, bool Centered, bool HasW, int Params, class T>
 void row_norm_rows(const T* x, const T* dy, T* dx, std::size_t rows, std::size_t n, const T* w, double eps,
-                   double* dw_sum, double* db_sum, grad_write mode, bool stream) {
+                   double* dw_sum, double* db_sum, grad_write mode, bool stream_allowed) {
     using B = xsimd::batch<T, Arch>;
     using DB = xsimd::batch<double, Arch>;
     constexpr std::size_t W = B::size, S = 2 * DB::size; // pass one takes S values per step: two double batches
     const std::size_t vec1 = n / S * S;
     const double dn = static_cast<double>(n);
     const bool acc = mode == grad_write::accumulate;
-    // Pass two asks for the row pd rows ahead, at least 10 KiB of x ahead (4 rows of 768 floats:
-    // with streaming stores, one row ahead was slower on the Zen 5 machine of docs/bench/backward.md).
+    // With the parameters' column sums, dx is streamed (when allowed) and pass two asks for the row
+    // pd rows ahead, at least 10 KiB of x ahead (4 rows of 768 floats); without them, ordinary
+    // stores and the next row: each was the faster on the Zen 5 machine of docs/bench/backward.md
+    // (with streaming stores one row ahead was slower; dx alone was slower streamed).
+    const bool stream = Params >= 1 && stream_allowed;
     const std::size_t pd =
-        std::max<std::size_t>(1, (10240 + n * sizeof(T) - 1) / std::max<std::size_t>(1, n * sizeof(T)));
+        Params >= 1 ? std::max<std::size_t>(1, (10240 + n * sizeof(T) - 1) / std::max<std::size_t>(1, n * sizeof(T)))
+                    : 1;
     for (std::size_t r = 0; r < rows; ++r) {
         const T* xr = x + r * n;
         const T* gr = dy + r * n;
@@ -183,7 +187,8 @@ void row_norm_rows(const T* x, const T* dy, T* dx, std::size_t rows, std::size_t
 /// The backward of `rows` contiguous rows of `n` values. `Centered`: LayerNorm (else RMSNorm).
 /// w (n values) may be null (no weight: 1). dw_sum and db_sum (n doubles each, or null when not
 /// wanted; db_sum only with dw_sum) receive the per-column sums. dx may be dy (each row is read
-/// before it is written). `stream`: dx written with non-temporal stores (dx aligned to T).
+/// before it is written). `stream`: dx may be written with non-temporal stores (dx aligned to T;
+/// used with the parameters' sums only).
 template <class Arch, bool Centered, class T>
 void row_norm_backward(const T* x, const T* dy, T* dx, std::size_t rows, std::size_t n, const T* w, double eps,
                        double* dw_sum, double* db_sum, grad_write mode, bool stream) {
