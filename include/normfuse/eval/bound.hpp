@@ -53,7 +53,9 @@ struct window_masks {
     }
 
     /// Elements p[0], p[St], ..., p[St (B - 1)] from the St batches that cover them (constant
-    /// permutations and selects; no gathers, nothing read past p[St (B - 1)]).
+    /// permutations and selects; no gathers). The elements between them are read too (they lie
+    /// between two elements of the operand, in its memory); nothing before p[0] or past
+    /// p[St (B - 1)].
     template <std::size_t St, class S>
     NF_ALWAYS_INLINE batch load(const S* p) const {
         using index_batch = xsimd::batch<std::conditional_t<sizeof(T) == 4, std::uint32_t, std::uint64_t>, Arch>;
