@@ -273,9 +273,10 @@ constexpr std::size_t full_size_read_bytes() {
 /// True when a leaf of the bound expression `b` reads its run through windows at a stride of 2
 /// to 4 elements (eval/bound.hpp: window_masks; the channels of interleaved pixels into planes).
 /// Such loops are written with ordinary stores unless streaming is asked for: measured on Zen 5
-/// (docs/bench/pipeline.md), uint8 (N, 224, 224, 3) into float planes with streaming stores took
-/// 1.5 to 1.8 times the time of ordinary stores from 0.4 to 3 times the last-level cache, where
-/// a contiguous loop gains from them.
+/// (docs/bench/pipeline.md), uint8 (N, 224, 224, 3) into float planes, at 0.4 to 3 times the
+/// last-level cache, streaming stores took 1.4 to 1.8 times the time of ordinary ones in one
+/// sweep of batch sizes and 0.9 to 1.2 times in another: never clearly faster. Each image is read
+/// once per channel, from L2, which ordinary stores do not seem to disturb.
 template <class Bound>
 bool reads_windows(const Bound& b) {
     if constexpr (requires { b.arg; })

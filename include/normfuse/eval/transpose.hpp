@@ -70,10 +70,10 @@ struct none_strided<layout_list<Ls...>, SL, K> {
 /// innermost axis just before it (uint8 (N, H, W, 3) into (N, 3, H, W)). The plain loop nest
 /// then reads it along the destination's rows at a stride of 2 to 4 elements, through windows of
 /// whole batches and constant permutations (eval/bound.hpp: window_masks), and writes each row of
-/// the destination in order: with the per-channel operands constant along a row, that was 0.7 to
-/// 0.8 times the time of the blocked transpose for the image pipeline (docs/bench/pipeline.md).
-/// The operand's rows are read once per channel, from L2 (an image of 224 x 224 x 3 bytes is
-/// 150 KB).
+/// the destination in order: with the per-channel operands constant along a row, the image
+/// pipeline took 0.55 to 0.82 times the CPU time of the blocked transpose at batches of 16 to 64
+/// images of 224 x 224, 0.76 to 1.11 times at 96 and 128 (docs/bench/pipeline.md). The
+/// operand's rows are read once per channel, from L2 (an image of 224 x 224 x 3 bytes is 150 KB).
 template <class SL, class DL>
 constexpr bool narrow_interleaved() {
     constexpr std::size_t R = DL::size;
