@@ -87,6 +87,9 @@ struct window_masks {
     }
 };
 
+/// The window member of leaves that are not read at a stride: empty, it takes no space.
+struct no_window {};
+
 /// A leaf bound to the loop nest: `seek` moves it to the run at an outer index; `load(i, phase)`
 /// returns the batch at position i of the run (phase = i modulo the tile length). Its memory holds
 /// elements of `S`, loaded converted to the compute type `T` (core/convert.hpp); a periodic tile
@@ -107,8 +110,7 @@ struct bound_leaf {
     batch broadcast{};
     /// Strided mode: the selects of strides 2 to 4 (an operand read across its interleaved
     /// innermost axis: the channels of uint8 (N, H, W, 3) pixels into (N, 3, H, W)).
-    [[no_unique_address]] std::conditional_t<Mode == leaf_mode::strided, window_masks<T, Arch>, std::array<int, 0>>
-        window{};
+    [[no_unique_address]] std::conditional_t<Mode == leaf_mode::strided, window_masks<T, Arch>, no_window> window{};
 
     /// Gives this copy its own tile (each piece of a parallel loop works on its own copy); `worker`
     /// is the piece's index (row_local.hpp: per-piece shared sums).
