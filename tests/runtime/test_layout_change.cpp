@@ -4,7 +4,9 @@
 // operand's own layout (the blocked transpose is an exact permutation of those values); tile and
 // register-block edges (extents that are not multiples of the batch size or of the tile),
 // unaligned views, a destination axis that is an outer axis of the operand's loop, uint8, bf16 and
-// integer stores, streaming stores against ordinary ones, and 1 vs 2 threads bitwise.
+// integer stores, streaming stores against ordinary ones, and 1 vs 2 threads bitwise; 2 to 4
+// channels fixed in the type, read at a stride through windows by the plain loop nest; the
+// streaming rule (bytes written plus read).
 #include <catch2/catch.hpp>
 
 #include <algorithm>
@@ -312,4 +314,30 @@ TEST_CASE("layout change: streaming stores give the bits of ordinary stores, ali
                     wrong += aligned(a, k, b, d) != (v / 255.f - mean[k]) / stdv[k]; // the same operations in float
                 }
     CHECK(wrong == 0);
+}
+
+TEST_CASE("layout change: the streaming rule counts the bytes written and the bytes read", "[layout]") {
+    // eval/settings.hpp: streaming when written + read reach twice the threshold (halves compared).
+    const std::size_t before = nf::streaming_threshold();
+    nf::set_streaming_threshold(100);
+    CHECK(nf::detail::streams_by_size(100, 100));              // y = f(x) of one type: a destination of the threshold
+    CHECK_FALSE(nf::detail::streams_by_size(98, 98));          // just below it
+    CHECK(nf::detail::streams_by_size(160, 40));               // uint8 into float: 5 bytes an element, 200 in all
+    CHECK_FALSE(nf::detail::streams_by_size(152, 38));         // 190
+    CHECK_FALSE(nf::detail::streams_by_size(199, 0));          // the destination alone below twice the threshold
+    nf::set_streaming_threshold(static_cast<std::size_t>(-1)); // off, even for the largest sizes
+    CHECK_FALSE(nf::detail::streams_by_size(static_cast<std::size_t>(-1), static_cast<std::size_t>(-1)));
+    nf::set_streaming_threshold(0); // always
+    CHECK(nf::detail::streams_by_size(0, 0));
+    nf::set_streaming_threshold(before);
+    // The bytes read per destination element: full-size operands only, in their stored type.
+    using image = nf::view<const std::uint8_t, nf::shape<N<>, H<>, W<>, C<3>>>;
+    using planes = nf::view<const float, nf::shape<N<>, C<3>, H<>, W<>>>;
+    using channels = nf::view<const float, nf::shape<C<3>>>;
+    using pipeline =
+        decltype((nf::cast<float>(std::declval<const image&>()) / 255.f - std::declval<const channels&>()) /
+                 std::declval<const channels&>());
+    using product = decltype(std::declval<const planes&>() * std::declval<const planes&>() + 1.f);
+    STATIC_REQUIRE(nf::detail::full_size_read_bytes<std::remove_cvref_t<pipeline>, 4>() == 1);
+    STATIC_REQUIRE(nf::detail::full_size_read_bytes<std::remove_cvref_t<product>, 4>() == 8);
 }
