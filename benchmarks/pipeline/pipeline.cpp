@@ -1,12 +1,13 @@
 // benchmarks/pipeline/pipeline.cpp: the image preprocessing pipeline, uint8 (N, H, W, 3) ->
 // float (N, 3, H, W), (x / 255 - mean) / std, against its memory floor and its peers.
 //
-//   normfuse            y = (nf::cast<float>(x) / 255 - mean) / std, one fused pass (a blocked
-//                       transpose: eval/transpose.hpp)
-//   normfuse regular    the same with streaming stores turned off (nf::set_streaming_threshold):
-//                       normfuse streams destinations above half the last-level cache, so the
-//                       default row is to be read against floor_stream, this one against
-//                       floor_store
+//   normfuse            y = (nf::cast<float>(x) / 255 - mean) / std, one fused pass (C<3> in the
+//                       type: the plain loop nest along W, reading x at a stride of 3 through
+//                       windows of whole batches, eval/bound.hpp; eval/transpose.hpp says when)
+//   normfuse regular    the same with streaming stores turned off (nf::set_streaming_threshold)
+//   normfuse streaming  the same with streaming stores forced (threshold 0); `normfuse` streams
+//                       when the bytes read and written exceed the last-level cache
+//                       (eval/settings.hpp), so it is one of these two
 //   floor_store/stream  the same bytes without the layout change: read 1 byte, write 4 bytes per
 //                       element (uint8 widened to float), ordinary or streaming stores; the floor
 //                       is the faster of the two
@@ -91,6 +92,15 @@ template <class F>
 void without_streaming(F&& f) {
     const std::size_t before = nf::streaming_threshold();
     nf::set_streaming_threshold(static_cast<std::size_t>(-1));
+    f();
+    nf::set_streaming_threshold(before);
+}
+
+/// Runs f with streaming stores for every assignment, then restores the threshold.
+template <class F>
+void with_streaming(F&& f) {
+    const std::size_t before = nf::streaming_threshold();
+    nf::set_streaming_threshold(0);
     f();
     nf::set_streaming_threshold(before);
 }
@@ -262,6 +272,12 @@ int main(int argc, char** argv) {
                        [&] { return y_regular.data(); },
                        {},
                        {}});
+    nf::tensor<float, nf::shape<N<>, C<3>, H<>, W<>>> y_streaming({n, h, w});
+    entries.push_back({"normfuse streaming",
+                       [&] { with_streaming([&] { y_streaming = (nf::cast<float>(x) / 255.f - m) / s; }); },
+                       [&] { return y_streaming.data(); },
+                       {},
+                       {}});
     // The same pixels taken as BGR and read as RGB through a strided view (reversed channel axis).
     const nf::strided_view<const std::uint8_t, nf::shape<N<>, H<>, W<>, C<3>>> bgr_as_rgb(
         pixels.data() + 2, nf::extents<nf::shape<N<>, H<>, W<>, C<3>>>({n, h, w}),
@@ -326,6 +342,9 @@ int main(int argc, char** argv) {
     const bool regular_same = std::memcmp(y_regular.data(), y.data(), count * sizeof(float)) == 0;
     std::printf("normfuse regular: %s normfuse's bits\n", regular_same ? "the same as" : "NOT the same as");
     differ += !regular_same;
+    const bool streaming_same = std::memcmp(y_streaming.data(), y.data(), count * sizeof(float)) == 0;
+    std::printf("normfuse streaming: %s normfuse's bits\n", streaming_same ? "the same as" : "NOT the same as");
+    differ += !streaming_same;
     for (const auto& e : entries) {
         if (!e.output || e.name.rfind("normfuse", 0) == 0) continue;
         const float* o = e.output();

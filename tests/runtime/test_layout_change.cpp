@@ -4,7 +4,9 @@
 // operand's own layout (the blocked transpose is an exact permutation of those values); tile and
 // register-block edges (extents that are not multiples of the batch size or of the tile),
 // unaligned views, a destination axis that is an outer axis of the operand's loop, uint8, bf16 and
-// integer stores, streaming stores against ordinary ones, and 1 vs 2 threads bitwise.
+// integer stores, streaming stores against ordinary ones, and 1 vs 2 threads bitwise; 2 to 4
+// channels fixed in the type, read at a stride through windows by the plain loop nest; the
+// streaming rule (bytes written plus read).
 #include <catch2/catch.hpp>
 
 #include <algorithm>
@@ -13,6 +15,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -185,6 +188,60 @@ TEST_CASE("layout change: uint8 copies, bf16 stores and static channels, unalign
     CHECK(wrong == 0);
 }
 
+namespace {
+
+/// `y = (x / 255 - m) / s` (uint8) or `(x - m) / s` from (N, H, W, C<Cn>) into (N, C<Cn>, H, W),
+/// 2 <= Cn <= 4 fixed in the type: the plain loop nest, reading x along W at a stride of Cn
+/// through windows of whole batches (eval/bound.hpp). Source and destination one element off
+/// their allocation's alignment, the source's last element the last of its allocation (a read
+/// past it is a sanitizer error); bitwise against the same operations on scalars.
+template <class T, std::size_t Cn>
+void check_narrow_channels(std::size_t w) {
+    using V = nf::compute_t<T>;
+    const std::size_t n = 2, h = 3, count = n * h * w * Cn;
+    std::vector<T> input(count + 1);
+    std::uint32_t seed = 13 + static_cast<std::uint32_t>(Cn);
+    for (auto& v : input) v = static_cast<T>(lcg(seed) % 256);
+    const nf::view<const T, nf::shape<N<>, H<>, W<>, C<Cn>>> x(input.data() + 1, {n, h, w});
+    nf::tensor<V, nf::shape<C<Cn>>> m, s;
+    for (std::size_t k = 0; k < Cn; ++k) {
+        m.data()[k] = static_cast<V>(0.485) + static_cast<V>(0.01) * static_cast<V>(k);
+        s.data()[k] = static_cast<V>(0.229) + static_cast<V>(0.002) * static_cast<V>(k);
+    }
+    std::vector<V> out(count + 2, V(-1));
+    const nf::view<V, nf::shape<N<>, C<Cn>, H<>, W<>>> y(out.data() + 1, {n, h, w});
+    if constexpr (std::is_same_v<T, std::uint8_t>)
+        y = (nf::cast<float>(x) / 255.f - m) / s;
+    else
+        y = (x - m) / s;
+    std::size_t wrong = 0;
+    for (std::size_t a = 0; a < n; ++a)
+        for (std::size_t b = 0; b < h; ++b)
+            for (std::size_t d = 0; d < w; ++d)
+                for (std::size_t k = 0; k < Cn; ++k) {
+                    const V v = static_cast<V>(input[1 + ((a * h + b) * w + d) * Cn + k]);
+                    const V expected = std::is_same_v<T, std::uint8_t> ? (v / V(255) - m.data()[k]) / s.data()[k]
+                                                                       : (v - m.data()[k]) / s.data()[k];
+                    wrong += y(a, k, b, d) != expected;
+                }
+    CAPTURE(sizeof(T), Cn, w);
+    CHECK(wrong == 0);
+    CHECK(out[0] == V(-1)); // nothing written outside the view
+    CHECK(out[count + 1] == V(-1));
+}
+
+} // namespace
+
+TEST_CASE("layout change: 2 to 4 static channels into planes, read at a stride through windows", "[layout]") {
+    // 1: no whole batch; 21 and 67: whole batches and a partial one at every register width.
+    const std::size_t w = GENERATE(1, 21, 67);
+    check_narrow_channels<std::uint8_t, 2>(w);
+    check_narrow_channels<std::uint8_t, 4>(w);
+    check_narrow_channels<float, 3>(w);
+    check_narrow_channels<double, 3>(w);
+    check_narrow_channels<double, 4>(w);
+}
+
 TEST_CASE("layout change: 1 and 2 threads give the same bits", "[layout][threads]") {
     const std::size_t n = 2, h = 23, w = 41, c = GENERATE(3, 24);
     CAPTURE(c);
@@ -257,4 +314,30 @@ TEST_CASE("layout change: streaming stores give the bits of ordinary stores, ali
                     wrong += aligned(a, k, b, d) != (v / 255.f - mean[k]) / stdv[k]; // the same operations in float
                 }
     CHECK(wrong == 0);
+}
+
+TEST_CASE("layout change: the streaming rule counts the bytes written and the bytes read", "[layout]") {
+    // eval/settings.hpp: streaming when written + read reach twice the threshold (halves compared).
+    const std::size_t before = nf::streaming_threshold();
+    nf::set_streaming_threshold(100);
+    CHECK(nf::detail::streams_by_size(100, 100));              // y = f(x) of one type: a destination of the threshold
+    CHECK_FALSE(nf::detail::streams_by_size(98, 98));          // just below it
+    CHECK(nf::detail::streams_by_size(160, 40));               // uint8 into float: 5 bytes an element, 200 in all
+    CHECK_FALSE(nf::detail::streams_by_size(152, 38));         // 190
+    CHECK_FALSE(nf::detail::streams_by_size(199, 0));          // the destination alone below twice the threshold
+    nf::set_streaming_threshold(static_cast<std::size_t>(-1)); // off, even for the largest sizes
+    CHECK_FALSE(nf::detail::streams_by_size(static_cast<std::size_t>(-1), static_cast<std::size_t>(-1)));
+    nf::set_streaming_threshold(0); // always
+    CHECK(nf::detail::streams_by_size(0, 0));
+    nf::set_streaming_threshold(before);
+    // The bytes read per destination element: full-size operands only, in their stored type.
+    using image = nf::view<const std::uint8_t, nf::shape<N<>, H<>, W<>, C<3>>>;
+    using planes = nf::view<const float, nf::shape<N<>, C<3>, H<>, W<>>>;
+    using channels = nf::view<const float, nf::shape<C<3>>>;
+    using pipeline =
+        decltype((nf::cast<float>(std::declval<const image&>()) / 255.f - std::declval<const channels&>()) /
+                 std::declval<const channels&>());
+    using product = decltype(std::declval<const planes&>() * std::declval<const planes&>() + 1.f);
+    STATIC_REQUIRE(nf::detail::full_size_read_bytes<std::remove_cvref_t<pipeline>, 4>() == 1);
+    STATIC_REQUIRE(nf::detail::full_size_read_bytes<std::remove_cvref_t<product>, 4>() == 8);
 }

@@ -108,10 +108,23 @@ TEST_CASE("strided view: an ROI with a row pitch, a horizontal flip, every other
                                                               {sn, sh, -3, 1});
     const std::size_t half = (w + 1) / 2;
     const nf::strided_view<const std::uint8_t, nhwc3> odd(corner, nf::extents<nhwc3>({n, h, half}), {sn, sh, 6, 1});
+    // Pixels of 4 bytes (RGBA, and BGRA read as RGB) and of 2 (overlapping pixels, any bytes):
+    // read along W at strides 4 and 2 through windows of whole batches (eval/bound.hpp).
+    const auto rgba = random_pixels(n * H0 * W0 * 4, 9);
+    const std::ptrdiff_t sn4 = static_cast<std::ptrdiff_t>(H0 * W0 * 4), sh4 = static_cast<std::ptrdiff_t>(W0 * 4);
+    const std::uint8_t* corner4 = rgba.data() + (y0 * W0 + x0) * 4;
+    const nf::strided_view<const std::uint8_t, nhwc3> rgb4(corner4, nf::extents<nhwc3>({n, h, w}), {sn4, sh4, 4, 1});
+    const nf::strided_view<const std::uint8_t, nhwc3> bgr4(corner4 + 2, nf::extents<nhwc3>({n, h, w}),
+                                                           {sn4, sh4, 4, -1});
+    const nf::strided_view<const std::uint8_t, nhwc3> pairs(corner, nf::extents<nhwc3>({n, h, w}), {sn, sh, 2, 1});
     const nf::tensor<float, nf::shape<C<3>>> m{mean_rgb[0], mean_rgb[1], mean_rgb[2]},
         s{std_rgb[0], std_rgb[1], std_rgb[2]};
     nf::tensor<float, nchw3> a({n, h, w}), b({n, h, w}), c2({n, h, half});
     nf::tensor<float, nhwc3> d({n, h, w});
+    nf::tensor<float, nchw3> e4({n, h, w}), f4({n, h, w}), g2({n, h, w});
+    e4 = (nf::cast<float>(rgb4) / 255.f - m) / s;
+    f4 = (nf::cast<float>(bgr4) / 255.f - m) / s;
+    g2 = (nf::cast<float>(pairs) / 255.f - m) / s;
     a = (nf::cast<float>(roi) / 255.f - m) / s;
     b = (nf::cast<float>(flipped) / 255.f - m) / s;
     c2 = (nf::cast<float>(odd) / 255.f - m) / s;
@@ -122,6 +135,10 @@ TEST_CASE("strided view: an ROI with a row pitch, a horizontal flip, every other
             for (std::size_t x = 0; x < w; ++x)
                 for (std::size_t c = 0; c < 3; ++c) {
                     auto at = [&](std::size_t col) { return image[((i * H0 + y0 + y) * W0 + x0 + col) * 3 + c]; };
+                    const std::size_t p4 = ((i * H0 + y0 + y) * W0 + x0 + x) * 4;
+                    wrong += e4(i, c, y, x) != normalized(rgba[p4 + c], c);
+                    wrong += f4(i, c, y, x) != normalized(rgba[p4 + 2 - c], c);
+                    wrong += g2(i, c, y, x) != normalized(image[((i * H0 + y0 + y) * W0 + x0) * 3 + 2 * x + c], c);
                     wrong += a(i, c, y, x) != normalized(at(x), c);
                     wrong += d(i, y, x, c) != normalized(at(x), c);
                     wrong += b(i, c, y, x) != normalized(at(w - 1 - x), c);
@@ -148,6 +165,19 @@ TEST_CASE("strided view: float rows with a pitch, SIMD along the contiguous axis
     nf::set_num_threads(before);
     tr = xt * 2.f + 1.f; // the view's axes in the other order: read by a stride along the run
     std::size_t wrong = 0;
+    for (std::ptrdiff_t step : {2, 3, 4, -3}) { // every step-th value of a row: windows (2 to 4), lanes (-3)
+        const std::size_t cols_s = 101;         // 6 batches of 16 and 5 more; 25 of 4 and 1
+        const float* first = buffer.data() + (step < 0 ? (cols_s - 1) * 3 : 0);
+        const nf::strided_view<const float, rc> xs(first, nf::extents<rc>({rows, cols_s}),
+                                                   {static_cast<std::ptrdiff_t>(pitch), step});
+        nf::tensor<float, rc> ys({rows, cols_s});
+        ys = xs * 2.f + 1.f;
+        for (std::size_t r = 0; r < rows; ++r)
+            for (std::size_t c = 0; c < cols_s; ++c)
+                wrong +=
+                    ys(r, c) !=
+                    first[static_cast<std::ptrdiff_t>(r * pitch) + static_cast<std::ptrdiff_t>(c) * step] * 2.f + 1.f;
+    }
     for (std::size_t r = 0; r < rows; ++r)
         for (std::size_t c = 0; c < cols; ++c) {
             const float e = buffer[r * pitch + c] * 2.f + 1.f; // exact: halves of integers below 2^10
@@ -168,5 +198,16 @@ TEST_CASE("strided view: a reversed view of the destination's own memory", "[str
     y = reversed * 1.0; // as if read from a copy
     std::size_t wrong = 0;
     for (std::size_t i = 0; i < l; ++i) wrong += y(i) != static_cast<double>(l - 1 - i);
+    // Doubles at strides 2 to 4 (windows; lanes for stride 4 on 2-lane batches), from another
+    // buffer whose last element is the last one read.
+    for (std::ptrdiff_t step : {2, 3, 4}) {
+        const std::size_t m = 23; // 2 batches of 8 and 7 more; 5 of 4 and 3; 11 of 2 and 1
+        std::vector<double> source(static_cast<std::size_t>(step) * (m - 1) + 1), out(m);
+        for (std::size_t i = 0; i < source.size(); ++i) source[i] = static_cast<double>(i) * 0.25;
+        const nf::strided_view<const double, line> every(source.data(), nf::extents<line>({m}), {step});
+        const nf::view<double, line> z(out.data(), {m});
+        z = every * 1.0;
+        for (std::size_t i = 0; i < m; ++i) wrong += out[i] != source[i * static_cast<std::size_t>(step)];
+    }
     CHECK(wrong == 0);
 }

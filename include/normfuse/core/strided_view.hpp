@@ -17,8 +17,10 @@ namespace nf {
 /// sign: a reversed channel axis (`-1`, from the last channel's address: BGR read as RGB), rows
 /// padded to a pitch (an OpenCV ROI), every other element. It is an operand of element-wise
 /// expressions: `y = (nf::cast<float>(bgr_as_rgb) / 255.f - mean) / std;`. The loop stays SIMD
-/// along the destination's innermost axis where the view's stride on it is 1, and reads element
-/// by element where it is not. Reductions and layers take contiguous tensors and views only.
+/// along the destination's innermost axis where the view's stride on it is 1; at a stride of 2,
+/// 3 or 4 elements (a channel of interleaved pixels: BGR into planes) it loads whole batches and
+/// permutes them (eval/bound.hpp: window_masks), at any other stride it reads element by element.
+/// Reductions and layers take contiguous tensors and views only.
 template <class T, class Shape>
 class strided_view {
     static_assert(std::is_const_v<T>, "normfuse: nf::strided_view<T, Shape>: strided views are read-only in this "

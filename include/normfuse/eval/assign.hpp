@@ -206,6 +206,7 @@ auto bind_memory(const S* data, const std::array<std::size_t, LA::size>& ext, bi
         if constexpr (Plan::rank > 0)
             if (pos[j] == Plan::rank - 1) leaf.inner_stride = stride[j];
     }
+    if constexpr (mode == leaf_mode::strided) leaf.window.prepare(leaf.inner_stride);
     if constexpr (mode == leaf_mode::periodic) {
         leaf.period = period_of<LA, DL, K>(ctx.extents);
         constexpr std::size_t B = xsimd::batch<T, typename Plan::arch>::size;
@@ -229,6 +230,7 @@ auto bind_strided(const S* data, const std::array<std::ptrdiff_t, LA::size>& str
         if constexpr (Plan::rank > 0)
             if (pos[j] == Plan::rank - 1) leaf.inner_stride = strides[j];
     }
+    leaf.window.prepare(leaf.inner_stride);
     return leaf;
 }
 
@@ -250,6 +252,47 @@ constexpr bool converting_cast() {
     } else {
         return false;
     }
+}
+
+/// Bytes per destination element that `e` reads from operands with as many axes as the
+/// destination (rank R): what an assignment moves besides what it writes (the streaming policy,
+/// eval/settings.hpp). Broadcast operands (a per-channel mean) are left out.
+template <class E, std::size_t R>
+constexpr std::size_t full_size_read_bytes() {
+    if constexpr (E::kind == node_kind::terminal)
+        return E::axes::size == R ? sizeof(typename E::element_type) : 0;
+    else if constexpr (E::kind == node_kind::unary || E::kind == node_kind::reduction)
+        return full_size_read_bytes<std::remove_cvref_t<decltype(std::declval<E>().arg)>, R>();
+    else if constexpr (E::kind == node_kind::binary)
+        return full_size_read_bytes<std::remove_cvref_t<decltype(std::declval<E>().left)>, R>() +
+               full_size_read_bytes<std::remove_cvref_t<decltype(std::declval<E>().right)>, R>();
+    else
+        return 0;
+}
+
+/// True when a leaf of the bound expression `b` reads its run through windows at a stride of 2
+/// to 4 elements (eval/bound.hpp: window_masks; the channels of interleaved pixels into planes).
+/// Such loops are written with ordinary stores unless streaming is asked for: measured on Zen 5
+/// (docs/bench/pipeline.md), uint8 (N, 224, 224, 3) into float planes, at 0.4 to 3 times the
+/// last-level cache, streaming stores took 1.4 to 1.8 times the time of ordinary ones in one
+/// sweep of batch sizes and 0.9 to 1.2 times in another: never clearly faster. Each image is read
+/// once per channel, from L2, which ordinary stores do not seem to disturb.
+template <class Bound>
+bool reads_windows(const Bound& b) {
+    if constexpr (requires { b.arg; })
+        return reads_windows(b.arg);
+    else if constexpr (requires {
+                           b.left;
+                           b.right;
+                       })
+        return reads_windows(b.left) || reads_windows(b.right);
+    else if constexpr (requires {
+                           b.window.from;
+                           b.inner_stride;
+                       })
+        return b.inner_stride >= 2 && b.inner_stride <= 4;
+    else
+        return false;
 }
 
 /// True for a converting nf::cast of an nf::strided_view.
@@ -633,9 +676,10 @@ void evaluate_part_into(T* dst, const std::array<std::size_t, DL::size>& ext, co
     bind_context<P> ctx{ext, chunk_length<P>(ext, typename P::layouts{}), arena, sums};
     const auto root = bind(e, ctx);
     executor ex(total); // after bind: hoisted parts (reductions) take the threads first
-    const bool by_size = store == store_kind::automatic && total * sizeof(T) >= streaming_threshold();
+    const bool by_size = store == store_kind::automatic &&
+                         streams_by_size(total * sizeof(T), total * full_size_read_bytes<E, DL::size>());
     constexpr bool streamable = std::is_same_v<T, typename E::value_type> || streams_narrowed<Arch, T>;
-    const bool stream = streamable && (by_size || store == store_kind::streaming) &&
+    const bool stream = streamable && ((by_size && !reads_windows(root)) || store == store_kind::streaming) &&
                         reinterpret_cast<std::uintptr_t>(dst) % sizeof(T) == 0;
     if (ex.pieces() > 1) {
         using Bound = std::remove_cvref_t<decltype(root)>;
@@ -688,7 +732,8 @@ void evaluate_transposed(T* dst, const std::array<std::size_t, DL::size>& ext, c
     const auto root = bind(e, ctx);
     using Bound = std::remove_cvref_t<decltype(root)>;
     executor ex(total);
-    const bool by_size = store == store_kind::automatic && total * sizeof(T) >= streaming_threshold();
+    const bool by_size =
+        store == store_kind::automatic && streams_by_size(total * sizeof(T), total * full_size_read_bytes<E, R>());
     const bool stream = std::is_same_v<T, V> && (by_size || store == store_kind::streaming) &&
                         reinterpret_cast<std::uintptr_t>(dst) % sizeof(T) == 0;
     const std::size_t units = g.units(), pieces = ex.pieces();

@@ -3,6 +3,8 @@
 
 #include <array>
 #include <cstddef>
+#include <cstdint>
+#include <type_traits>
 #include <utility>
 
 #include <normfuse/core/simd.hpp>
@@ -17,6 +19,76 @@ namespace nf::detail {
 /// Outer multi-index of the loop nest (one entry per outer axis).
 template <std::size_t K>
 using outer_index = std::array<std::size_t, K>;
+
+/// Lane l of a batch taken from a window of St-strided elements: element St l of the window
+/// lies at lane (St l) % size of the window's batch k < St - 1 (which starts at k size), and at
+/// lane (St l + St - 1) % size of its last batch, which starts at (St - 1)(size - 1) so that the
+/// window ends on the last element read (nothing past it is touched).
+template <std::size_t St, bool Last>
+struct window_index {
+    static constexpr unsigned get(unsigned l, unsigned size) { return (St * l + (Last ? St - 1 : 0)) % size; }
+};
+
+/// The selects of a load at a stride of 2, 3 or 4 elements (a channel of interleaved pixels:
+/// RGB, BGR through a reversed channel axis, RGBA; a complex plane): `from[k]` marks the lanes
+/// taken from window batch k + 1 or later, those with St l >= (k + 1) size. Built once per
+/// leaf (at bind), not per batch (xsimd's batch_bool constants are not always inlined).
+template <class T, class Arch>
+struct window_masks {
+    using batch = xsimd::batch<T, Arch>;
+    static constexpr std::size_t B = batch::size;
+    std::array<xsimd::batch_bool<T, Arch>, 3> from{};
+
+    /// True when stride St is read through windows: the window's batches then end within the
+    /// elements read (batch St - 2 ends at (St - 1) B - 1 <= St (B - 1) when St <= B + 1); not
+    /// so for stride 4 on 2-lane batches (double on SSE2), read lane by lane.
+    static constexpr bool windowed(std::size_t St) { return St <= B + 1; }
+
+    void prepare(std::ptrdiff_t stride) {
+        if (stride < 2 || stride > 4 || !windowed(static_cast<std::size_t>(stride))) return;
+        alignas(64) T lane[B];
+        for (std::size_t l = 0; l < B; ++l) lane[l] = static_cast<T>(l * static_cast<std::size_t>(stride));
+        const batch offsets = batch::load_aligned(lane);
+        for (std::size_t k = 0; k < from.size(); ++k) from[k] = offsets >= batch(static_cast<T>((k + 1) * B));
+    }
+
+    /// Elements p[0], p[St], ..., p[St (B - 1)] from the St batches that cover them (constant
+    /// permutations and selects; no gathers). The elements between them are read too (they lie
+    /// between two elements of the operand, in its memory); nothing before p[0] or past
+    /// p[St (B - 1)].
+    template <std::size_t St, class S>
+    NF_ALWAYS_INLINE batch load(const S* p) const {
+        using index_batch = xsimd::batch<std::conditional_t<sizeof(T) == 4, std::uint32_t, std::uint64_t>, Arch>;
+        constexpr auto inner = xsimd::make_batch_constant<index_batch, window_index<St, false>>();
+        constexpr auto last = xsimd::make_batch_constant<index_batch, window_index<St, true>>();
+        batch x = xsimd::swizzle(load_converted<T, Arch>(p), inner);
+        for (std::size_t k = 1; k + 1 < St; ++k)
+            x = xsimd::select(from[k - 1], xsimd::swizzle(load_converted<T, Arch>(p + k * B), inner), x);
+        return xsimd::select(from[St - 2], xsimd::swizzle(load_converted<T, Arch>(p + (St - 1) * (B - 1)), last), x);
+    }
+
+    /// Lanes p[0], p[stride], ... through a window when the stride is 2 to 4; false otherwise.
+    template <class S>
+    NF_ALWAYS_INLINE bool try_load(const S* p, std::ptrdiff_t stride, batch& out) const {
+        switch (stride) {
+        case 2:
+            if constexpr (windowed(2)) return out = load<2>(p), true;
+            break;
+        case 3:
+            if constexpr (windowed(3)) return out = load<3>(p), true;
+            break;
+        case 4:
+            if constexpr (windowed(4)) return out = load<4>(p), true;
+            break;
+        default:
+            break;
+        }
+        return false;
+    }
+};
+
+/// The window member of leaves that are not read at a stride: empty, it takes no space.
+struct no_window {};
 
 /// A leaf bound to the loop nest: `seek` moves it to the run at an outer index; `load(i, phase)`
 /// returns the batch at position i of the run (phase = i modulo the tile length). Its memory holds
@@ -36,6 +108,9 @@ struct bound_leaf {
     const S* tiled_block = nullptr;
     T value{};
     batch broadcast{};
+    /// Strided mode: the selects of strides 2 to 4 (an operand read across its interleaved
+    /// innermost axis: the channels of uint8 (N, H, W, 3) pixels into (N, 3, H, W)).
+    [[no_unique_address]] std::conditional_t<Mode == leaf_mode::strided, window_masks<T, Arch>, no_window> window{};
 
     /// Gives this copy its own tile (each piece of a parallel loop works on its own copy); `worker`
     /// is the piece's index (row_local.hpp: per-piece shared sums).
@@ -78,9 +153,11 @@ struct bound_leaf {
         } else if constexpr (Mode == leaf_mode::periodic) {
             return batch::load_unaligned(tile + phase);
         } else {
+            const S* p = current + static_cast<std::ptrdiff_t>(i) * inner_stride;
+            if (batch x; window.try_load(p, inner_stride, x)) return x;
             alignas(64) T lanes[batch::size];
             for (std::size_t l = 0; l < batch::size; ++l)
-                lanes[l] = to_compute<T>(current[static_cast<std::ptrdiff_t>(i + l) * inner_stride]);
+                lanes[l] = to_compute<T>(p[static_cast<std::ptrdiff_t>(l) * inner_stride]);
             return batch::load_aligned(lanes);
         }
     }
@@ -115,7 +192,9 @@ struct bound_leaf {
 
 /// A leaf over an nf::strided_view (elements of `S`, loaded converted to `T`): the run is the
 /// destination's innermost axis, along which the view has the stride `inner_stride` (0 when it
-/// lacks that axis: one value, broadcast). Stride 1 loads batches; any other reads lanes.
+/// lacks that axis: one value, broadcast). Stride 1 loads batches; strides 2 to 4 (a channel of
+/// interleaved pixels, BGR read as RGB among them) load windows (window_masks); any other stride
+/// reads lane by lane.
 template <class T, class Arch, std::size_t K, class S = T>
 struct bound_strided_leaf {
     using batch = xsimd::batch<T, Arch>;
@@ -123,6 +202,7 @@ struct bound_strided_leaf {
     std::array<std::ptrdiff_t, K> outer_stride{};
     std::ptrdiff_t inner_stride = 0;
     const S* current = nullptr;
+    window_masks<T, Arch> window{};
 
     void own_tiles(scratch_arena&, std::size_t = 0) {}
     NF_ALWAYS_INLINE void seek(const outer_index<K>& index) {
@@ -132,9 +212,11 @@ struct bound_strided_leaf {
     }
     NF_ALWAYS_INLINE batch load(std::size_t i, std::size_t) const {
         if (inner_stride == 1) return load_converted<T, Arch>(current + i);
+        const S* p = current + static_cast<std::ptrdiff_t>(i) * inner_stride;
+        if (batch x; window.try_load(p, inner_stride, x)) return x;
         alignas(64) T lanes[batch::size];
         for (std::size_t l = 0; l < batch::size; ++l)
-            lanes[l] = to_compute<T>(current[static_cast<std::ptrdiff_t>(i + l) * inner_stride]);
+            lanes[l] = to_compute<T>(p[static_cast<std::ptrdiff_t>(l) * inner_stride]);
         return batch::load_aligned(lanes);
     }
     NF_ALWAYS_INLINE batch load_partial(std::size_t i, std::size_t, std::size_t n) const {
