@@ -14,7 +14,9 @@
 
 #include <algorithm>
 #include <array>
+#include <cmath>
 #include <cstddef>
+#include <cstdint>
 #include <numeric>
 #include <string>
 #include <string_view>
@@ -29,6 +31,8 @@
 #include <normfuse/core/slot_layout.hpp>
 #include <normfuse/core/view.hpp>
 #include <normfuse/eval/parallel.hpp>
+#include <normfuse/eval/settings.hpp>
+#include <normfuse/eval/stream.hpp>
 #include <normfuse/nn/backward/saved_statistics.hpp>
 #include <normfuse/nn/common.hpp>
 #include <normfuse/reduce/widen.hpp>
@@ -227,6 +231,60 @@ void periodic_gradient_sums(const T* x, const T* dy, std::size_t n, std::size_t 
     }
 }
 
+/// The batches of channels a register-blocked channels-last sum keeps in registers (2 H G double
+/// accumulators and H G means, H doubles batches per batch of T): 4 with 32 registers, 2 with 16.
+template <class Arch>
+inline constexpr std::size_t channel_group = std::is_base_of_v<xsimd::avx512f, Arch> ? 4 : 2;
+
+/// s1[j] += dy[r p + j], s2[j] += dy[r p + j] * (x[r p + j] - mean[j]) over rows r < rows and
+/// channels j < p, p a multiple of G float batches: the rows in tiles of about 16 KiB of each
+/// array, the channels of a tile in groups of G batches whose sums stay in registers over the
+/// tile's rows (one load and store of the memory sums per tile, not per row). While the first
+/// group of a tile is read, the rows of the next tile are prefetched.
+template <class Arch, std::size_t G, class T>
+void blocked_gradient_sums(const T* x, const T* dy, std::size_t rows, std::size_t p, const double* mean, double* s1,
+                           double* s2) {
+    using B = xsimd::batch<T, Arch>;
+    using DB = xsimd::batch<double, Arch>;
+    constexpr std::size_t W = B::size, H = W / DB::size, line = 64 / sizeof(T);
+    const std::size_t tile = std::max<std::size_t>(1, 4096 / p);
+    for (std::size_t r0 = 0; r0 < rows; r0 += tile) {
+        const std::size_t r1 = std::min(rows, r0 + tile);
+        for (std::size_t j0 = 0; j0 < p; j0 += G * W) {
+            DB a1[G][H], a2[G][H], m[G][H];
+            for (std::size_t g = 0; g < G; ++g)
+                for (std::size_t h = 0; h < H; ++h) {
+                    a1[g][h] = a2[g][h] = DB(0.0);
+                    m[g][h] = DB::load_unaligned(mean + j0 + g * W + h * DB::size);
+                }
+            for (std::size_t r = r0; r < r1; ++r) {
+                const T* xr = x + r * p + j0;
+                const T* gr = dy + r * p + j0;
+                if (j0 == 0 && p > G * W && r + tile < rows)
+                    for (std::size_t j = 0; j < p; j += line) {
+                        __builtin_prefetch(x + (r + tile) * p + j, 0, 3);
+                        __builtin_prefetch(dy + (r + tile) * p + j, 0, 3);
+                    }
+                for (std::size_t g = 0; g < G; ++g) {
+                    const auto xv = as_doubles<Arch>(B::load_unaligned(xr + g * W));
+                    const auto gv = as_doubles<Arch>(B::load_unaligned(gr + g * W));
+                    for (std::size_t h = 0; h < H; ++h) {
+                        a1[g][h] += gv[h];
+                        a2[g][h] = xsimd::fma(gv[h], xv[h] - m[g][h], a2[g][h]);
+                    }
+                }
+            }
+            for (std::size_t g = 0; g < G; ++g)
+                for (std::size_t h = 0; h < H; ++h) {
+                    double* t1 = s1 + j0 + g * W + h * DB::size;
+                    double* t2 = s2 + j0 + g * W + h * DB::size;
+                    (DB::load_unaligned(t1) + a1[g][h]).store_unaligned(t1);
+                    (DB::load_unaligned(t2) + a2[g][h]).store_unaligned(t2);
+                }
+        }
+    }
+}
+
 /// Per-slot s1 = sum dy and s2 = sum dy * (x - mean[slot]) of canonical views `xc`, `dyc` (the
 /// same slot_kept shape and extents), written over s1 and s2 (slots in slot order).
 template <class Arch, class XC, class DYC>
@@ -287,6 +345,19 @@ void slot_gradient_sums(const XC& xc, const DYC& dyc, const double* mean, double
                 std::fill_n(t1, 2 * p, 0.0);
                 tm = m;
             }
+            constexpr std::size_t G = channel_group<Arch>;
+            if (si == G * W || si == W || (G > 2 && si == 2 * W)) { // one group of channels: in registers
+                for (std::size_t a = 0; a < ro; ++a) {
+                    const std::size_t off = (a * so + b) * ri * si;
+                    if (si == G * W)
+                        blocked_gradient_sums<Arch, G>(x + off, dy + off, ri, si, mb, t1, t2);
+                    else if (si == W)
+                        blocked_gradient_sums<Arch, 1>(x + off, dy + off, ri, si, mb, t1, t2);
+                    else
+                        blocked_gradient_sums<Arch, 2>(x + off, dy + off, ri, si, mb, t1, t2);
+                }
+                continue;
+            }
             for (std::size_t a = 0; a < ro; ++a) {
                 const std::size_t off = (a * so + b) * ri * si;
                 const std::size_t full = ri / rows * rows;
@@ -304,30 +375,248 @@ void slot_gradient_sums(const XC& xc, const DYC& dyc, const double* mean, double
     }
 }
 
+/// One element of dx = A * dy + B * (x - k) + C0 (with `Centered`; else A * dy), plus dx when
+/// accumulating: the same operations, in the same order, as the vector steps below.
+template <bool Centered, bool Accumulate, class T>
+NF_ALWAYS_INLINE T slot_gradient_value(T x, T dy, T dx, T a, T k, T b, T c0) {
+    T r;
+    if constexpr (Centered)
+        r = std::fma(a, dy, std::fma(x - k, b, c0));
+    else
+        r = a * dy;
+    if constexpr (Accumulate) r = dx + r;
+    return r;
+}
+
+template <class Arch, bool Centered, bool Accumulate, class T>
+NF_ALWAYS_INLINE xsimd::batch<T, Arch>
+slot_gradient_batch(const T* x, const T* dy, const T* dx, const xsimd::batch<T, Arch>& a,
+                    const xsimd::batch<T, Arch>& k, const xsimd::batch<T, Arch>& b, const xsimd::batch<T, Arch>& c0) {
+    using B = xsimd::batch<T, Arch>;
+    B r;
+    if constexpr (Centered)
+        r = xsimd::fma(a, B::load_unaligned(dy), xsimd::fma(B::load_unaligned(x) - k, b, c0));
+    else
+        r = a * B::load_unaligned(dy);
+    if constexpr (Accumulate) r = B::load_unaligned(dx) + r;
+    return r;
+}
+
+/// dx over a run of n elements of one slot (coefficients a, k, b, c0). With `Stream`, the
+/// elements before the first batch-aligned one of dx are done one by one and the batches are
+/// written with streaming stores.
+template <class Arch, bool Centered, bool Accumulate, bool Stream, class T>
+void slot_gradient_run(const T* x, const T* dy, T* dx, std::size_t n, T a, T k, T b, T c0) {
+    using B = xsimd::batch<T, Arch>;
+    constexpr std::size_t W = B::size;
+    std::size_t i = 0;
+    if constexpr (Stream)
+        for (; i < n && reinterpret_cast<std::uintptr_t>(dx + i) % (W * sizeof(T)) != 0; ++i)
+            dx[i] = slot_gradient_value<Centered, Accumulate>(x[i], dy[i], dx[i], a, k, b, c0);
+    const B av(a), kv(k), bv(b), cv(c0);
+    for (; i + W <= n; i += W) {
+        const B r = slot_gradient_batch<Arch, Centered, Accumulate>(x + i, dy + i, dx + i, av, kv, bv, cv);
+        if constexpr (Stream)
+            nf::detail::stream_store(dx + i, r);
+        else
+            r.store_unaligned(dx + i);
+    }
+    for (; i < n; ++i) dx[i] = slot_gradient_value<Centered, Accumulate>(x[i], dy[i], dx[i], a, k, b, c0);
+}
+
+/// dx over n elements whose coefficients repeat with period p (element i: a[i % p], ...), p a
+/// multiple of the batch width or a row longer than eight batches. With `Stream`, dx and p are
+/// batch-aligned.
+template <class Arch, bool Centered, bool Accumulate, bool Stream, class T>
+void slot_gradient_periodic(const T* x, const T* dy, T* dx, std::size_t n, std::size_t p, const T* a, const T* k,
+                            const T* b, const T* c0) {
+    using B = xsimd::batch<T, Arch>;
+    constexpr std::size_t W = B::size;
+    for (std::size_t r = 0; r < n; r += p) {
+        const std::size_t len = std::min(p, n - r);
+        const T* xr = x + r;
+        const T* gr = dy + r;
+        T* dr = dx + r;
+        std::size_t j = 0;
+        for (; j + W <= len; j += W) {
+            const B v = slot_gradient_batch<Arch, Centered, Accumulate>(
+                xr + j, gr + j, dr + j, B::load_unaligned(a + j), Centered ? B::load_unaligned(k + j) : B(T(0)),
+                Centered ? B::load_unaligned(b + j) : B(T(0)), Centered ? B::load_unaligned(c0 + j) : B(T(0)));
+            if constexpr (Stream)
+                nf::detail::stream_store(dr + j, v);
+            else
+                v.store_unaligned(dr + j);
+        }
+        for (; j < len; ++j)
+            dr[j] = slot_gradient_value<Centered, Accumulate>(xr[j], gr[j], dr[j], a[j], Centered ? k[j] : T(0),
+                                                              Centered ? b[j] : T(0), Centered ? c0[j] : T(0));
+    }
+}
+
+/// dx over `rows` rows of p elements (p a multiple of G batches; element j of a row: a[j], ...),
+/// the rows in tiles of about 16 KiB of each array, the channels of a tile in groups of G batches
+/// whose coefficients stay in registers over the tile's rows; the rows of the next tile are
+/// prefetched while the first group of a tile is written. `Stream`: dx and p batch-aligned.
+template <class Arch, std::size_t G, bool Centered, bool Accumulate, bool Stream, class T>
+void slot_gradient_blocked(const T* x, const T* dy, T* dx, std::size_t rows, std::size_t p, const T* a, const T* k,
+                           const T* b, const T* c0) {
+    using B = xsimd::batch<T, Arch>;
+    constexpr std::size_t W = B::size, line = 64 / sizeof(T);
+    const std::size_t tile = std::max<std::size_t>(1, 4096 / p);
+    for (std::size_t r0 = 0; r0 < rows; r0 += tile) {
+        const std::size_t r1 = std::min(rows, r0 + tile);
+        for (std::size_t j0 = 0; j0 < p; j0 += G * W) {
+            B ca[G], ck[G], cb[G], cc[G];
+            for (std::size_t g = 0; g < G; ++g) {
+                ca[g] = B::load_unaligned(a + j0 + g * W);
+                ck[g] = Centered ? B::load_unaligned(k + j0 + g * W) : B(T(0));
+                cb[g] = Centered ? B::load_unaligned(b + j0 + g * W) : B(T(0));
+                cc[g] = Centered ? B::load_unaligned(c0 + j0 + g * W) : B(T(0));
+            }
+            for (std::size_t r = r0; r < r1; ++r) {
+                const std::size_t o = r * p + j0;
+                if (j0 == 0 && p > G * W && r + tile < rows)
+                    for (std::size_t j = 0; j < p; j += line) {
+                        __builtin_prefetch(x + (r + tile) * p + j, 0, 3);
+                        __builtin_prefetch(dy + (r + tile) * p + j, 0, 3);
+                    }
+                for (std::size_t g = 0; g < G; ++g) {
+                    const std::size_t i = o + g * W;
+                    const B v = slot_gradient_batch<Arch, Centered, Accumulate>(x + i, dy + i, dx + i, ca[g], ck[g],
+                                                                                cb[g], cc[g]);
+                    if constexpr (Stream)
+                        nf::detail::stream_store(dx + i, v);
+                    else
+                        v.store_unaligned(dx + i);
+                }
+            }
+        }
+    }
+}
+
+/// Elements of each array per chunk of the dx pass (64 KiB of floats).
+inline constexpr std::size_t slot_gradient_chunk = 16384;
+
 /// dx = A * dy + B * (x - k) + C0 (with `Centered`), or dx = A * dy, per slot of canonical views;
-/// `dx + ` that when accumulating.
+/// `dx + ` that when accumulating. One pass, in chunks of about 64 KiB of each array taken from
+/// the end of the arrays to their start (each chunk forwards): the per-slot sums have just read
+/// x and dy from start to end, so the first chunks read here are still in the last-level cache.
+/// Streaming stores for outputs of at least nf::streaming_threshold() bytes. The chunks are the
+/// same for any number of threads (each piece takes consecutive ones), and so are the bits.
+template <class Arch, bool Centered, bool Accumulate, class XC, class DYC, class DXC, class T>
+void write_slot_gradient_pass(const XC& xc, const DYC& dyc, const DXC& dxc, const T* k, const T* a, const T* b,
+                              const T* c0) {
+    using CA = typename XC::axes;
+    using Bt = xsimd::batch<T, Arch>;
+    constexpr std::size_t W = Bt::size;
+    constexpr std::size_t align = W * sizeof(T);
+    const auto& e = xc.extents().values();
+    const T* x = xc.data();
+    const T* dy = dyc.data();
+    T* dx = dxc.data();
+    const std::size_t total = xc.size();
+    if (total == 0) return;
+    const bool stream = total * sizeof(T) >= nf::streaming_threshold();
+    auto aligned = [](const T* q) { return reinterpret_cast<std::uintptr_t>(q) % align == 0; };
+    if constexpr (std::is_same_v<CA, nf::detail::slot_ends_reduced>) {
+        // (slot_outer, reduced_outer, slot_inner, reduced_inner): runs of reduced_inner per slot
+        const std::size_t ro = e[1], si = e[2], ri = e[3], runs = total / ri;
+        const std::size_t per = std::max<std::size_t>(1, slot_gradient_chunk / ri), chunks = (runs + per - 1) / per;
+        auto chunk = [&](std::size_t q) {
+            for (std::size_t r = q * per; r < std::min(runs, (q + 1) * per); ++r) {
+                const std::size_t s = r / (ro * si) * si + r % si, off = r * ri;
+                const T ks = Centered ? k[s] : T(0), bs = Centered ? b[s] : T(0), cs = Centered ? c0[s] : T(0);
+                if (stream)
+                    slot_gradient_run<Arch, Centered, Accumulate, true>(x + off, dy + off, dx + off, ri, a[s], ks, bs,
+                                                                        cs);
+                else
+                    slot_gradient_run<Arch, Centered, Accumulate, false>(x + off, dy + off, dx + off, ri, a[s], ks, bs,
+                                                                         cs);
+            }
+        };
+        nf::detail::executor ex(chunks > 1 ? total : 0);
+        const std::size_t pieces = std::min(ex.pieces(), chunks);
+        auto some = [&](std::size_t first, std::size_t end) {
+            for (std::size_t q = first; q < end; ++q) chunk(q);
+            if (stream) nf::detail::store_fence();
+        };
+        if (pieces <= 1)
+            some(0, chunks);
+        else
+            ex.run([&](std::size_t piece) {
+                if (piece < pieces) some(chunks * piece / pieces, chunks * (piece + 1) / pieces);
+            });
+    } else {
+        // (reduced_outer, slot_outer, reduced_inner, slot_inner): blocks of reduced_inner rows of
+        // slot_inner slots. Rows shorter than eight batches and not a multiple of the batch width
+        // are read in tiles of `rows` rows (a multiple of the width), with tiled coefficients.
+        const std::size_t so = e[1], ri = e[2], si = e[3], blocks = e[0] * so;
+        const bool tiled = si % W != 0 && si < 8 * W;
+        const std::size_t rows = tiled ? W / std::gcd(si, W) : 1, p = rows * si;
+        gradient_scratch<T> tiles(0, tiled ? 4 * p * so : 0);
+        if (tiled)
+            for (std::size_t o = 0; o < so; ++o) {
+                T* t = tiles.values() + 4 * p * o;
+                for (std::size_t j = 0; j < p; ++j) {
+                    const std::size_t s = o * si + j % si;
+                    t[j] = a[s];
+                    t[p + j] = Centered ? k[s] : T(0);
+                    t[2 * p + j] = Centered ? b[s] : T(0);
+                    t[3 * p + j] = Centered ? c0[s] : T(0);
+                }
+            }
+        const std::size_t per = std::max<std::size_t>(1, slot_gradient_chunk / p) * rows; // rows per chunk
+        const std::size_t per_block = (ri + per - 1) / per, chunks = blocks * per_block;
+        auto chunk = [&](std::size_t q) {
+            const std::size_t blk = q / per_block, r0 = q % per_block * per, o = blk % so;
+            const std::size_t off = (blk * ri + r0) * si, n = (std::min(ri, r0 + per) - r0) * si;
+            const T *ta = a + o * si, *tk = k + o * si, *tb = b + o * si, *tc = c0 + o * si;
+            if (tiled) {
+                ta = tiles.values() + 4 * p * o;
+                tk = ta + p;
+                tb = ta + 2 * p;
+                tc = ta + 3 * p;
+            }
+            const bool st = stream && p % W == 0 && aligned(dx + off);
+            constexpr std::size_t G = channel_group<Arch>;
+            if (si == G * W) { // one group of channels: their coefficients in registers
+                if (st)
+                    slot_gradient_blocked<Arch, G, Centered, Accumulate, true>(x + off, dy + off, dx + off, n / si, si,
+                                                                               ta, tk, tb, tc);
+                else
+                    slot_gradient_blocked<Arch, G, Centered, Accumulate, false>(x + off, dy + off, dx + off, n / si, si,
+                                                                                ta, tk, tb, tc);
+            } else if (st)
+                slot_gradient_periodic<Arch, Centered, Accumulate, true>(x + off, dy + off, dx + off, n, p, ta, tk, tb,
+                                                                         tc);
+            else
+                slot_gradient_periodic<Arch, Centered, Accumulate, false>(x + off, dy + off, dx + off, n, p, ta, tk, tb,
+                                                                          tc);
+        };
+        nf::detail::executor ex(chunks > 1 ? total : 0);
+        const std::size_t pieces = std::min(ex.pieces(), chunks);
+        auto some = [&](std::size_t first, std::size_t end) {
+            for (std::size_t q = first; q < end; ++q) chunk(q);
+            if (stream) nf::detail::store_fence();
+        };
+        if (pieces <= 1)
+            some(0, chunks);
+        else
+            ex.run([&](std::size_t piece) {
+                if (piece < pieces) some(chunks * piece / pieces, chunks * (piece + 1) / pieces);
+            });
+    }
+}
+
+/// dx = A * dy + B * (x - k) + C0 (with `Centered`), or dx = A * dy, per slot of canonical views;
+/// `dx + ` that when accumulating (k, b, c0 are not read without `Centered`).
 template <class Arch, bool Centered, class XC, class DYC, class DXC, class T>
 void write_slot_gradient(const XC& xc, const DYC& dyc, const DXC& dxc, const T* k, const T* a, const T* b, const T* c0,
                          grad_write mode) {
-    using KL = nf::detail::slot_kept;
-    const auto av = slot_view<KL>(a, xc);
-    if constexpr (Centered) {
-        const auto kv = slot_view<KL>(k, xc);
-        const auto bv = slot_view<KL>(b, xc);
-        const auto cv = slot_view<KL>(c0, xc);
-        if (mode == grad_write::accumulate)
-            write<Arch>(dxc, dxc + (dyc * av + (xc - kv) * bv + cv), store_kind::automatic);
-        else
-            write<Arch>(dxc, dyc * av + (xc - kv) * bv + cv, store_kind::automatic);
-    } else {
-        (void)k;
-        (void)b;
-        (void)c0;
-        if (mode == grad_write::accumulate)
-            write<Arch>(dxc, dxc + dyc * av, store_kind::automatic);
-        else
-            write<Arch>(dxc, dyc * av, store_kind::automatic);
-    }
+    if (mode == grad_write::accumulate)
+        write_slot_gradient_pass<Arch, Centered, true>(xc, dyc, dxc, k, a, b, c0);
+    else
+        write_slot_gradient_pass<Arch, Centered, false>(xc, dyc, dxc, k, a, b, c0);
 }
 
 } // namespace nf::nn::detail
