@@ -165,6 +165,27 @@ NF_ALWAYS_INLINE auto as_doubles(const xsimd::batch<T, Arch>& v) {
     }
 }
 
+/// The batch of values at p as double batches, as `as_doubles` of a load: on AVX and AVX-512 two
+/// half-width loads converted from memory (no extraction of the upper half; see
+/// nf::detail::widen_load).
+template <class Arch, class T>
+NF_ALWAYS_INLINE auto load_doubles(const T* p) {
+#if defined(__AVX512F__)
+    if constexpr (std::is_same_v<T, float> && std::is_base_of_v<xsimd::avx512f, Arch>) {
+        using DB = xsimd::batch<double, Arch>;
+        return std::array<DB, 2>{DB(_mm512_cvtps_pd(_mm256_loadu_ps(p))), DB(_mm512_cvtps_pd(_mm256_loadu_ps(p + 8)))};
+    } else
+#endif
+#if defined(__AVX__)
+        if constexpr (std::is_same_v<T, float> && std::is_base_of_v<xsimd::avx, Arch> &&
+                      !std::is_base_of_v<xsimd::avx512f, Arch>) {
+        using DB = xsimd::batch<double, Arch>;
+        return std::array<DB, 2>{DB(_mm256_cvtps_pd(_mm_loadu_ps(p))), DB(_mm256_cvtps_pd(_mm_loadu_ps(p + 4)))};
+    } else
+#endif
+        return as_doubles<Arch>(xsimd::batch<T, Arch>::load_unaligned(p));
+}
+
 /// s1 += sum dy[i], s2 += sum dy[i] * (x[i] - mean) over i < n: one slot, contiguous run.
 template <class Arch, class T>
 void run_gradient_sums(const T* x, const T* dy, std::size_t n, double mean, double& s1, double& s2) {
@@ -178,8 +199,8 @@ void run_gradient_sums(const T* x, const T* dy, std::size_t n, double mean, doub
     std::size_t i = 0;
     for (; i + U * W <= n; i += U * W)
         for (std::size_t u = 0; u < U; ++u) {
-            const auto xv = as_doubles<Arch>(B::load_unaligned(x + i + u * W));
-            const auto gv = as_doubles<Arch>(B::load_unaligned(dy + i + u * W));
+            const auto xv = load_doubles<Arch>(x + i + u * W);
+            const auto gv = load_doubles<Arch>(dy + i + u * W);
             for (std::size_t h = 0; h < H; ++h) {
                 a1[u][h] += gv[h];
                 a2[u][h] = xsimd::fma(gv[h], xv[h] - m, a2[u][h]);
@@ -214,8 +235,8 @@ void periodic_gradient_sums(const T* x, const T* dy, std::size_t n, std::size_t 
         const T* xr = x + r;
         const T* gr = dy + r;
         for (std::size_t j = 0; j < vec; j += W) {
-            const auto xv = as_doubles<Arch>(B::load_unaligned(xr + j));
-            const auto gv = as_doubles<Arch>(B::load_unaligned(gr + j));
+            const auto xv = load_doubles<Arch>(xr + j);
+            const auto gv = load_doubles<Arch>(gr + j);
             for (std::size_t h = 0; h < H; ++h) {
                 const std::size_t o = j + h * DB::size;
                 const DB m = DB::load_unaligned(mean + o);
@@ -266,8 +287,8 @@ void blocked_gradient_sums(const T* x, const T* dy, std::size_t rows, std::size_
                         __builtin_prefetch(dy + (r + tile) * p + j, 0, 3);
                     }
                 for (std::size_t g = 0; g < G; ++g) {
-                    const auto xv = as_doubles<Arch>(B::load_unaligned(xr + g * W));
-                    const auto gv = as_doubles<Arch>(B::load_unaligned(gr + g * W));
+                    const auto xv = load_doubles<Arch>(xr + g * W);
+                    const auto gv = load_doubles<Arch>(gr + g * W);
                     for (std::size_t h = 0; h < H; ++h) {
                         a1[g][h] += gv[h];
                         a2[g][h] = xsimd::fma(gv[h], xv[h] - m[g][h], a2[g][h]);
@@ -424,35 +445,6 @@ void slot_gradient_run(const T* x, const T* dy, T* dx, std::size_t n, T a, T k, 
     for (; i < n; ++i) dx[i] = slot_gradient_value<Centered, Accumulate>(x[i], dy[i], dx[i], a, k, b, c0);
 }
 
-/// dx over n elements whose coefficients repeat with period p (element i: a[i % p], ...), p a
-/// multiple of the batch width or a row longer than eight batches. With `Stream`, dx and p are
-/// batch-aligned.
-template <class Arch, bool Centered, bool Accumulate, bool Stream, class T>
-void slot_gradient_periodic(const T* x, const T* dy, T* dx, std::size_t n, std::size_t p, const T* a, const T* k,
-                            const T* b, const T* c0) {
-    using B = xsimd::batch<T, Arch>;
-    constexpr std::size_t W = B::size;
-    for (std::size_t r = 0; r < n; r += p) {
-        const std::size_t len = std::min(p, n - r);
-        const T* xr = x + r;
-        const T* gr = dy + r;
-        T* dr = dx + r;
-        std::size_t j = 0;
-        for (; j + W <= len; j += W) {
-            const B v = slot_gradient_batch<Arch, Centered, Accumulate>(
-                xr + j, gr + j, dr + j, B::load_unaligned(a + j), Centered ? B::load_unaligned(k + j) : B(T(0)),
-                Centered ? B::load_unaligned(b + j) : B(T(0)), Centered ? B::load_unaligned(c0 + j) : B(T(0)));
-            if constexpr (Stream)
-                nf::detail::stream_store(dr + j, v);
-            else
-                v.store_unaligned(dr + j);
-        }
-        for (; j < len; ++j)
-            dr[j] = slot_gradient_value<Centered, Accumulate>(xr[j], gr[j], dr[j], a[j], Centered ? k[j] : T(0),
-                                                              Centered ? b[j] : T(0), Centered ? c0[j] : T(0));
-    }
-}
-
 /// dx over `rows` rows of p elements (p a multiple of G batches; element j of a row: a[j], ...),
 /// the rows in tiles of about 16 KiB of each array, the channels of a tile in groups of G batches
 /// whose coefficients stay in registers over the tile's rows; the rows of the next tile are
@@ -497,126 +489,109 @@ void slot_gradient_blocked(const T* x, const T* dy, T* dx, std::size_t rows, std
 /// Elements of each array per chunk of the dx pass (64 KiB of floats).
 inline constexpr std::size_t slot_gradient_chunk = 16384;
 
-/// dx = A * dy + B * (x - k) + C0 (with `Centered`), or dx = A * dy, per slot of canonical views;
-/// `dx + ` that when accumulating. One pass, in chunks of about 64 KiB of each array taken from
-/// the end of the arrays to their start (each chunk forwards): the per-slot sums have just read
-/// x and dy from start to end, so the first chunks read here are still in the last-level cache.
-/// Streaming stores for outputs of at least nf::streaming_threshold() bytes. The chunks are the
-/// same for any number of threads (each piece takes consecutive ones), and so are the bits.
-template <class Arch, bool Centered, bool Accumulate, class XC, class DYC, class DXC, class T>
-void write_slot_gradient_pass(const XC& xc, const DYC& dyc, const DXC& dxc, const T* k, const T* a, const T* b,
-                              const T* c0) {
-    using CA = typename XC::axes;
-    using Bt = xsimd::batch<T, Arch>;
-    constexpr std::size_t W = Bt::size;
-    constexpr std::size_t align = W * sizeof(T);
-    const auto& e = xc.extents().values();
-    const T* x = xc.data();
-    const T* dy = dyc.data();
-    T* dx = dxc.data();
-    const std::size_t total = xc.size();
-    if (total == 0) return;
-    const bool stream = total * sizeof(T) >= nf::streaming_threshold();
-    auto aligned = [](const T* q) { return reinterpret_cast<std::uintptr_t>(q) % align == 0; };
-    if constexpr (std::is_same_v<CA, nf::detail::slot_ends_reduced>) {
-        // (slot_outer, reduced_outer, slot_inner, reduced_inner): runs of reduced_inner per slot
-        const std::size_t ro = e[1], si = e[2], ri = e[3], runs = total / ri;
-        const std::size_t per = std::max<std::size_t>(1, slot_gradient_chunk / ri), chunks = (runs + per - 1) / per;
-        auto chunk = [&](std::size_t q) {
-            for (std::size_t r = q * per; r < std::min(runs, (q + 1) * per); ++r) {
-                const std::size_t s = r / (ro * si) * si + r % si, off = r * ri;
-                const T ks = Centered ? k[s] : T(0), bs = Centered ? b[s] : T(0), cs = Centered ? c0[s] : T(0);
-                if (stream)
-                    slot_gradient_run<Arch, Centered, Accumulate, true>(x + off, dy + off, dx + off, ri, a[s], ks, bs,
-                                                                        cs);
-                else
-                    slot_gradient_run<Arch, Centered, Accumulate, false>(x + off, dy + off, dx + off, ri, a[s], ks, bs,
-                                                                         cs);
-            }
-        };
-        nf::detail::executor ex(chunks > 1 ? total : 0);
-        const std::size_t pieces = std::min(ex.pieces(), chunks);
-        auto some = [&](std::size_t first, std::size_t end) {
-            for (std::size_t q = first; q < end; ++q) chunk(q);
-            if (stream) nf::detail::store_fence();
-        };
-        if (pieces <= 1)
-            some(0, chunks);
-        else
-            ex.run([&](std::size_t piece) {
-                if (piece < pieces) some(chunks * piece / pieces, chunks * (piece + 1) / pieces);
-            });
-    } else {
-        // (reduced_outer, slot_outer, reduced_inner, slot_inner): blocks of reduced_inner rows of
-        // slot_inner slots. Rows shorter than eight batches and not a multiple of the batch width
-        // are read in tiles of `rows` rows (a multiple of the width), with tiled coefficients.
-        const std::size_t so = e[1], ri = e[2], si = e[3], blocks = e[0] * so;
-        const bool tiled = si % W != 0 && si < 8 * W;
-        const std::size_t rows = tiled ? W / std::gcd(si, W) : 1, p = rows * si;
-        gradient_scratch<T> tiles(0, tiled ? 4 * p * so : 0);
-        if (tiled)
-            for (std::size_t o = 0; o < so; ++o) {
-                T* t = tiles.values() + 4 * p * o;
-                for (std::size_t j = 0; j < p; ++j) {
-                    const std::size_t s = o * si + j % si;
-                    t[j] = a[s];
-                    t[p + j] = Centered ? k[s] : T(0);
-                    t[2 * p + j] = Centered ? b[s] : T(0);
-                    t[3 * p + j] = Centered ? c0[s] : T(0);
-                }
-            }
-        const std::size_t per = std::max<std::size_t>(1, slot_gradient_chunk / p) * rows; // rows per chunk
-        const std::size_t per_block = (ri + per - 1) / per, chunks = blocks * per_block;
-        auto chunk = [&](std::size_t q) {
-            const std::size_t blk = q / per_block, r0 = q % per_block * per, o = blk % so;
-            const std::size_t off = (blk * ri + r0) * si, n = (std::min(ri, r0 + per) - r0) * si;
-            const T *ta = a + o * si, *tk = k + o * si, *tb = b + o * si, *tc = c0 + o * si;
-            if (tiled) {
-                ta = tiles.values() + 4 * p * o;
-                tk = ta + p;
-                tb = ta + 2 * p;
-                tc = ta + 3 * p;
-            }
-            const bool st = stream && p % W == 0 && aligned(dx + off);
-            constexpr std::size_t G = channel_group<Arch>;
-            if (si == G * W) { // one group of channels: their coefficients in registers
-                if (st)
-                    slot_gradient_blocked<Arch, G, Centered, Accumulate, true>(x + off, dy + off, dx + off, n / si, si,
-                                                                               ta, tk, tb, tc);
-                else
-                    slot_gradient_blocked<Arch, G, Centered, Accumulate, false>(x + off, dy + off, dx + off, n / si, si,
-                                                                                ta, tk, tb, tc);
-            } else if (st)
-                slot_gradient_periodic<Arch, Centered, Accumulate, true>(x + off, dy + off, dx + off, n, p, ta, tk, tb,
-                                                                         tc);
-            else
-                slot_gradient_periodic<Arch, Centered, Accumulate, false>(x + off, dy + off, dx + off, n, p, ta, tk, tb,
-                                                                          tc);
-        };
-        nf::detail::executor ex(chunks > 1 ? total : 0);
-        const std::size_t pieces = std::min(ex.pieces(), chunks);
-        auto some = [&](std::size_t first, std::size_t end) {
-            for (std::size_t q = first; q < end; ++q) chunk(q);
-            if (stream) nf::detail::store_fence();
-        };
-        if (pieces <= 1)
-            some(0, chunks);
-        else
-            ex.run([&](std::size_t piece) {
-                if (piece < pieces) some(chunks * piece / pieces, chunks * (piece + 1) / pieces);
-            });
-    }
+/// Runs `chunk(q)` for q < chunks in order, on the caller's thread or cut into pieces of
+/// consecutive chunks (the same chunks, and bits, for any number of threads); after the
+/// streaming stores of each piece, a fence.
+template <class F>
+void run_gradient_chunks(std::size_t chunks, std::size_t work, bool stream, const F& chunk) {
+    nf::detail::executor ex(chunks > 1 ? work : 0);
+    const std::size_t pieces = std::min(ex.pieces(), chunks);
+    auto some = [&](std::size_t first, std::size_t end) {
+        for (std::size_t q = first; q < end; ++q) chunk(q);
+        if (stream) nf::detail::store_fence();
+    };
+    if (pieces <= 1)
+        some(0, chunks);
+    else
+        ex.run([&](std::size_t piece) {
+            if (piece < pieces) some(chunks * piece / pieces, chunks * (piece + 1) / pieces);
+        });
 }
 
 /// dx = A * dy + B * (x - k) + C0 (with `Centered`), or dx = A * dy, per slot of canonical views;
-/// `dx + ` that when accumulating (k, b, c0 are not read without `Centered`).
+/// `dx + ` that when accumulating (k, b, c0 are not read without `Centered`). Streaming stores
+/// for outputs of at least nf::streaming_threshold() bytes.
+/// * slot-major layouts (NCHW: runs of one slot): a kernel with the run's coefficients in
+///   registers, in chunks of about 64 KiB of each array;
+/// * channels-last rows of one register group of channels (channel_group batches, or one or two
+///   batches; 64 float channels with AVX-512): a kernel holding the row's coefficients in
+///   registers;
+/// * other rows (several groups, or not a multiple of the width): one fused DSL assignment
+///   (faster than a kernel loading the coefficients of each batch, measured on 256 channels).
 template <class Arch, bool Centered, class XC, class DYC, class DXC, class T>
 void write_slot_gradient(const XC& xc, const DYC& dyc, const DXC& dxc, const T* k, const T* a, const T* b, const T* c0,
                          grad_write mode) {
-    if (mode == grad_write::accumulate)
-        write_slot_gradient_pass<Arch, Centered, true>(xc, dyc, dxc, k, a, b, c0);
-    else
-        write_slot_gradient_pass<Arch, Centered, false>(xc, dyc, dxc, k, a, b, c0);
+    using CA = typename XC::axes;
+    constexpr std::size_t W = xsimd::batch<T, Arch>::size, G = channel_group<Arch>;
+    const auto& e = xc.extents().values();
+    const std::size_t total = xc.size();
+    if (total == 0) return;
+    const bool stream = total * sizeof(T) >= nf::streaming_threshold();
+    const bool acc = mode == grad_write::accumulate;
+    const T* x = xc.data();
+    const T* dy = dyc.data();
+    T* dx = dxc.data();
+    if constexpr (std::is_same_v<CA, nf::detail::slot_ends_reduced>) {
+        // (slot_outer, reduced_outer, slot_inner, reduced_inner): runs of reduced_inner per slot
+        const std::size_t ro = e[1], si = e[2], ri = e[3], runs = total / ri;
+        const std::size_t per = std::max<std::size_t>(1, slot_gradient_chunk / ri);
+        run_gradient_chunks((runs + per - 1) / per, total, stream, [&](std::size_t q) {
+            for (std::size_t r = q * per; r < std::min(runs, (q + 1) * per); ++r) {
+                const std::size_t s = r / (ro * si) * si + r % si, o = r * ri;
+                const T ks = Centered ? k[s] : T(0), bs = Centered ? b[s] : T(0), cs = Centered ? c0[s] : T(0);
+                if (stream && acc)
+                    slot_gradient_run<Arch, Centered, true, true>(x + o, dy + o, dx + o, ri, a[s], ks, bs, cs);
+                else if (stream)
+                    slot_gradient_run<Arch, Centered, false, true>(x + o, dy + o, dx + o, ri, a[s], ks, bs, cs);
+                else if (acc)
+                    slot_gradient_run<Arch, Centered, true, false>(x + o, dy + o, dx + o, ri, a[s], ks, bs, cs);
+                else
+                    slot_gradient_run<Arch, Centered, false, false>(x + o, dy + o, dx + o, ri, a[s], ks, bs, cs);
+            }
+        });
+    } else {
+        // (reduced_outer, slot_outer, reduced_inner, slot_inner): blocks of reduced_inner rows
+        const std::size_t so = e[1], ri = e[2], si = e[3];
+        if (si == G * W && ri > 0) {
+            const std::size_t per = std::max<std::size_t>(1, slot_gradient_chunk / si); // rows per chunk
+            const std::size_t per_block = (ri + per - 1) / per;
+            auto aligned = [](const T* q) { return reinterpret_cast<std::uintptr_t>(q) % (W * sizeof(T)) == 0; };
+            run_gradient_chunks(e[0] * so * per_block, total, stream, [&](std::size_t q) {
+                const std::size_t blk = q / per_block, r0 = q % per_block * per, s = blk % so * si;
+                const std::size_t o = (blk * ri + r0) * si, rows = std::min(ri, r0 + per) - r0;
+                const bool st = stream && aligned(dx + o);
+                if (st && acc)
+                    slot_gradient_blocked<Arch, G, Centered, true, true>(x + o, dy + o, dx + o, rows, si, a + s, k + s,
+                                                                         b + s, c0 + s);
+                else if (st)
+                    slot_gradient_blocked<Arch, G, Centered, false, true>(x + o, dy + o, dx + o, rows, si, a + s, k + s,
+                                                                          b + s, c0 + s);
+                else if (acc)
+                    slot_gradient_blocked<Arch, G, Centered, true, false>(x + o, dy + o, dx + o, rows, si, a + s, k + s,
+                                                                          b + s, c0 + s);
+                else
+                    slot_gradient_blocked<Arch, G, Centered, false, false>(x + o, dy + o, dx + o, rows, si, a + s,
+                                                                           k + s, b + s, c0 + s);
+            });
+            return;
+        }
+        using KL = nf::detail::slot_kept;
+        const auto av = slot_view<KL>(a, xc);
+        if constexpr (Centered) {
+            const auto kv = slot_view<KL>(k, xc);
+            const auto bv = slot_view<KL>(b, xc);
+            const auto cv = slot_view<KL>(c0, xc);
+            if (acc)
+                write<Arch>(dxc, dxc + (dyc * av + (xc - kv) * bv + cv), store_kind::automatic);
+            else
+                write<Arch>(dxc, dyc * av + (xc - kv) * bv + cv, store_kind::automatic);
+        } else {
+            if (acc)
+                write<Arch>(dxc, dxc + dyc * av, store_kind::automatic);
+            else
+                write<Arch>(dxc, dyc * av, store_kind::automatic);
+        }
+    }
 }
 
 } // namespace nf::nn::detail
