@@ -326,9 +326,10 @@ TEST_CASE("batch_norm backward at offsets 1e4 and 1e6: ours and PyTorch float32 
 
 TEST_CASE("batch_norm backward: channel counts of every channels-last kernel, streaming stores",
           "[backward][batch_norm]") {
-    // Channels-last rows of 4 to 128 channels take every kernel of slot_gradient.hpp on every
-    // instruction set (one register group of 1, 2 or 4 batches, several groups, rows tiled when not
-    // a multiple of the width); planes of 35 values take the scalar head and tail of a run. Each
+    // Channels-last rows of 4 to 128 channels take every path of slot_gradient.hpp on every
+    // instruction set (sums of one register group of 1, 2 or 4 batches, several groups, rows tiled
+    // when not a multiple of the width; dx of one group in registers, or the DSL assignment);
+    // planes of 35 values take the scalar head and tail of a run. Each
     // shape runs with streaming stores off and forced on (every output above 0 bytes), and float and
     // double; checked against `exact` with its derived tolerances.
     const std::size_t saved_threshold = nf::streaming_threshold();

@@ -8,8 +8,9 @@
 // with per-slot coefficients A, B, C0 and k (a float near the mean; the rest of the mean is folded
 // into C0, so that x - k stays exact-ish when |mean| >> std, as in the forward). The sums are read
 // in one pass over x and dy, widened to double, on the canonical slot layout of the arrays
-// (core/slot_layout.hpp), so that every layout folds into two kernels; dx is one fused DSL
-// assignment over the same canonical views.
+// (core/slot_layout.hpp), so that every layout folds into two kernels; dx is one more pass over the
+// same canonical views (write_slot_gradient: kernels of its own for slot-major runs and short
+// channels-last rows, the fused DSL assignment for the other rows).
 #pragma once
 
 #include <algorithm>
