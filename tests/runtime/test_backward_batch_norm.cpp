@@ -324,6 +324,64 @@ TEST_CASE("batch_norm backward at offsets 1e4 and 1e6: ours and PyTorch float32 
     }
 }
 
+TEST_CASE("batch_norm backward: channel counts of every channels-last kernel, streaming stores",
+          "[backward][batch_norm]") {
+    // Channels-last rows of 4 to 128 channels take every path of slot_gradient.hpp on every
+    // instruction set (sums of one register group of 1, 2 or 4 batches, several groups, rows tiled
+    // when not a multiple of the width; dx of one group in registers, or the DSL assignment);
+    // planes of 35 values take the scalar head and tail of a run. Each
+    // shape runs with streaming stores off and forced on (every output above 0 bytes), and float and
+    // double; checked against `exact` with its derived tolerances.
+    const std::size_t saved_threshold = nf::streaming_threshold();
+    struct restore {
+        std::size_t bytes;
+        ~restore() { nf::set_streaming_threshold(bytes); }
+    } const restore_threshold{saved_threshold};
+    auto one = [&]<class T>(T*, std::size_t c, bool stream) {
+        INFO("C = " << c << (stream ? ", streaming stores" : "") << ", " << (sizeof(T) == 4 ? "float" : "double"));
+        ref_tensor xr{{3, c, 5, 7}, {}, ""}, gr{{3, c, 5, 7}, {}, ""}, wr{{c}, {}, ""};
+        for (std::size_t i = 0; i < 3 * c * 35; ++i) {
+            xr.values.push_back(static_cast<T>(2.0 + 1.5 * std::sin(0.37 * static_cast<double>(i))));
+            gr.values.push_back(static_cast<T>(std::cos(0.11 * static_cast<double>(i * i % 1013))));
+        }
+        for (std::size_t ch = 0; ch < c; ++ch) wr.values.push_back(0.5 + 0.25 * static_cast<double>(ch % 5));
+        const auto ex = exact<T>(xr.shape, xr.values, gr.values, wr.values, true, {}, {}, 1e-5);
+        nf::set_streaming_threshold(stream ? 0 : saved_threshold);
+        for (int layout = 0; layout < 2; ++layout) {
+            INFO((layout == 0 ? "NCHW" : "NHWC"));
+            nf::nn::batch_norm2d<T> bn(c);
+            fill(bn.weight(), wr);
+            nf::nn::saved_statistics saved;
+            std::vector<double> got;
+            const auto x = make_logical<T, nchw>(xr);
+            const auto dy = make_logical<T, nchw>(gr);
+            if (layout == 0) {
+                nf::tensor<T, nchw> y(x.extents()), dx(x.extents());
+                bn.forward(x, y, saved);
+                bn.backward(x, dy, dx, saved);
+                got = to_logical(dx, {"N", "C", "H", "W"});
+            } else {
+                const auto xl = relayout<nhwc>(x);
+                auto dyl = relayout<nhwc>(dy);
+                nf::tensor<T, nhwc> y(xl.extents());
+                bn.forward(xl, y, saved);
+                bn.backward(xl, dyl, dyl, saved);
+                got = to_logical(dyl, {"N", "C", "H", "W"});
+            }
+            check_within(got, ex.dx, ex.dx_tol, "dx vs exact", "BatchNorm backward dx, kernel paths");
+            check_within(to_logical(bn.weight_grad(), {"C"}), ex.dw, ex.dw_tol, "dweight vs exact",
+                         "BatchNorm backward dweight, kernel paths");
+            check_within(to_logical(bn.bias_grad(), {"C"}), ex.db, ex.db_tol, "dbias vs exact",
+                         "BatchNorm backward dbias, kernel paths");
+        }
+    };
+    for (const bool stream : {false, true})
+        for (const std::size_t c : {4, 8, 16, 32, 48, 64, 128}) {
+            one(static_cast<float*>(nullptr), c, stream);
+            one(static_cast<double*>(nullptr), c, stream);
+        }
+}
+
 TEST_CASE("batch_norm backward, functional form: views, caller storage, overwrite and accumulate",
           "[backward][batch_norm]") {
     const auto r = nf_test::load_reference_case("backward_batchnorm2d_wide_f32");

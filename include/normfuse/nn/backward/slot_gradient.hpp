@@ -8,13 +8,16 @@
 // with per-slot coefficients A, B, C0 and k (a float near the mean; the rest of the mean is folded
 // into C0, so that x - k stays exact-ish when |mean| >> std, as in the forward). The sums are read
 // in one pass over x and dy, widened to double, on the canonical slot layout of the arrays
-// (core/slot_layout.hpp), so that every layout folds into two kernels; dx is one fused DSL
-// assignment over the same canonical views.
+// (core/slot_layout.hpp), so that every layout folds into two kernels; dx is one more pass over the
+// same canonical views (write_slot_gradient: kernels of its own for slot-major runs and short
+// channels-last rows, the fused DSL assignment for the other rows).
 #pragma once
 
 #include <algorithm>
 #include <array>
+#include <cmath>
 #include <cstddef>
+#include <cstdint>
 #include <numeric>
 #include <string>
 #include <string_view>
@@ -29,6 +32,8 @@
 #include <normfuse/core/slot_layout.hpp>
 #include <normfuse/core/view.hpp>
 #include <normfuse/eval/parallel.hpp>
+#include <normfuse/eval/settings.hpp>
+#include <normfuse/eval/stream.hpp>
 #include <normfuse/nn/backward/saved_statistics.hpp>
 #include <normfuse/nn/common.hpp>
 #include <normfuse/reduce/widen.hpp>
@@ -161,6 +166,27 @@ NF_ALWAYS_INLINE auto as_doubles(const xsimd::batch<T, Arch>& v) {
     }
 }
 
+/// The batch of values at p as double batches, as `as_doubles` of a load: on AVX and AVX-512 two
+/// half-width loads converted from memory (no extraction of the upper half; see
+/// nf::detail::widen_load).
+template <class Arch, class T>
+NF_ALWAYS_INLINE auto load_doubles(const T* p) {
+#if defined(__AVX512F__)
+    if constexpr (std::is_same_v<T, float> && std::is_base_of_v<xsimd::avx512f, Arch>) {
+        using DB = xsimd::batch<double, Arch>;
+        return std::array<DB, 2>{DB(_mm512_cvtps_pd(_mm256_loadu_ps(p))), DB(_mm512_cvtps_pd(_mm256_loadu_ps(p + 8)))};
+    } else
+#endif
+#if defined(__AVX__)
+        if constexpr (std::is_same_v<T, float> && std::is_base_of_v<xsimd::avx, Arch> &&
+                      !std::is_base_of_v<xsimd::avx512f, Arch>) {
+        using DB = xsimd::batch<double, Arch>;
+        return std::array<DB, 2>{DB(_mm256_cvtps_pd(_mm_loadu_ps(p))), DB(_mm256_cvtps_pd(_mm_loadu_ps(p + 4)))};
+    } else
+#endif
+        return as_doubles<Arch>(xsimd::batch<T, Arch>::load_unaligned(p));
+}
+
 /// s1 += sum dy[i], s2 += sum dy[i] * (x[i] - mean) over i < n: one slot, contiguous run.
 template <class Arch, class T>
 void run_gradient_sums(const T* x, const T* dy, std::size_t n, double mean, double& s1, double& s2) {
@@ -174,8 +200,8 @@ void run_gradient_sums(const T* x, const T* dy, std::size_t n, double mean, doub
     std::size_t i = 0;
     for (; i + U * W <= n; i += U * W)
         for (std::size_t u = 0; u < U; ++u) {
-            const auto xv = as_doubles<Arch>(B::load_unaligned(x + i + u * W));
-            const auto gv = as_doubles<Arch>(B::load_unaligned(dy + i + u * W));
+            const auto xv = load_doubles<Arch>(x + i + u * W);
+            const auto gv = load_doubles<Arch>(dy + i + u * W);
             for (std::size_t h = 0; h < H; ++h) {
                 a1[u][h] += gv[h];
                 a2[u][h] = xsimd::fma(gv[h], xv[h] - m, a2[u][h]);
@@ -210,8 +236,8 @@ void periodic_gradient_sums(const T* x, const T* dy, std::size_t n, std::size_t 
         const T* xr = x + r;
         const T* gr = dy + r;
         for (std::size_t j = 0; j < vec; j += W) {
-            const auto xv = as_doubles<Arch>(B::load_unaligned(xr + j));
-            const auto gv = as_doubles<Arch>(B::load_unaligned(gr + j));
+            const auto xv = load_doubles<Arch>(xr + j);
+            const auto gv = load_doubles<Arch>(gr + j);
             for (std::size_t h = 0; h < H; ++h) {
                 const std::size_t o = j + h * DB::size;
                 const DB m = DB::load_unaligned(mean + o);
@@ -223,6 +249,60 @@ void periodic_gradient_sums(const T* x, const T* dy, std::size_t n, std::size_t 
             const double g = static_cast<double>(gr[j]);
             s1[j] += g;
             s2[j] += g * (static_cast<double>(xr[j]) - mean[j]);
+        }
+    }
+}
+
+/// The batches of channels a register-blocked channels-last sum keeps in registers (2 H G double
+/// accumulators and H G means, H doubles batches per batch of T): 4 with 32 registers, 2 with 16.
+template <class Arch>
+inline constexpr std::size_t channel_group = std::is_base_of_v<xsimd::avx512f, Arch> ? 4 : 2;
+
+/// s1[j] += dy[r p + j], s2[j] += dy[r p + j] * (x[r p + j] - mean[j]) over rows r < rows and
+/// channels j < p, p a multiple of G float batches: the rows in tiles of about 16 KiB of each
+/// array, the channels of a tile in groups of G batches whose sums stay in registers over the
+/// tile's rows (one load and store of the memory sums per tile, not per row). While the first
+/// group of a tile is read, the rows of the next tile are prefetched.
+template <class Arch, std::size_t G, class T>
+void blocked_gradient_sums(const T* x, const T* dy, std::size_t rows, std::size_t p, const double* mean, double* s1,
+                           double* s2) {
+    using B = xsimd::batch<T, Arch>;
+    using DB = xsimd::batch<double, Arch>;
+    constexpr std::size_t W = B::size, H = W / DB::size, line = 64 / sizeof(T);
+    const std::size_t tile = std::max<std::size_t>(1, 4096 / p);
+    for (std::size_t r0 = 0; r0 < rows; r0 += tile) {
+        const std::size_t r1 = std::min(rows, r0 + tile);
+        for (std::size_t j0 = 0; j0 < p; j0 += G * W) {
+            DB a1[G][H], a2[G][H], m[G][H];
+            for (std::size_t g = 0; g < G; ++g)
+                for (std::size_t h = 0; h < H; ++h) {
+                    a1[g][h] = a2[g][h] = DB(0.0);
+                    m[g][h] = DB::load_unaligned(mean + j0 + g * W + h * DB::size);
+                }
+            for (std::size_t r = r0; r < r1; ++r) {
+                const T* xr = x + r * p + j0;
+                const T* gr = dy + r * p + j0;
+                if (j0 == 0 && p > G * W && r + tile < rows)
+                    for (std::size_t j = 0; j < p; j += line) {
+                        __builtin_prefetch(x + (r + tile) * p + j, 0, 3);
+                        __builtin_prefetch(dy + (r + tile) * p + j, 0, 3);
+                    }
+                for (std::size_t g = 0; g < G; ++g) {
+                    const auto xv = load_doubles<Arch>(xr + g * W);
+                    const auto gv = load_doubles<Arch>(gr + g * W);
+                    for (std::size_t h = 0; h < H; ++h) {
+                        a1[g][h] += gv[h];
+                        a2[g][h] = xsimd::fma(gv[h], xv[h] - m[g][h], a2[g][h]);
+                    }
+                }
+            }
+            for (std::size_t g = 0; g < G; ++g)
+                for (std::size_t h = 0; h < H; ++h) {
+                    double* t1 = s1 + j0 + g * W + h * DB::size;
+                    double* t2 = s2 + j0 + g * W + h * DB::size;
+                    (DB::load_unaligned(t1) + a1[g][h]).store_unaligned(t1);
+                    (DB::load_unaligned(t2) + a2[g][h]).store_unaligned(t2);
+                }
         }
     }
 }
@@ -287,6 +367,19 @@ void slot_gradient_sums(const XC& xc, const DYC& dyc, const double* mean, double
                 std::fill_n(t1, 2 * p, 0.0);
                 tm = m;
             }
+            constexpr std::size_t G = channel_group<Arch>;
+            if (si == G * W || si == W || (G > 2 && si == 2 * W)) { // one group of channels: in registers
+                for (std::size_t a = 0; a < ro; ++a) {
+                    const std::size_t off = (a * so + b) * ri * si;
+                    if (si == G * W)
+                        blocked_gradient_sums<Arch, G>(x + off, dy + off, ri, si, mb, t1, t2);
+                    else if (si == W)
+                        blocked_gradient_sums<Arch, 1>(x + off, dy + off, ri, si, mb, t1, t2);
+                    else
+                        blocked_gradient_sums<Arch, 2>(x + off, dy + off, ri, si, mb, t1, t2);
+                }
+                continue;
+            }
             for (std::size_t a = 0; a < ro; ++a) {
                 const std::size_t off = (a * so + b) * ri * si;
                 const std::size_t full = ri / rows * rows;
@@ -304,29 +397,201 @@ void slot_gradient_sums(const XC& xc, const DYC& dyc, const double* mean, double
     }
 }
 
+/// One element of dx = A * dy + B * (x - k) + C0 (with `Centered`; else A * dy), plus dx when
+/// accumulating: the same operations, in the same order, as the vector steps below.
+template <bool Centered, bool Accumulate, class T>
+NF_ALWAYS_INLINE T slot_gradient_value(T x, T dy, T dx, T a, T k, T b, T c0) {
+    T r;
+    if constexpr (Centered)
+        r = std::fma(a, dy, std::fma(x - k, b, c0));
+    else
+        r = a * dy;
+    if constexpr (Accumulate) r = dx + r;
+    return r;
+}
+
+template <class Arch, bool Centered, bool Accumulate, class T>
+NF_ALWAYS_INLINE xsimd::batch<T, Arch>
+slot_gradient_batch(const T* x, const T* dy, const T* dx, const xsimd::batch<T, Arch>& a,
+                    const xsimd::batch<T, Arch>& k, const xsimd::batch<T, Arch>& b, const xsimd::batch<T, Arch>& c0) {
+    using B = xsimd::batch<T, Arch>;
+    B r;
+    if constexpr (Centered)
+        r = xsimd::fma(a, B::load_unaligned(dy), xsimd::fma(B::load_unaligned(x) - k, b, c0));
+    else
+        r = a * B::load_unaligned(dy);
+    if constexpr (Accumulate) r = B::load_unaligned(dx) + r;
+    return r;
+}
+
+/// dx over a run of n elements of one slot (coefficients a, k, b, c0). With `Stream`, the
+/// elements before the first batch-aligned one of dx are done one by one and the batches are
+/// written with streaming stores.
+template <class Arch, bool Centered, bool Accumulate, bool Stream, class T>
+void slot_gradient_run(const T* x, const T* dy, T* dx, std::size_t n, T a, T k, T b, T c0) {
+    using B = xsimd::batch<T, Arch>;
+    constexpr std::size_t W = B::size;
+    std::size_t i = 0;
+    if constexpr (Stream)
+        for (; i < n && reinterpret_cast<std::uintptr_t>(dx + i) % (W * sizeof(T)) != 0; ++i)
+            dx[i] = slot_gradient_value<Centered, Accumulate>(x[i], dy[i], dx[i], a, k, b, c0);
+    const B av(a), kv(k), bv(b), cv(c0);
+    for (; i + W <= n; i += W) {
+        const B r = slot_gradient_batch<Arch, Centered, Accumulate>(x + i, dy + i, dx + i, av, kv, bv, cv);
+        if constexpr (Stream)
+            nf::detail::stream_store(dx + i, r);
+        else
+            r.store_unaligned(dx + i);
+    }
+    for (; i < n; ++i) dx[i] = slot_gradient_value<Centered, Accumulate>(x[i], dy[i], dx[i], a, k, b, c0);
+}
+
+/// dx over `rows` rows of p elements (p a multiple of G batches; element j of a row: a[j], ...),
+/// the rows in tiles of about 16 KiB of each array, the channels of a tile in groups of G batches
+/// whose coefficients stay in registers over the tile's rows; the rows of the next tile are
+/// prefetched while the first group of a tile is written. `Stream`: dx and p batch-aligned.
+template <class Arch, std::size_t G, bool Centered, bool Accumulate, bool Stream, class T>
+void slot_gradient_blocked(const T* x, const T* dy, T* dx, std::size_t rows, std::size_t p, const T* a, const T* k,
+                           const T* b, const T* c0) {
+    using B = xsimd::batch<T, Arch>;
+    constexpr std::size_t W = B::size, line = 64 / sizeof(T);
+    const std::size_t tile = std::max<std::size_t>(1, 4096 / p);
+    for (std::size_t r0 = 0; r0 < rows; r0 += tile) {
+        const std::size_t r1 = std::min(rows, r0 + tile);
+        for (std::size_t j0 = 0; j0 < p; j0 += G * W) {
+            B ca[G], ck[G], cb[G], cc[G];
+            for (std::size_t g = 0; g < G; ++g) {
+                ca[g] = B::load_unaligned(a + j0 + g * W);
+                ck[g] = Centered ? B::load_unaligned(k + j0 + g * W) : B(T(0));
+                cb[g] = Centered ? B::load_unaligned(b + j0 + g * W) : B(T(0));
+                cc[g] = Centered ? B::load_unaligned(c0 + j0 + g * W) : B(T(0));
+            }
+            for (std::size_t r = r0; r < r1; ++r) {
+                const std::size_t o = r * p + j0;
+                if (j0 == 0 && p > G * W && r + tile < rows)
+                    for (std::size_t j = 0; j < p; j += line) {
+                        __builtin_prefetch(x + (r + tile) * p + j, 0, 3);
+                        __builtin_prefetch(dy + (r + tile) * p + j, 0, 3);
+                    }
+                for (std::size_t g = 0; g < G; ++g) {
+                    const std::size_t i = o + g * W;
+                    const B v = slot_gradient_batch<Arch, Centered, Accumulate>(x + i, dy + i, dx + i, ca[g], ck[g],
+                                                                                cb[g], cc[g]);
+                    if constexpr (Stream)
+                        nf::detail::stream_store(dx + i, v);
+                    else
+                        v.store_unaligned(dx + i);
+                }
+            }
+        }
+    }
+}
+
+/// Elements of each array per chunk of the dx pass (64 KiB of floats).
+inline constexpr std::size_t slot_gradient_chunk = 16384;
+
+/// Runs `chunk(q)` for q < chunks in order, on the caller's thread or cut into pieces of
+/// consecutive chunks (the same chunks, and bits, for any number of threads); after the
+/// streaming stores of each piece, a fence.
+template <class F>
+void run_gradient_chunks(std::size_t chunks, std::size_t work, bool stream, const F& chunk) {
+    nf::detail::executor ex(chunks > 1 ? work : 0);
+    const std::size_t pieces = std::min(ex.pieces(), chunks);
+    auto some = [&](std::size_t first, std::size_t end) {
+        for (std::size_t q = first; q < end; ++q) chunk(q);
+        if (stream) nf::detail::store_fence();
+    };
+    if (pieces <= 1)
+        some(0, chunks);
+    else
+        ex.run([&](std::size_t piece) {
+            if (piece < pieces) some(chunks * piece / pieces, chunks * (piece + 1) / pieces);
+        });
+}
+
 /// dx = A * dy + B * (x - k) + C0 (with `Centered`), or dx = A * dy, per slot of canonical views;
-/// `dx + ` that when accumulating.
+/// `dx + ` that when accumulating (k, b, c0 are not read without `Centered`). Streaming stores
+/// for outputs of at least nf::streaming_threshold() bytes.
+/// * slot-major layouts (NCHW: runs of one slot): a kernel with the run's coefficients in
+///   registers, in chunks of about 64 KiB of each array;
+/// * channels-last rows of one register group of channels (channel_group batches, or one or two
+///   batches; 64 float channels with AVX-512): a kernel holding the row's coefficients in
+///   registers;
+/// * other rows (several groups, or not a multiple of the width): one fused DSL assignment
+///   (faster than a kernel loading the coefficients of each batch, measured on 256 channels).
 template <class Arch, bool Centered, class XC, class DYC, class DXC, class T>
 void write_slot_gradient(const XC& xc, const DYC& dyc, const DXC& dxc, const T* k, const T* a, const T* b, const T* c0,
                          grad_write mode) {
-    using KL = nf::detail::slot_kept;
-    const auto av = slot_view<KL>(a, xc);
-    if constexpr (Centered) {
-        const auto kv = slot_view<KL>(k, xc);
-        const auto bv = slot_view<KL>(b, xc);
-        const auto cv = slot_view<KL>(c0, xc);
-        if (mode == grad_write::accumulate)
-            write<Arch>(dxc, dxc + (dyc * av + (xc - kv) * bv + cv), store_kind::automatic);
-        else
-            write<Arch>(dxc, dyc * av + (xc - kv) * bv + cv, store_kind::automatic);
+    using CA = typename XC::axes;
+    constexpr std::size_t W = xsimd::batch<T, Arch>::size, G = channel_group<Arch>;
+    const auto& e = xc.extents().values();
+    const std::size_t total = xc.size();
+    if (total == 0) return;
+    const bool stream = total * sizeof(T) >= nf::streaming_threshold();
+    const bool acc = mode == grad_write::accumulate;
+    const T* x = xc.data();
+    const T* dy = dyc.data();
+    T* dx = dxc.data();
+    if constexpr (std::is_same_v<CA, nf::detail::slot_ends_reduced>) {
+        // (slot_outer, reduced_outer, slot_inner, reduced_inner): runs of reduced_inner per slot
+        const std::size_t ro = e[1], si = e[2], ri = e[3], runs = total / ri;
+        const std::size_t per = std::max<std::size_t>(1, slot_gradient_chunk / ri);
+        run_gradient_chunks((runs + per - 1) / per, total, stream, [&](std::size_t q) {
+            for (std::size_t r = q * per; r < std::min(runs, (q + 1) * per); ++r) {
+                const std::size_t s = r / (ro * si) * si + r % si, o = r * ri;
+                const T ks = Centered ? k[s] : T(0), bs = Centered ? b[s] : T(0), cs = Centered ? c0[s] : T(0);
+                if (stream && acc)
+                    slot_gradient_run<Arch, Centered, true, true>(x + o, dy + o, dx + o, ri, a[s], ks, bs, cs);
+                else if (stream)
+                    slot_gradient_run<Arch, Centered, false, true>(x + o, dy + o, dx + o, ri, a[s], ks, bs, cs);
+                else if (acc)
+                    slot_gradient_run<Arch, Centered, true, false>(x + o, dy + o, dx + o, ri, a[s], ks, bs, cs);
+                else
+                    slot_gradient_run<Arch, Centered, false, false>(x + o, dy + o, dx + o, ri, a[s], ks, bs, cs);
+            }
+        });
     } else {
-        (void)k;
-        (void)b;
-        (void)c0;
-        if (mode == grad_write::accumulate)
-            write<Arch>(dxc, dxc + dyc * av, store_kind::automatic);
-        else
-            write<Arch>(dxc, dyc * av, store_kind::automatic);
+        // (reduced_outer, slot_outer, reduced_inner, slot_inner): blocks of reduced_inner rows
+        const std::size_t so = e[1], ri = e[2], si = e[3];
+        if (si == G * W && ri > 0) {
+            const std::size_t per = std::max<std::size_t>(1, slot_gradient_chunk / si); // rows per chunk
+            const std::size_t per_block = (ri + per - 1) / per;
+            auto aligned = [](const T* q) { return reinterpret_cast<std::uintptr_t>(q) % (W * sizeof(T)) == 0; };
+            run_gradient_chunks(e[0] * so * per_block, total, stream, [&](std::size_t q) {
+                const std::size_t blk = q / per_block, r0 = q % per_block * per, s = blk % so * si;
+                const std::size_t o = (blk * ri + r0) * si, rows = std::min(ri, r0 + per) - r0;
+                const bool st = stream && aligned(dx + o);
+                if (st && acc)
+                    slot_gradient_blocked<Arch, G, Centered, true, true>(x + o, dy + o, dx + o, rows, si, a + s, k + s,
+                                                                         b + s, c0 + s);
+                else if (st)
+                    slot_gradient_blocked<Arch, G, Centered, false, true>(x + o, dy + o, dx + o, rows, si, a + s, k + s,
+                                                                          b + s, c0 + s);
+                else if (acc)
+                    slot_gradient_blocked<Arch, G, Centered, true, false>(x + o, dy + o, dx + o, rows, si, a + s, k + s,
+                                                                          b + s, c0 + s);
+                else
+                    slot_gradient_blocked<Arch, G, Centered, false, false>(x + o, dy + o, dx + o, rows, si, a + s,
+                                                                           k + s, b + s, c0 + s);
+            });
+            return;
+        }
+        using KL = nf::detail::slot_kept;
+        const auto av = slot_view<KL>(a, xc);
+        if constexpr (Centered) {
+            const auto kv = slot_view<KL>(k, xc);
+            const auto bv = slot_view<KL>(b, xc);
+            const auto cv = slot_view<KL>(c0, xc);
+            if (acc)
+                write<Arch>(dxc, dxc + (dyc * av + (xc - kv) * bv + cv), store_kind::automatic);
+            else
+                write<Arch>(dxc, dyc * av + (xc - kv) * bv + cv, store_kind::automatic);
+        } else {
+            if (acc)
+                write<Arch>(dxc, dxc + dyc * av, store_kind::automatic);
+            else
+                write<Arch>(dxc, dyc * av, store_kind::automatic);
+        }
     }
 }
 
