@@ -14,7 +14,7 @@
 //   RMSNorm    one pass: c2 = sum x^2 (float blocks into double); y = x * r * w, r = 1 / sqrt(c2 / n + eps).
 // The output pass asks for the cache lines of a row at least 4 KiB ahead (a software prefetch, one
 // per line: the next row at 4096 values, the third at 768) so that memory keeps streaming while a
-// row is computed.
+// row is computed; it goes a line at a time, so that the prefetch costs no test per batch.
 //
 // Error of the float blocks: every value of a 16-bit row is exact in float. A block is M batches
 // into each of U accumulators, whose lanes are then added pairwise: each lane of a block is a float
