@@ -317,6 +317,22 @@ NF_ALWAYS_INLINE void store_converted(D* p, const xsimd::batch<T, Arch>& v) {
             }
         }
 #endif
+#if defined(__AVX2__)
+        if constexpr (is_avx2_arch<Arch> && !is_avx512_arch<Arch>) {
+            // bf16_bits_from's rounding with a logical shift: every lane then fits 16 unsigned
+            // bits and one unsigned saturating pack narrows it as it is. c10's NaN (0x7FC0) only
+            // for a batch holding a NaN (one float compare), which takes the general path.
+            if (_mm256_movemask_ps(_mm256_cmp_ps(v, v, _CMP_UNORD_Q)) == 0) {
+                const __m256i u = _mm256_castps_si256(v);
+                const __m256i lsb = _mm256_and_si256(_mm256_srli_epi32(u, 16), _mm256_set1_epi32(1));
+                const __m256i r =
+                    _mm256_srli_epi32(_mm256_add_epi32(_mm256_add_epi32(u, _mm256_set1_epi32(0x7FFF)), lsb), 16);
+                const __m256i packed = _mm256_permute4x64_epi64(_mm256_packus_epi32(r, r), 0x08);
+                put_128<Stream>(p, _mm256_castsi256_si128(packed));
+                return;
+            }
+        }
+#endif
         store_narrowed_u16<Arch, Stream>(p, bf16_bits_from(v));
     } else {
         static_assert(std::is_same_v<D, fp16> && std::is_same_v<T, float>);
