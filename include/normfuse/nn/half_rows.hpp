@@ -209,7 +209,7 @@ struct half_rows {
 /// bias only for LayerNorm): the rows spread over the threads (nf::set_num_threads), each row
 /// computed as described at the top of this file. Ordinary stores whatever the output's size (no
 /// streaming stores, nf::set_streaming_threshold: with them, the rows of a 48-64 MiB output took
-/// 1.1-1.5 times as long on the Zen 5 machine of docs/bench/half_layers.md, with 32- and with
+/// 1.1-1.6 times as long on the Zen 5 machine of docs/bench/half_layers.md, with 32- and with
 /// 64-byte non-temporal stores).
 template <class Arch, bool Norm, bool HasW, bool HasB, class T>
 void half_rows_forward(const T* x, T* out, std::size_t rows, std::size_t n, const T* w, const T* b, double eps) {
