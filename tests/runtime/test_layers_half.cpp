@@ -159,7 +159,10 @@ TEMPLATE_TEST_CASE("half layers: RMSNorm and LayerNorm over the hidden axis of [
     using H = TestType;
     using tokens_hidden = nf::shape<N<>, C<>>;
     using hidden = nf::shape<C<>>;
-    const std::size_t row = GENERATE(768, 1024, 4096, 67, 1);
+    // 1011 = 31 cache lines of 16-bit values, a batch or more, and 3 values: every part of the
+    // output loop (nn/half_rows.hpp: whole lines with a prefetch of the row ahead, the batches
+    // after them, the scalar tail) on every instruction set.
+    const std::size_t row = GENERATE(768, 1024, 4096, 1011, 67, 1);
     const std::size_t tokens = GENERATE(1, 5);
     CAPTURE(row, tokens);
     row_data<H> d(tokens, row, static_cast<std::uint32_t>(row * 7 + tokens));
@@ -263,6 +266,7 @@ TEMPLATE_TEST_CASE("half layers: RMSNorm and LayerNorm over the hidden axis of [
         }
     }
     SECTION("rms_norm and layer_norm with two threads: the same bits as with one") {
+        if (row == 1011) return; // (2-3 s under ASan; the other sizes cover the threaded split)
         // Enough rows that the loop is cut into pieces (eval/parallel.hpp: parallel_min_work).
         const std::size_t many = (std::size_t{1} << 16) / row + 3;
         row_data<H> big(many, row, static_cast<std::uint32_t>(row + 11));

@@ -317,12 +317,35 @@ NF_ALWAYS_INLINE void store_converted(D* p, const xsimd::batch<T, Arch>& v) {
             }
         }
 #endif
+#if defined(__AVX2__)
+        if constexpr (is_avx2_arch<Arch> && !is_avx512_arch<Arch>) {
+            // bf16_bits_from's rounding with a logical shift: every lane then fits 16 unsigned
+            // bits and one unsigned saturating pack narrows it as it is. c10's NaN (0x7FC0) only
+            // for a batch holding a NaN (one float compare), which takes the general path.
+            if (_mm256_movemask_ps(_mm256_cmp_ps(v, v, _CMP_UNORD_Q)) == 0) {
+                const __m256i u = _mm256_castps_si256(v);
+                const __m256i lsb = _mm256_and_si256(_mm256_srli_epi32(u, 16), _mm256_set1_epi32(1));
+                const __m256i r =
+                    _mm256_srli_epi32(_mm256_add_epi32(_mm256_add_epi32(u, _mm256_set1_epi32(0x7FFF)), lsb), 16);
+                const __m256i packed = _mm256_permute4x64_epi64(_mm256_packus_epi32(r, r), 0x08);
+                put_128<Stream>(p, _mm256_castsi256_si128(packed));
+                return;
+            }
+        }
+#endif
         store_narrowed_u16<Arch, Stream>(p, bf16_bits_from(v));
     } else {
         static_assert(std::is_same_v<D, fp16> && std::is_same_v<T, float>);
 #if defined(__AVX512F__) && defined(__AVX2__)
         if constexpr (is_avx512_arch<Arch>) {
+            // vcvtps2ph gives c10's bits but for a NaN's payload: a batch without a NaN (the
+            // common case: one compare into a mask, no work on the 16-bit lanes) is stored as
+            // converted.
             const __m256i h = _mm512_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+            if (_mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q) == 0) {
+                put_256<Stream>(p, h);
+                return;
+            }
             const __m256i nan =
                 _mm256_cmpgt_epi16(_mm256_and_si256(h, _mm256_set1_epi16(0x7FFF)), _mm256_set1_epi16(0x7C00));
             const __m256i canonical = _mm256_or_si256(
@@ -333,11 +356,18 @@ NF_ALWAYS_INLINE void store_converted(D* p, const xsimd::batch<T, Arch>& v) {
 #endif
 #if defined(__F16C__)
         if constexpr (is_avx_arch<Arch>) {
-            put_128<Stream>(p, canonical_fp16_nan<Arch>(_mm256_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT)));
+            const __m128i h = _mm256_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT);
+            if (_mm256_movemask_ps(_mm256_cmp_ps(v, v, _CMP_UNORD_Q)) == 0) // no NaN: as converted
+                put_128<Stream>(p, h);
+            else
+                put_128<Stream>(p, canonical_fp16_nan<Arch>(h));
             return;
         } else if constexpr (is_sse_arch<Arch>) {
-            _mm_storel_epi64(reinterpret_cast<__m128i*>(p),
-                             canonical_fp16_nan<Arch>(_mm_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT)));
+            const __m128i h = _mm_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT);
+            if (_mm_movemask_ps(_mm_cmpunord_ps(v, v)) == 0) // no NaN: as converted
+                _mm_storel_epi64(reinterpret_cast<__m128i*>(p), h);
+            else
+                _mm_storel_epi64(reinterpret_cast<__m128i*>(p), canonical_fp16_nan<Arch>(h));
             return;
         }
 #endif

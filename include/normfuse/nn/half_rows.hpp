@@ -14,7 +14,7 @@
 //   RMSNorm    one pass: c2 = sum x^2 (float blocks into double); y = x * r * w, r = 1 / sqrt(c2 / n + eps).
 // The output pass asks for the cache lines of a row at least 4 KiB ahead (a software prefetch, one
 // per line: the next row at 4096 values, the third at 768) so that memory keeps streaming while a
-// row is computed.
+// row is computed; it goes a line at a time, so that the prefetch costs no test per batch.
 //
 // Error of the float blocks: every value of a 16-bit row is exact in float. A block is M batches
 // into each of U accumulators, whose lanes are then added pairwise: each lane of a block is a float
@@ -184,7 +184,7 @@ struct half_rows {
 
     /// The n values of the row y: f(j), a batch, on full batches from j, fs(j), which stores
     /// y[j], on the rest; during it, the row at `next` (null: none) is asked for, one prefetch per
-    /// cache line.
+    /// cache line (the loop goes a line at a time: no test per batch).
     template <class F, class FS>
     static NF_ALWAYS_INLINE void output(T* y, std::size_t n, const T* next, F f, FS fs) {
         constexpr std::size_t line = 64 / sizeof(T); // values per cache line
@@ -194,9 +194,9 @@ struct half_rows {
             // The last line of the next row (a tail has no batch that asks for it), then one
             // line per `line` values of this one.
             __builtin_prefetch(next + n - 1, 0, 3);
-            for (; j + B <= n; j += B) {
-                if (j % line == 0) __builtin_prefetch(next + j, 0, 3);
-                nf::detail::store_converted<Arch>(y + j, f(j));
+            for (; j + line <= n; j += line) {
+                __builtin_prefetch(next + j, 0, 3);
+                for (std::size_t u = 0; u < line; u += B) nf::detail::store_converted<Arch>(y + j + u, f(j + u));
             }
         }
         for (; j + B <= n; j += B) nf::detail::store_converted<Arch>(y + j, f(j));
@@ -209,42 +209,45 @@ struct half_rows {
 /// bias only for LayerNorm): the rows spread over the threads (nf::set_num_threads), each row
 /// computed as described at the top of this file. Ordinary stores whatever the output's size (no
 /// streaming stores, nf::set_streaming_threshold: with them, the rows of a 48-64 MiB output took
-/// 1.1-1.5 times as long on the Zen 5 machine of docs/bench/half_layers.md).
+/// 1.1-1.6 times as long on the Zen 5 machine of docs/bench/half_layers.md, with 32- and with
+/// 64-byte non-temporal stores).
 template <class Arch, bool Norm, bool HasW, bool HasB, class T>
 void half_rows_forward(const T* x, T* out, std::size_t rows, std::size_t n, const T* w, const T* b, double eps) {
     using K = half_rows<Arch, T>;
     using FB = typename K::FB;
     const std::size_t total = rows * n;
-    const T* const wp = w; // (locals: the lambdas below read them without a reload per batch)
-    const T* const bp = b;
     // The row prefetched during a row's output pass: far enough ahead (at least 4 KiB) that memory
     // has a row's time to deliver it at 768 values (1.5 KiB) as at 4096.
     const std::size_t ahead = std::max<std::size_t>(1, (4096 + n * sizeof(T) - 1) / (n * sizeof(T)));
     auto part = [=](std::size_t r0, std::size_t r1) {
+        // (Locals, captured by value below: the output loops keep them in registers instead of
+        // reloading them from this closure after every store.)
+        const T* const wl = w;
+        const T* const bl = b;
         for (std::size_t r = r0; r < r1; ++r) {
-            const T* xr = x + r * n;
-            T* yr = out + r * n;
-            const T* next = r + ahead < r1 ? xr + ahead * n : nullptr;
+            const T* const xr = x + r * n;
+            T* const yr = out + r * n;
+            const T* const next = r + ahead < r1 ? xr + ahead * n : nullptr;
             if constexpr (Norm) {
                 const auto c = K::layer_norm_coefficients(xr, n, eps);
                 const FB mb(c.m), ab(c.a), ob(c.o);
                 K::output(
                     yr, n, next,
-                    [&](std::size_t j) {
+                    [=](std::size_t j) {
                         const FB v = xsimd::fma(K::load(xr + j) - mb, ab, ob);
                         if constexpr (HasW && HasB)
-                            return xsimd::fma(v, K::load(wp + j), K::load(bp + j));
+                            return xsimd::fma(v, K::load(wl + j), K::load(bl + j));
                         else if constexpr (HasW)
-                            return v * K::load(wp + j);
+                            return v * K::load(wl + j);
                         else if constexpr (HasB)
-                            return v + K::load(bp + j);
+                            return v + K::load(bl + j);
                         else
                             return v;
                     },
-                    [&](std::size_t j) {
+                    [=](std::size_t j) {
                         float v = (static_cast<float>(xr[j]) - c.m) * c.a + c.o;
-                        if constexpr (HasW) v = v * static_cast<float>(w[j]);
-                        if constexpr (HasB) v = v + static_cast<float>(b[j]);
+                        if constexpr (HasW) v = v * static_cast<float>(wl[j]);
+                        if constexpr (HasB) v = v + static_cast<float>(bl[j]);
                         yr[j] = T(v);
                     });
             } else {
@@ -252,14 +255,14 @@ void half_rows_forward(const T* x, T* out, std::size_t rows, std::size_t n, cons
                 const FB sb(s);
                 K::output(
                     yr, n, next,
-                    [&](std::size_t j) {
+                    [=](std::size_t j) {
                         FB v = K::load(xr + j) * sb;
-                        if constexpr (HasW) v = v * K::load(wp + j);
+                        if constexpr (HasW) v = v * K::load(wl + j);
                         return v;
                     },
-                    [&](std::size_t j) {
+                    [=](std::size_t j) {
                         float v = static_cast<float>(xr[j]) * s;
-                        if constexpr (HasW) v = v * static_cast<float>(w[j]);
+                        if constexpr (HasW) v = v * static_cast<float>(wl[j]);
                         yr[j] = T(v);
                     });
             }
