@@ -276,11 +276,11 @@ TEMPLATE_TEST_CASE("reduce: NCL, NLC, NC, NCDHW and NDHWC", "[reduce]", float, d
     SECTION("NCL and NLC") {
         const auto x = random_tensor<T, ncl>({3, 17, 5}, 21, -1.0, 3.0);
         const auto xl = relayout<nlc>(x);
+        // (Over L alone in NCL and over C in NLC reduce the innermost axis like W in NCHW and C in
+        // NHWC above: left out, each axis set costs seconds of compile time.)
         check_reductions<N<>, L<>>(x);
         check_reductions<N<>, L<>>(xl);
-        check_reductions<L<>>(x);
         check_reductions<L<>>(xl);
-        check_reductions<C<>>(xl);
     }
     SECTION("NC, over N and over C") {
         const auto x = random_tensor<T, nc>({17, 3}, 22, 2.0, 0.5);
@@ -292,10 +292,9 @@ TEMPLATE_TEST_CASE("reduce: NCL, NLC, NC, NCDHW and NDHWC", "[reduce]", float, d
     SECTION("NCDHW and NDHWC") {
         const auto x = random_tensor<T, ncdhw>({2, 3, 1, 17, 3}, 24, 0.0, 1.0);
         const auto xl = relayout<ndhwc>(x);
+        // (Over D, H, W: the same kinds of run as over H, W in NCHW and NHWC above; left out.)
         check_reductions<N<>, D<>, H<>, W<>>(x);
         check_reductions<N<>, D<>, H<>, W<>>(xl);
-        check_reductions<D<>, H<>, W<>>(x);
-        check_reductions<D<>, H<>, W<>>(xl);
     }
 }
 
